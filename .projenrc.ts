@@ -1,0 +1,137 @@
+import { awscdk, javascript } from 'projen';
+import { UpdateSnapshot } from 'projen/lib/javascript';
+
+// One place for every version that has to agree across the project.
+const CDK_VERSION = '2.276.0';
+const POWERTOOLS_VERSION = '2.35.0';
+const AWS_SDK_VERSION = '^3';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-saas-billing',
+  description:
+    'AWS CDK constructs for the billing layer of a SaaS control plane: tenant lifecycle to billing, exactly-once usage aggregation, scheduled usage push and signed webhooks.',
+  author: 'cdk-saas-billing maintainers',
+  authorAddress: 'maintainers@users.noreply.b-seed-33af2206.example',
+  repositoryUrl: 'https://github.com/cdk-saas-billing/cdk-saas-billing.git',
+  license: 'Apache-2.0',
+  keywords: ['aws-cdk', 'cdk', 'saas', 'billing', 'metering', 'sbt-aws', 'eventbridge', 'kinesis'],
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  minNodeVersion: '20.0.0',
+  typescriptVersion: '~5.9.3',
+
+  cdkVersion: CDK_VERSION,
+  constructsVersion: '10.5.1',
+  jsiiVersion: '~6.0.0',
+
+  // jsii targets: names follow each ecosystem's conventions.
+  publishToPypi: {
+    distName: 'cdk-saas-billing',
+    module: 'cdk_saas_billing',
+  },
+  publishToMaven: {
+    javaPackage: 'io.github.cdksaasbilling',
+    mavenGroupId: 'io.github.cdk-saas-billing',
+    mavenArtifactId: 'cdk-saas-billing',
+  },
+  publishToNuget: {
+    dotNetNamespace: 'CdkSaasBilling',
+    packageId: 'CdkSaasBilling',
+  },
+  publishToGo: {
+    moduleName: 'github.com/cdk-saas-billing/cdk-saas-billing-go',
+    packageName: 'cdksaasbilling',
+  },
+
+  // Handlers (*.lambda.ts) are bundled with esbuild at build time into assets/,
+  // so consumers in every language synthesize without Docker or esbuild.
+  lambdaOptions: {
+    runtime: awscdk.LambdaRuntime.NODEJS_24_X,
+    bundlingOptions: {
+      // The AWS SDK v3 ships with the Node.js runtime; Powertools is bundled.
+      externals: ['@aws-sdk/*', '@smithy/*'],
+      sourcemap: false,
+    },
+  },
+
+  devDeps: [
+    'cdk-nag@^3.0.2',
+    '@types/aws-lambda',
+    `@aws-lambda-powertools/batch@${POWERTOOLS_VERSION}`,
+    `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,
+    `@aws-lambda-powertools/metrics@${POWERTOOLS_VERSION}`,
+    `@aws-sdk/client-dynamodb@${AWS_SDK_VERSION}`,
+    `@aws-sdk/lib-dynamodb@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-kinesis@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-eventbridge@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-secrets-manager@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-cloudformation@${AWS_SDK_VERSION}`,
+    '@smithy/node-http-handler',
+  ],
+
+  jestOptions: {
+    // projen's default `test` task rewrites snapshots; never in this project:
+    // a drifting template must fail. `npx projen test:update` refreshes them.
+    updateSnapshot: UpdateSnapshot.NEVER,
+    passWithNoTests: false,
+    jestConfig: {
+      testTimeout: 120_000,
+      // Handler tests start emulator processes: keep the 2-core machine calm.
+      maxWorkers: 2,
+    },
+  },
+
+  tsconfigDevFile: 'tsconfig.dev.json',
+  tsconfigDev: {
+    include: ['src/**/*.ts', 'test/**/*.ts', 'examples/**/*.ts', 'bench/**/*.ts', '.projenrc.ts', 'projenrc/**/*.ts'],
+    exclude: ['examples/*/cdk.out/**', 'bench/sbt-aws/**'],
+  },
+
+  gitignore: [
+    '/.venv/',
+    '/cdk.out/',
+    '/examples/**/cdk.out/',
+    '/bench/out/',
+    '/bench/sbt-aws/',
+    '/test/.out/',
+  ],
+
+  githubOptions: { mergify: false },
+  depsUpgrade: false,
+  release: false,
+  stale: false,
+  pullRequestTemplate: false,
+  sampleCode: false,
+});
+
+for (const p of ['/examples/', '/bench/', '/.ci/', '/.venv/', '/cdk.out/']) project.addPackageIgnore(p);
+
+project.eslint?.addIgnorePattern('bench/sbt-aws/');
+project.eslint?.addIgnorePattern('examples/**/cdk.out/');
+project.eslint?.addIgnorePattern('examples/python/');
+project.eslint?.addIgnorePattern('examples/java/');
+project.eslint?.addIgnorePattern('examples/go/');
+
+// jsii 6 prints an end-of-life banner on Node 20; the project supports Node 20.
+project.tasks.addEnvironment('JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION', '20');
+
+const devTsNode = 'ts-node --project tsconfig.dev.json';
+
+// Handler bundles must exist before tests load the generated *-function.ts files.
+project.testTask.prependSpawn(project.bundler.bundleTask);
+
+// README command 1: synthesize the example billing app on its defaults.
+project.addTask('example', {
+  description: 'Synthesize the example billing app (examples/app.ts) into cdk.out/',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/app.ts` }],
+});
+
+// Benchmarks: kept in the repo, not in the test suite.
+project.addTask('bench:synth', {
+  description: 'Synth time of the example app against sbt-aws BillingProvider (installs sbt-aws into bench/sbt-aws)',
+  steps: [{ spawn: 'bundle' }, { exec: 'bash bench/synth.sh' }],
+});
+
+project.synth();

@@ -1,0 +1,131 @@
+import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { EventDefinition } from '../events/event-definition';
+import { IDataIngestorAggregator } from '../ingestor/ingestor';
+
+/**
+ * A function that the billing provider invokes asynchronously when an event
+ * arrives on the bus.
+ *
+ * A data shape: in Python pass keyword arguments, in Java use the builder,
+ * in Go a struct literal.
+ *
+ * @struct
+ */
+export interface IASyncFunction {
+  /**
+   * The function to invoke. It receives the EventBridge event as its payload.
+   */
+  readonly handler: lambda.IFunction;
+
+  /**
+   * The event that invokes the function, replacing the default event of the
+   * slot this function fills in `IBilling`.
+   * @default - the slot's default event (see `IBilling`)
+   */
+  readonly trigger?: EventDefinition;
+}
+
+/**
+ * A function that the billing provider invokes on a schedule.
+ *
+ * @struct
+ */
+export interface IFunctionSchedule {
+  /**
+   * The function to invoke. It receives the scheduled EventBridge event as its payload.
+   */
+  readonly handler: lambda.IFunction;
+
+  /**
+   * When to invoke the function. A rate must be at least one minute.
+   * @default - every 24 hours (`Schedule.rate(Duration.hours(24))`)
+   */
+  readonly schedule?: events.Schedule;
+}
+
+/**
+ * A function that the billing provider mounts as `POST /billing/<path>` on an HTTP API.
+ *
+ * @struct
+ */
+export interface IFunctionPath {
+  /**
+   * The path segment under `/billing/`: letters, digits and `-._~`
+   * (for example `webhook` mounts `POST /billing/webhook`). Several segments may be
+   * joined by single slashes (`stripe/events`); no leading, trailing or double slash.
+   */
+  readonly path: string;
+
+  /**
+   * The function that answers the request (API Gateway HTTP API payload format 2.0).
+   */
+  readonly handler: lambda.IFunction;
+}
+
+/**
+ * The contract a billing integration fulfils: the functions that create and
+ * delete customers and users in the billing system, the usage ingestor, the
+ * scheduled usage push and the billing system's webhook.
+ *
+ * A data shape: in Python pass keyword arguments, in Java use the builder,
+ * in Go a struct literal; in TypeScript any object (a construct included)
+ * that has these members.
+ *
+ * @struct
+ */
+export interface IBilling {
+  /**
+   * Creates the customer for a tenant in the billing system.
+   *
+   * Default trigger: the control plane's onboarding request
+   * (`sbt.control.plane` / `sbt_aws_onboardingRequest`).
+   */
+  readonly createCustomerFunction: IASyncFunction;
+
+  /**
+   * Deletes (closes) the customer of a tenant in the billing system.
+   *
+   * Default trigger: the control plane's offboarding request
+   * (`sbt.control.plane` / `sbt_aws_offboardingRequest`).
+   */
+  readonly deleteCustomerFunction: IASyncFunction;
+
+  /**
+   * Creates a user under its tenant's customer in the billing system.
+   *
+   * Default trigger: the control plane's tenant user created event
+   * (`sbt.control.plane` / `sbt_aws_tenantUserCreated`).
+   * @default - users are not sent to the billing system
+   */
+  readonly createUserFunction?: IASyncFunction;
+
+  /**
+   * Deletes a user from its tenant's customer in the billing system.
+   *
+   * Default trigger: the control plane's tenant user deleted event
+   * (`sbt.control.plane` / `sbt_aws_tenantUserDeleted`).
+   * @default - users are not removed from the billing system
+   */
+  readonly deleteUserFunction?: IASyncFunction;
+
+  /**
+   * The usage ingestor: the data stream producers write usage to and the store
+   * of aggregated usage the push reads.
+   * @default - no usage ingestion
+   */
+  readonly ingestor?: IDataIngestorAggregator;
+
+  /**
+   * Pushes aggregated usage to the billing system on a schedule.
+   * @default - usage is not pushed; when set, its schedule defaults to every 24 hours
+   */
+  readonly putUsageFunction?: IFunctionSchedule;
+
+  /**
+   * Receives the billing system's webhook calls on `POST /billing/<path>`.
+   * Requires `BillingProviderProps.httpApi`.
+   * @default - no webhook
+   */
+  readonly webhookFunction?: IFunctionPath;
+}

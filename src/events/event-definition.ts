@@ -1,0 +1,125 @@
+/**
+ * An EventBridge event that a function reacts to: the `source` and `detail-type`
+ * that a rule matches.
+ *
+ * The defaults of this library match the events of the SaaS Builder Toolkit for
+ * AWS (sbt-aws) control plane; see `ControlPlaneEvents`.
+ */
+export interface EventDefinition {
+  /**
+   * The event `source` to match, for example `sbt.control.plane`.
+   */
+  readonly source: string;
+
+  /**
+   * The event `detail-type` to match, for example `sbt_aws_onboardingRequest`.
+   */
+  readonly detailType: string;
+}
+
+/**
+ * Names of the control plane events a billing provider listens to and emits.
+ *
+ * Every member is optional: what is not given keeps the sbt-aws default.
+ */
+export interface ControlPlaneEventsProps {
+  /**
+   * The `source` of the events the control plane emits.
+   * @default 'sbt.control.plane'
+   */
+  readonly source?: string;
+
+  /**
+   * The `detail-type` of a tenant onboarding request.
+   * @default 'sbt_aws_onboardingRequest'
+   */
+  readonly onboardingRequest?: string;
+
+  /**
+   * The `detail-type` of a tenant offboarding request.
+   * @default 'sbt_aws_offboardingRequest'
+   */
+  readonly offboardingRequest?: string;
+
+  /**
+   * The `detail-type` of a tenant user created event.
+   * @default 'sbt_aws_tenantUserCreated'
+   */
+  readonly tenantUserCreated?: string;
+
+  /**
+   * The `detail-type` of a tenant user deleted event.
+   * @default 'sbt_aws_tenantUserDeleted'
+   */
+  readonly tenantUserDeleted?: string;
+
+  /**
+   * The `source` of the events the billing provider emits (billing success and failure).
+   * @default - the control plane `source`
+   */
+  readonly billingSource?: string;
+
+  /**
+   * The `detail-type` emitted when the billing system reports a successful payment.
+   * @default 'sbt_aws_billingSuccess'
+   */
+  readonly billingSuccess?: string;
+
+  /**
+   * The `detail-type` emitted when the billing system reports a failed payment.
+   * @default 'sbt_aws_billingFailure'
+   */
+  readonly billingFailure?: string;
+}
+
+/**
+ * The control plane's event contract: which events create and delete customers
+ * and users, and which events billing emits.
+ *
+ * `ControlPlaneEvents.SBT_AWS` matches the SaaS Builder Toolkit for AWS control
+ * plane as it emits events today (source `sbt.control.plane`, detail types
+ * prefixed `sbt_aws_`). `ControlPlaneEvents.SBT_AWS_LEGACY` matches releases of
+ * sbt-aws that emitted unprefixed detail types (`onboardingRequest`, ...).
+ * `new ControlPlaneEvents({...})` describes any other control plane.
+ */
+export class ControlPlaneEvents {
+  /** The default `source` of sbt-aws control plane events. */
+  public static readonly DEFAULT_SOURCE = 'sbt.control.plane';
+
+  /** The events of the sbt-aws control plane as it emits them today. */
+  public static readonly SBT_AWS = new ControlPlaneEvents();
+
+  /** The events of sbt-aws releases that used unprefixed detail types (`onboardingRequest`, ...). */
+  public static readonly SBT_AWS_LEGACY = new ControlPlaneEvents({
+    onboardingRequest: 'onboardingRequest',
+    offboardingRequest: 'offboardingRequest',
+    tenantUserCreated: 'tenantUserCreated',
+    tenantUserDeleted: 'tenantUserDeleted',
+    billingSuccess: 'billingSuccess',
+    billingFailure: 'billingFailure',
+  });
+
+  /** Triggers the create customer function by default. */
+  public readonly onboardingRequest: EventDefinition;
+  /** Triggers the delete customer function by default. */
+  public readonly offboardingRequest: EventDefinition;
+  /** Triggers the create user function by default. */
+  public readonly tenantUserCreated: EventDefinition;
+  /** Triggers the delete user function by default. */
+  public readonly tenantUserDeleted: EventDefinition;
+  /** Emitted when the billing system reports a successful payment. */
+  public readonly billingSuccess: EventDefinition;
+  /** Emitted when the billing system reports a failed payment. */
+  public readonly billingFailure: EventDefinition;
+
+  constructor(props: ControlPlaneEventsProps = {}) {
+    const source = props.source ?? ControlPlaneEvents.DEFAULT_SOURCE;
+    const billingSource = props.billingSource ?? source;
+    this.onboardingRequest = { source, detailType: props.onboardingRequest ?? 'sbt_aws_onboardingRequest' };
+    this.offboardingRequest = { source, detailType: props.offboardingRequest ?? 'sbt_aws_offboardingRequest' };
+    this.tenantUserCreated = { source, detailType: props.tenantUserCreated ?? 'sbt_aws_tenantUserCreated' };
+    this.tenantUserDeleted = { source, detailType: props.tenantUserDeleted ?? 'sbt_aws_tenantUserDeleted' };
+    this.billingSuccess = { source: billingSource, detailType: props.billingSuccess ?? 'sbt_aws_billingSuccess' };
+    this.billingFailure = { source: billingSource, detailType: props.billingFailure ?? 'sbt_aws_billingFailure' };
+  }
+}
