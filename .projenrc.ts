@@ -128,10 +128,21 @@ project.addTask('example', {
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/app.ts` }],
 });
 
+// README: run the whole billing flow locally against the emulator and print each step.
+project.addTask('demo:local', {
+  description: 'Run the end-to-end billing flow against a local AWS API emulator (moto) and print each step',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/local-flow.ts` }],
+});
+
 // Benchmarks: kept in the repo, not in the test suite.
+project.addTask('bench:ingest', {
+  description: 'Feed 100,000 synthetic usage records through the aggregator (and sbt-aws\'s) against moto; prints throughput and drift',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/ingest.ts` }],
+});
+
 project.addTask('bench:synth', {
   description: 'Synth time of the example app against sbt-aws BillingProvider (installs sbt-aws into bench/sbt-aws)',
-  steps: [{ spawn: 'bundle' }, { exec: 'bash bench/synth.sh' }],
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/synth.ts` }],
 });
 
 project.synth();
