@@ -61,6 +61,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-lambda-powertools/batch@${POWERTOOLS_VERSION}`,
     `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,
     `@aws-lambda-powertools/metrics@${POWERTOOLS_VERSION}`,
+    `@aws-lambda-powertools/parameters@${POWERTOOLS_VERSION}`, 'stripe',
     `@aws-sdk/client-dynamodb@${AWS_SDK_VERSION}`,
     `@aws-sdk/lib-dynamodb@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-kinesis@${AWS_SDK_VERSION}`,
