@@ -96,7 +96,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/examples/**/cdk.out/',
     '/bench/out/',
     '/bench/sbt-aws/',
-    '/test/.out/',
   ],
 
   githubOptions: { mergify: false },
@@ -106,6 +105,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
   pullRequestTemplate: false,
   sampleCode: false,
 });
+
+// Test scratch output; added after projen's own `!/test/` so it stays ignored.
+project.gitignore.exclude('/test/.out/');
 
 for (const p of ['/examples/', '/bench/', '/.ci/', '/.venv/', '/cdk.out/']) project.addPackageIgnore(p);
 

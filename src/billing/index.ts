@@ -1,1 +1,2 @@
 export * from './billing';
+export * from './billing-provider';

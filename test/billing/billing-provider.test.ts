@@ -1,0 +1,511 @@
+import { Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { BillingProvider, ControlPlaneEvents, IBilling, IDataIngestorAggregator } from '../../src';
+import { testApp } from '../support/synth';
+
+function newStack(): Stack {
+  return new Stack(testApp('provider'), 'TestStack', { env: { account: '111111111111', region: 'us-east-1' } });
+}
+
+function fn(scope: Construct, id: string): lambda.Function {
+  return new lambda.Function(scope, id, {
+    runtime: lambda.Runtime.NODEJS_24_X,
+    handler: 'index.handler',
+    code: lambda.Code.fromInline('exports.handler = async () => {};'),
+  });
+}
+
+function requiredBilling(stack: Stack): IBilling {
+  return {
+    createCustomerFunction: { handler: fn(stack, 'CreateCustomer') },
+    deleteCustomerFunction: { handler: fn(stack, 'DeleteCustomer') },
+  };
+}
+
+/** A minimal IDataIngestorAggregator, standing in for any implementation. */
+class FakeIngestor extends Construct implements IDataIngestorAggregator {
+  public readonly dataStream: kinesis.IStream;
+  public readonly aggregateTable: dynamodb.ITable;
+  public readonly aggregatorFunction: lambda.IFunction;
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.dataStream = new kinesis.Stream(this, 'Stream', { encryption: kinesis.StreamEncryption.MANAGED });
+    this.aggregateTable = new dynamodb.Table(this, 'Table', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
+    this.aggregatorFunction = fn(this, 'Aggregator');
+  }
+  grantPutUsage(grantee: iam.IGrantable): iam.Grant {
+    return this.dataStream.grantWrite(grantee);
+  }
+  grantReadAggregates(grantee: iam.IGrantable): iam.Grant {
+    return this.aggregateTable.grantReadData(grantee);
+  }
+}
+
+function rulePattern(source: string, detailType: string) {
+  return { EventPattern: { 'source': [source], 'detail-type': [detailType] } };
+}
+
+describe('BillingProvider lifecycle rules', () => {
+  test('on the default bus, each required function gets a rule for its sbt-aws default event', () => {
+    // GIVEN
+    const stack = newStack();
+    // WHEN
+    const provider = new BillingProvider(stack, 'Billing', { billing: requiredBilling(stack) });
+    // THEN
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::Events::Rule', 2);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ...rulePattern('sbt.control.plane', 'sbt_aws_onboardingRequest'),
+      EventBusName: Match.absent(),
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CreateCustomer'), 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ...rulePattern('sbt.control.plane', 'sbt_aws_offboardingRequest'),
+      EventBusName: Match.absent(),
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeleteCustomer'), 'Arn'] } })],
+    });
+    expect(provider.eventBus.eventBusName).toBe('default');
+    expect(provider.createUser).toBeUndefined();
+    expect(provider.putUsage).toBeUndefined();
+    expect(provider.webhookRoute).toBeUndefined();
+  });
+
+  test('on a given bus, every rule is on that bus', () => {
+    const stack = newStack();
+    const bus = new events.EventBus(stack, 'ControlPlaneBus');
+    const billing: IBilling = {
+      ...requiredBilling(stack),
+      createUserFunction: { handler: fn(stack, 'CreateUser') },
+      deleteUserFunction: { handler: fn(stack, 'DeleteUser') },
+    };
+    const provider = new BillingProvider(stack, 'Billing', { billing, eventBus: bus });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::Events::Rule', 4);
+    const rules = template.findResources('AWS::Events::Rule');
+    for (const rule of Object.values(rules)) {
+      expect(rule.Properties.EventBusName).toEqual({ Ref: stack.getLogicalId(bus.node.defaultChild as events.CfnEventBus) });
+    }
+    template.hasResourceProperties('AWS::Events::Rule', rulePattern('sbt.control.plane', 'sbt_aws_tenantUserCreated'));
+    template.hasResourceProperties('AWS::Events::Rule', rulePattern('sbt.control.plane', 'sbt_aws_tenantUserDeleted'));
+    expect(provider.eventBus).toBe(bus);
+  });
+
+  test('a function trigger overrides its default event', () => {
+    const stack = newStack();
+    const billing: IBilling = {
+      createCustomerFunction: { handler: fn(stack, 'CreateCustomer'), trigger: { source: 'my.control.plane', detailType: 'TenantCreated' } },
+      deleteCustomerFunction: { handler: fn(stack, 'DeleteCustomer') },
+    };
+    const provider = new BillingProvider(stack, 'Billing', { billing });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Events::Rule', rulePattern('my.control.plane', 'TenantCreated'));
+    template.hasResourceProperties('AWS::Events::Rule', rulePattern('sbt.control.plane', 'sbt_aws_offboardingRequest'));
+    expect(Object.keys(template.findResources('AWS::Events::Rule', { Properties: rulePattern('sbt.control.plane', 'sbt_aws_onboardingRequest') }))).toHaveLength(0);
+    expect(provider.createCustomer.trigger).toEqual({ source: 'my.control.plane', detailType: 'TenantCreated' });
+  });
+
+  test('provider-wide event names change every default trigger; a function trigger still wins', () => {
+    const stack = newStack();
+    const billing: IBilling = {
+      createCustomerFunction: { handler: fn(stack, 'CreateCustomer') },
+      deleteCustomerFunction: { handler: fn(stack, 'DeleteCustomer'), trigger: { source: 'x', detailType: 'y' } },
+      createUserFunction: { handler: fn(stack, 'CreateUser') },
+    };
+    new BillingProvider(stack, 'Billing', { billing, controlPlaneEvents: ControlPlaneEvents.SBT_AWS_LEGACY });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Events::Rule', rulePattern('sbt.control.plane', 'onboardingRequest'));
+    template.hasResourceProperties('AWS::Events::Rule', rulePattern('sbt.control.plane', 'tenantUserCreated'));
+    template.hasResourceProperties('AWS::Events::Rule', rulePattern('x', 'y'));
+  });
+
+  test('custom control plane events keep the defaults they do not name', () => {
+    const cpe = new ControlPlaneEvents({ source: 'acme.control', onboardingRequest: 'TenantOnboarded' });
+    expect(cpe.onboardingRequest).toEqual({ source: 'acme.control', detailType: 'TenantOnboarded' });
+    expect(cpe.offboardingRequest).toEqual({ source: 'acme.control', detailType: 'sbt_aws_offboardingRequest' });
+    expect(cpe.billingSuccess).toEqual({ source: 'acme.control', detailType: 'sbt_aws_billingSuccess' });
+    expect(ControlPlaneEvents.SBT_AWS.tenantUserDeleted).toEqual({ source: 'sbt.control.plane', detailType: 'sbt_aws_tenantUserDeleted' });
+  });
+
+  test('two functions on one trigger each get a rule matching that event', () => {
+    const stack = newStack();
+    const onboarding = { source: 'sbt.control.plane', detailType: 'sbt_aws_onboardingRequest' };
+    const billing: IBilling = {
+      ...requiredBilling(stack),
+      createUserFunction: { handler: fn(stack, 'CreateAdminUser'), trigger: onboarding },
+    };
+    new BillingProvider(stack, 'Billing', { billing });
+    const template = Template.fromStack(stack);
+    const onboardingRules = template.findResources('AWS::Events::Rule', { Properties: rulePattern(onboarding.source, onboarding.detailType) });
+    const targetArns = Object.values(onboardingRules).map((r) => r.Properties.Targets[0].Arn['Fn::GetAtt'][0]);
+    expect(targetArns).toHaveLength(2);
+    expect(targetArns.some((a: string) => a.startsWith('CreateCustomer'))).toBe(true);
+    expect(targetArns.some((a: string) => a.startsWith('CreateAdminUser'))).toBe(true);
+  });
+});
+
+describe('BillingProvider reliability', () => {
+  test('every target has an explicit retry policy and its own encrypted, TLS-only dead-letter queue with an alarm', () => {
+    const stack = newStack();
+    const billing: IBilling = {
+      ...requiredBilling(stack),
+      createUserFunction: { handler: fn(stack, 'CreateUser') },
+      deleteUserFunction: { handler: fn(stack, 'DeleteUser') },
+      putUsageFunction: { handler: fn(stack, 'PutUsage') },
+    };
+    const provider = new BillingProvider(stack, 'Billing', { billing });
+    const template = Template.fromStack(stack);
+
+    const rules = Object.values(template.findResources('AWS::Events::Rule'));
+    expect(rules).toHaveLength(5);
+    const dlqIds = new Set<string>();
+    for (const rule of rules) {
+      const [target] = rule.Properties.Targets;
+      expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 });
+      dlqIds.add(target.DeadLetterConfig.Arn['Fn::GetAtt'][0]);
+    }
+    expect(dlqIds.size).toBe(5);
+
+    template.resourceCountIs('AWS::SQS::Queue', 5);
+    template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    for (const id of dlqIds) {
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: id }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            Match.objectLike({ Effect: 'Allow', Action: 'sqs:SendMessage', Principal: { Service: 'events.amazonaws.com' } }),
+          ]),
+        },
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id, 'QueueName'] } }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+    expect(provider.deadLetterQueues).toHaveLength(5);
+    expect(provider.alarms).toHaveLength(5);
+  });
+
+  test('failures of the function after Lambda retries go to the dead-letter queue', () => {
+    const stack = newStack();
+    const provider = new BillingProvider(stack, 'Billing', { billing: requiredBilling(stack) });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^CreateCustomer') },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': [stack.getLogicalId(provider.createCustomer.deadLetterQueue.node.defaultChild as sqs.CfnQueue), 'Arn'] } },
+      },
+    });
+    // the function may write to its dead-letter queue
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['sqs:SendMessage']) })]) },
+      Roles: [{ Ref: Match.stringLikeRegexp('^CreateCustomerServiceRole') }],
+    });
+  });
+
+  test('a function whose failures the user already routes keeps its own configuration', () => {
+    const stack = newStack();
+    const withDestination = fn(stack, 'CreateCustomer');
+    withDestination.configureAsyncInvoke({ onFailure: new destinations.SqsDestination(new sqs.Queue(stack, 'Mine')) });
+    const withDlq = new lambda.Function(stack, 'DeleteCustomer', {
+      runtime: lambda.Runtime.NODEJS_24_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => {};'),
+      deadLetterQueueEnabled: true,
+    });
+    new BillingProvider(stack, 'Billing', {
+      billing: { createCustomerFunction: { handler: withDestination }, deleteCustomerFunction: { handler: withDlq } },
+    });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Mine'), 'Arn'] } } },
+    });
+  });
+
+  test('an imported function is targeted, and the user is warned that its own failures are not captured', () => {
+    const stack = newStack();
+    const imported = lambda.Function.fromFunctionArn(stack, 'Imported', 'arn:aws:lambda:us-east-1:111111111111:function:create-customer');
+    new BillingProvider(stack, 'Billing', {
+      billing: { createCustomerFunction: { handler: imported }, deleteCustomerFunction: { handler: fn(stack, 'DeleteCustomer') } },
+    });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [Match.objectLike({ Arn: 'arn:aws:lambda:us-east-1:111111111111:function:create-customer' })],
+    });
+    Annotations.fromStack(stack).hasWarning('/TestStack/Billing', Match.stringLikeRegexp('CreateCustomer function .* is not defined in this app'));
+  });
+
+  test('captureFunctionFailures: false leaves the functions untouched', () => {
+    const stack = newStack();
+    new BillingProvider(stack, 'Billing', { billing: requiredBilling(stack), captureFunctionFailures: false });
+    Template.fromStack(stack).resourceCountIs('AWS::Lambda::EventInvokeConfig', 0);
+  });
+
+  test('retry policy and alarm actions can be set', () => {
+    const stack = newStack();
+    const topic = new sns.Topic(stack, 'Ops');
+    new BillingProvider(stack, 'Billing', {
+      billing: requiredBilling(stack),
+      retryAttempts: 10,
+      maxEventAge: Duration.hours(2),
+      alarmActions: [new cw_actions.SnsAction(topic)],
+    });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 7200 } })],
+    });
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: Match.stringLikeRegexp('^Ops') }] });
+  });
+});
+
+describe('BillingProvider usage push and ingestor', () => {
+  test('the usage push runs every 24 hours by default', () => {
+    const stack = newStack();
+    const provider = new BillingProvider(stack, 'Billing', {
+      billing: { ...requiredBilling(stack), putUsageFunction: { handler: fn(stack, 'PutUsage') } },
+    });
+    Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 day)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PutUsage'), 'Arn'] }, RetryPolicy: Match.anyValue(), DeadLetterConfig: Match.anyValue() })],
+    });
+    expect(provider.putUsage?.trigger).toBeUndefined();
+  });
+
+  test('the usage push schedule can be overridden', () => {
+    const stack = newStack();
+    new BillingProvider(stack, 'Billing', {
+      billing: {
+        ...requiredBilling(stack),
+        putUsageFunction: { handler: fn(stack, 'PutUsage'), schedule: events.Schedule.cron({ minute: '15', hour: '1' }) },
+      },
+    });
+    Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(15 1 * * ? *)' });
+  });
+
+  test('with an ingestor: it is exposed, outputs name its stream and store, and the push may read the aggregates', () => {
+    const stack = newStack();
+    const ingestor = new FakeIngestor(stack, 'Ingestor');
+    const provider = new BillingProvider(stack, 'Billing', {
+      billing: { ...requiredBilling(stack), ingestor, putUsageFunction: { handler: fn(stack, 'PutUsage') } },
+    });
+    const template = Template.fromStack(stack);
+    expect(provider.ingestor).toBe(ingestor);
+    const outputs = template.findOutputs('*');
+    const values = Object.values(outputs).map((o) => JSON.stringify(o.Value));
+    expect(values).toContain(JSON.stringify({ Ref: stack.getLogicalId(ingestor.dataStream.node.defaultChild as kinesis.CfnStream) }));
+    expect(values).toContain(JSON.stringify({ Ref: stack.getLogicalId(ingestor.aggregateTable.node.defaultChild as dynamodb.CfnTable) }));
+    expect(Object.keys(outputs).some((k) => k.includes('UsageStreamName'))).toBe(true);
+    expect(Object.keys(outputs).some((k) => k.includes('AggregateTableName'))).toBe(true);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['dynamodb:Query']) })]) },
+      Roles: [{ Ref: Match.stringLikeRegexp('^PutUsageServiceRole') }],
+    });
+  });
+
+  test('without an ingestor there are no outputs', () => {
+    const stack = newStack();
+    new BillingProvider(stack, 'Billing', { billing: requiredBilling(stack) });
+    expect(Object.keys(Template.fromStack(stack).findOutputs('*'))).toHaveLength(0);
+  });
+});
+
+describe('BillingProvider webhook', () => {
+  test('mounts POST /billing/<path> on the HTTP API with a Lambda proxy integration, acknowledged for cdk-nag', () => {
+    const stack = newStack();
+    const httpApi = new apigwv2.HttpApi(stack, 'Api');
+    const provider = new BillingProvider(stack, 'Billing', {
+      billing: { ...requiredBilling(stack), webhookFunction: { path: 'stripe/events', handler: fn(stack, 'Webhook') } },
+      httpApi,
+    });
+    const template = Template.fromStack(stack);
+    template.hasResource('AWS::ApiGatewayV2::Route', {
+      Properties: {
+        ApiId: { Ref: Match.stringLikeRegexp('^Api') },
+        RouteKey: 'POST /billing/stripe/events',
+        AuthorizationType: 'NONE',
+        Target: { 'Fn::Join': ['', ['integrations/', { Ref: Match.stringLikeRegexp('WebhookIntegration') }]] },
+      },
+      Metadata: { cdk_nag: { rules_to_suppress: [Match.objectLike({ id: 'AwsSolutions-APIG4', reason: Match.stringLikeRegexp('verifies the request signature') })] } },
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Webhook'), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'apigateway.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Webhook'), 'Arn'] },
+    });
+    expect(provider.webhookPath).toBe('/billing/stripe/events');
+    expect(provider.webhookRoute).toBeDefined();
+    // the webhook answers synchronously: no rule, no dead-letter queue, no async config for it
+    template.resourceCountIs('AWS::Events::Rule', 2);
+    expect(Object.keys(template.findResources('AWS::Lambda::EventInvokeConfig', {
+      Properties: { FunctionName: { Ref: Match.stringLikeRegexp('^Webhook') } },
+    }))).toHaveLength(0);
+  });
+
+  test('an unresolved path is not rejected', () => {
+    const stack = newStack();
+    const path = Lazy.string({ produce: () => 'late' });
+    expect(Token.isUnresolved(path)).toBe(true);
+    new BillingProvider(stack, 'Billing', {
+      billing: { ...requiredBilling(stack), webhookFunction: { path, handler: fn(stack, 'Webhook') } },
+      httpApi: new apigwv2.HttpApi(stack, 'Api'),
+    });
+    Template.fromStack(stack).hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /billing/late' });
+  });
+
+  test('an imported HTTP API can carry the webhook', () => {
+    const stack = newStack();
+    const httpApi = apigwv2.HttpApi.fromHttpApiAttributes(stack, 'Imported', { httpApiId: 'abc123' });
+    new BillingProvider(stack, 'Billing', {
+      billing: { ...requiredBilling(stack), webhookFunction: { path: 'webhook', handler: fn(stack, 'Webhook') } },
+      httpApi,
+    });
+    Template.fromStack(stack).hasResourceProperties('AWS::ApiGatewayV2::Route', { ApiId: 'abc123', RouteKey: 'POST /billing/webhook' });
+  });
+});
+
+describe('BillingProvider bad input', () => {
+  function webhookBilling(stack: Stack, path: unknown): IBilling {
+    return { ...requiredBilling(stack), webhookFunction: { path: path as string, handler: fn(stack, 'Webhook') } };
+  }
+
+  test('fails if a webhook is given without httpApi', () => {
+    const stack = newStack();
+    expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, 'webhook') }))
+      .toThrow(/webhookFunction is set but props.httpApi is not: pass the HTTP API to mount POST \/billing\/webhook/);
+  });
+
+  test('fails if the webhook path is empty', () => {
+    const stack = newStack();
+    expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, ''), httpApi: new apigwv2.HttpApi(stack, 'Api') }))
+      .toThrow(/billing.webhookFunction.path is empty: give a path segment such as 'webhook'/);
+  });
+
+  test.each([
+    ['/webhook', 'webhook'],
+    ['webhook/', 'webhook'],
+    ['stripe//events', 'stripe/events'],
+  ])('fails if the webhook path %s has slashes that would give /billing//x', (path, fixed) => {
+    const stack = newStack();
+    expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, path), httpApi: new apigwv2.HttpApi(stack, 'Api') }))
+      .toThrow(new RegExp(`path '${path}' would mount POST /billing/${path}: remove leading, trailing and double slashes \\(for example '${fixed}'\\)`));
+  });
+
+  test.each([
+    ['web hook', '" "'],
+    ['hook?x=1', '"?", "="'],
+    ['{proxy+}', '"{", "+", "}"'],
+    ['caf\u00e9', '"\u00e9"'],
+  ])('fails if the webhook path %s has characters a URL path segment cannot hold', (path, chars) => {
+    const stack = newStack();
+    const escaped = chars.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, path), httpApi: new apigwv2.HttpApi(stack, 'Api') }))
+      .toThrow(new RegExp(`characters a URL path segment cannot hold \\(${escaped}\\): use letters, digits and - . _ ~ only`));
+  });
+
+  test('fails if the same path is mounted twice on one API', () => {
+    const stack = newStack();
+    const httpApi = new apigwv2.HttpApi(stack, 'Api');
+    new BillingProvider(stack, 'First', { billing: webhookBilling(stack, 'webhook'), httpApi });
+    const second: IBilling = {
+      createCustomerFunction: { handler: fn(stack, 'C2') },
+      deleteCustomerFunction: { handler: fn(stack, 'D2') },
+      webhookFunction: { path: 'webhook', handler: fn(stack, 'W2') },
+    };
+    expect(() => new BillingProvider(stack, 'Second', { billing: second, httpApi }))
+      .toThrow(/path 'webhook' mounts POST \/billing\/webhook on HTTP API TestStack\/Api, which already has that route \(TestStack\/First\)\. Give this webhook another path/);
+  });
+
+  test('fails if the API already has a route of its own on that path', () => {
+    const stack = newStack();
+    const httpApi = new apigwv2.HttpApi(stack, 'Api');
+    httpApi.addRoutes({ path: '/billing/webhook', methods: [apigwv2.HttpMethod.POST], integration: new HttpLambdaIntegration('Mine', fn(stack, 'Mine')) });
+    expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, 'webhook'), httpApi }))
+      .toThrow(/already has that route \(TestStack\/Api\/POST--billing--webhook\/Resource\)/);
+  });
+
+  test('the same path on two different APIs is fine', () => {
+    const stack = newStack();
+    new BillingProvider(stack, 'First', { billing: webhookBilling(stack, 'webhook'), httpApi: new apigwv2.HttpApi(stack, 'Api1') });
+    const second: IBilling = {
+      createCustomerFunction: { handler: fn(stack, 'C2') },
+      deleteCustomerFunction: { handler: fn(stack, 'D2') },
+      webhookFunction: { path: 'webhook', handler: fn(stack, 'W2') },
+    };
+    new BillingProvider(stack, 'Second', { billing: second, httpApi: new apigwv2.HttpApi(stack, 'Api2') });
+    Template.fromStack(stack).resourceCountIs('AWS::ApiGatewayV2::Route', 2);
+  });
+
+  test('fails if a required function is missing (JavaScript callers can pass anything)', () => {
+    const stack = newStack();
+    const billing = { createCustomerFunction: { handler: fn(stack, 'CreateCustomer') } } as unknown as IBilling;
+    expect(() => new BillingProvider(stack, 'Billing', { billing }))
+      .toThrow(/billing.deleteCustomerFunction is required \(given undefined\): pass \{ handler: myFunction \}/);
+  });
+
+  test('fails if a function has no handler', () => {
+    const stack = newStack();
+    const billing = { createCustomerFunction: { handler: 'my-function' }, deleteCustomerFunction: {} } as unknown as IBilling;
+    expect(() => new BillingProvider(stack, 'Billing', { billing }))
+      .toThrow(/billing.createCustomerFunction.handler must be a lambda.IFunction \(given 'my-function'\)[\s\S]*billing.deleteCustomerFunction.handler must be a lambda.IFunction \(given undefined\)/);
+  });
+
+  test('fails if billing itself is missing', () => {
+    const stack = newStack();
+    expect(() => new BillingProvider(stack, 'Billing', {} as any)).toThrow(/props.billing must be an IBilling object \(given undefined\)/);
+  });
+
+  test('fails if a trigger has an empty detail type', () => {
+    const stack = newStack();
+    const billing: IBilling = {
+      ...requiredBilling(stack),
+      createUserFunction: { handler: fn(stack, 'CreateUser'), trigger: { source: 'sbt.control.plane', detailType: '' } },
+    };
+    expect(() => new BillingProvider(stack, 'Billing', { billing })).toThrow(/billing.createUserFunction.trigger.detailType must be a non-empty string \(given ''\)/);
+  });
+
+  test.each(['rate(30 seconds)', 'rate(0 minutes)', 'rate(1 second)'])('fails if the schedule %s is shorter than one minute', (expression) => {
+    const stack = newStack();
+    const billing: IBilling = { ...requiredBilling(stack), putUsageFunction: { handler: fn(stack, 'PutUsage'), schedule: events.Schedule.expression(expression) } };
+    expect(() => new BillingProvider(stack, 'Billing', { billing }))
+      .toThrow(new RegExp(`schedule '${expression.replace(/[()]/g, '\\$&')}' is shorter than one minute or not a valid rate`));
+  });
+
+  test('a schedule of exactly one minute and an unresolved rate are accepted', () => {
+    const stack = newStack();
+    new BillingProvider(stack, 'A', { billing: { ...requiredBilling(stack), putUsageFunction: { handler: fn(stack, 'P1'), schedule: events.Schedule.rate(Duration.minutes(1)) } } });
+    const s2 = newStack();
+    const minutes = Lazy.number({ produce: () => 5 });
+    new BillingProvider(s2, 'B', { billing: { ...requiredBilling(s2), putUsageFunction: { handler: fn(s2, 'P2'), schedule: events.Schedule.rate(Duration.minutes(minutes)) } } });
+    Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
+    Template.fromStack(s2).hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+  });
+
+  test('fails if retryAttempts or maxEventAge are out of range, reporting both at once', () => {
+    const stack = newStack();
+    expect(() => new BillingProvider(stack, 'Billing', { billing: requiredBilling(stack), retryAttempts: 186, maxEventAge: Duration.seconds(30) }))
+      .toThrow(/retryAttempts must be an integer between 0 and 185 inclusive \(given 186\)[\s\S]*maxEventAge must be between 1 minute and 24 hours \(given 30 seconds\)/);
+  });
+});
