@@ -87,7 +87,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   tsconfigDevFile: 'tsconfig.dev.json',
   tsconfigDev: {
     include: ['src/**/*.ts', 'test/**/*.ts', 'examples/**/*.ts', 'bench/**/*.ts', '.projenrc.ts', 'projenrc/**/*.ts'],
-    exclude: ['examples/*/cdk.out/**', 'bench/sbt-aws/**'],
+    exclude: ['examples/*/cdk.out/**', 'bench/sbt-aws*/**'],
   },
 
   gitignore: [
@@ -95,7 +95,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/cdk.out/',
     '/examples/**/cdk.out/',
     '/bench/out/',
-    '/bench/sbt-aws/',
+    '/bench/sbt-aws*/',
   ],
 
   githubOptions: { mergify: false },
@@ -111,7 +111,7 @@ project.gitignore.exclude('/test/.out/');
 
 for (const p of ['/examples/', '/bench/', '/.ci/', '/.venv/', '/cdk.out/']) project.addPackageIgnore(p);
 
-project.eslint?.addIgnorePattern('bench/sbt-aws/');
+project.eslint?.addIgnorePattern('bench/sbt-aws*/');
 project.eslint?.addIgnorePattern('examples/**/cdk.out/');
 project.eslint?.addIgnorePattern('examples/python/');
 project.eslint?.addIgnorePattern('examples/java/');

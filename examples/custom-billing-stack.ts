@@ -8,10 +8,49 @@ import { controlPlaneApi } from './control-plane-api';
 import { BillingProvider, IBilling } from '../src';
 
 /**
- * A billing integration of your own: five small functions wired by
+ * Five small functions that fill `IBilling`: each only logs what it receives;
+ * put your billing system's calls in their place. Plain data: no class to write.
+ */
+export function exampleBillingFunctions(scope: Construct): IBilling {
+  const fn = (name: string, body: string) => {
+    const logGroup = new logs.LogGroup(scope, `${name}Logs`, {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const f = new lambda.Function(scope, name, {
+      runtime: lambda.Runtime.NODEJS_24_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline(body),
+      timeout: Duration.seconds(10),
+      logGroup,
+    });
+    Validations.of(f).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      reason: 'The example functions only write their own logs, which is what AWSLambdaBasicExecutionRole allows.',
+    });
+    return f;
+  };
+  const logEvent = 'exports.handler = async (event) => { console.log(JSON.stringify({ detailType: event["detail-type"], tenantId: event.detail && event.detail.tenantId })); };';
+  return {
+    createCustomerFunction: { handler: fn('CreateCustomer', logEvent) },
+    deleteCustomerFunction: { handler: fn('DeleteCustomer', logEvent) },
+    createUserFunction: { handler: fn('CreateUser', logEvent) },
+    deleteUserFunction: { handler: fn('DeleteUser', logEvent) },
+    putUsageFunction: {
+      handler: fn('PutUsage', 'exports.handler = async () => { console.log("push usage"); };'),
+      schedule: events.Schedule.rate(Duration.hours(24)),
+    },
+    webhookFunction: {
+      path: 'webhook',
+      handler: fn('Webhook', 'exports.handler = async () => ({ statusCode: 401, body: "signature verification not implemented" });'),
+    },
+  };
+}
+
+/**
+ * A billing integration of your own: the five small functions above wired by
  * `BillingProvider` on the account's default event bus, with the webhook
- * mounted on an HTTP API. The functions only log what they receive; put your
- * billing system's calls in their place.
+ * mounted on an HTTP API.
  */
 export class CustomBillingStack extends Stack {
   public readonly provider: BillingProvider;
@@ -19,42 +58,7 @@ export class CustomBillingStack extends Stack {
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
-
-    const fn = (name: string, body: string) => {
-      const logGroup = new logs.LogGroup(this, `${name}Logs`, {
-        retention: logs.RetentionDays.ONE_MONTH,
-        removalPolicy: RemovalPolicy.DESTROY,
-      });
-      const f = new lambda.Function(this, name, {
-        runtime: lambda.Runtime.NODEJS_24_X,
-        handler: 'index.handler',
-        code: lambda.Code.fromInline(body),
-        timeout: Duration.seconds(10),
-        logGroup,
-      });
-      Validations.of(f).acknowledge({
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason: 'The example functions only write their own logs, which is what AWSLambdaBasicExecutionRole allows.',
-      });
-      return f;
-    };
-    const logEvent = 'exports.handler = async (event) => { console.log(JSON.stringify({ detailType: event["detail-type"], tenantId: event.detail && event.detail.tenantId })); };';
-
-    const billing: IBilling = {
-      createCustomerFunction: { handler: fn('CreateCustomer', logEvent) },
-      deleteCustomerFunction: { handler: fn('DeleteCustomer', logEvent) },
-      createUserFunction: { handler: fn('CreateUser', logEvent) },
-      deleteUserFunction: { handler: fn('DeleteUser', logEvent) },
-      putUsageFunction: {
-        handler: fn('PutUsage', 'exports.handler = async () => { console.log("push usage"); };'),
-        schedule: events.Schedule.rate(Duration.hours(24)),
-      },
-      webhookFunction: {
-        path: 'webhook',
-        handler: fn('Webhook', 'exports.handler = async () => ({ statusCode: 401, body: "signature verification not implemented" });'),
-      },
-    };
-
+    const billing = exampleBillingFunctions(this);
     this.httpApi = controlPlaneApi(this, 'ControlPlaneApi');
     this.provider = new BillingProvider(this, 'Billing', { billing, httpApi: this.httpApi });
   }
