@@ -1,1 +1,2 @@
 export * from './ingestor';
+export * from './usage-ingestor';

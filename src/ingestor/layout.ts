@@ -47,3 +47,52 @@ export function closeBucketOf(closesAtEpochSeconds: number): string {
 export function closeSortKeyOf(closesAtEpochSeconds: number, tenantId: string, metric: string, windowStartIso: string): string {
   return `${String(closesAtEpochSeconds).padStart(12, '0')}#${tenantId}#${metric}#${windowStartIso}`;
 }
+
+/**
+ * Granularity names stored in aggregates' `granularity` attribute and at the
+ * head of their sort key.
+ */
+export const GRANULARITIES = ['HOUR', 'DAY'] as const;
+
+/** Length of a window of each granularity, in milliseconds. */
+export const WINDOW_LENGTH_MS: Record<(typeof GRANULARITIES)[number], number> = {
+  HOUR: 3_600_000,
+  DAY: 86_400_000,
+};
+
+/**
+ * ISO-8601 UTC form used for `windowStart`, `windowEnd` and the aggregate
+ * sort key: seconds precision, no milliseconds, `Z` suffix
+ * (`2026-11-27T02:00:00Z`).
+ */
+export function isoSeconds(epochMs: number): string {
+  return new Date(Math.floor(epochMs / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/** The aggregate item's partition key: `AGG#<tenantId>`. */
+export function aggregatePkOf(tenantId: string): string {
+  return `${AGGREGATE_PK_PREFIX}${tenantId}`;
+}
+
+/** The aggregate item's sort key: `<granularity>#<windowStartIso>#<metric>`. */
+export function aggregateSkOf(granularity: string, windowStartIso: string, metric: string): string {
+  return `${granularity}#${windowStartIso}#${metric}`;
+}
+
+/** The dedup mark's partition key: `DEDUP#<tenantId>#<recordId>` (sort key is always `DEDUP`). */
+export function dedupPkOf(tenantId: string, recordId: string): string {
+  return `${DEDUP_PK_PREFIX}${tenantId}#${recordId}`;
+}
+
+/** The dedup mark's sort key. */
+export const DEDUP_SK = 'DEDUP';
+
+/** The quarantine item's partition key, by UTC day of arrival: `QUARANTINE#<YYYY-MM-DD>`. */
+export function quarantinePkOf(arrivalEpochMs: number): string {
+  return `${QUARANTINE_PK_PREFIX}${new Date(arrivalEpochMs).toISOString().slice(0, 10)}`;
+}
+
+/** The quarantine item's sort key: `<arrivalIso>#<shardId>#<sequenceNumber>`. */
+export function quarantineSkOf(arrivalEpochMs: number, shardId: string, sequenceNumber: string): string {
+  return `${new Date(arrivalEpochMs).toISOString()}#${shardId}#${sequenceNumber}`;
+}
