@@ -90,6 +90,13 @@ const project = new awscdk.AwsCdkConstructLibrary({
     exclude: ['examples/*/cdk.out/**', 'bench/sbt-aws*/**'],
   },
 
+  eslintOptions: {
+    dirs: ['src'],
+    devdirs: ['test', 'examples', 'bench', 'projenrc', '.projenrc.ts'],
+    tsconfigPath: './tsconfig.dev.json',
+    projectService: false,
+  },
+
   gitignore: [
     '/.venv/',
     '/cdk.out/',
@@ -111,6 +118,11 @@ project.gitignore.exclude('/test/.out/');
 
 for (const p of ['/examples/', '/bench/', '/.ci/', '/.venv/', '/cdk.out/']) project.addPackageIgnore(p);
 
+// Handler-only helpers are bundled into the handlers like the *.lambda.ts entry points.
+project.eslint?.addOverride({
+  files: ['src/**/shared.lambda/**/*.ts'],
+  rules: { 'import/no-extraneous-dependencies': 'off' },
+});
 project.eslint?.addIgnorePattern('bench/sbt-aws*/');
 project.eslint?.addIgnorePattern('examples/**/cdk.out/');
 project.eslint?.addIgnorePattern('examples/python/');

@@ -80,8 +80,9 @@ export function cfnLintErrors(stack: Stack): string[] {
     output = execFileSync(bin, ['--format', 'parseable', file], { encoding: 'utf8', env: { ...process.env, TMPDIR: os.tmpdir() } });
   } catch (e) {
     const err = e as { status?: number; stdout?: string; stderr?: string };
-    // cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
-    if (err.status === undefined || (err.status & ~(2 | 4 | 8)) !== 0) {
+    // cfn-lint's exit code is a bit mask of 2 (errors), 4 (warnings) and 8 (informational);
+    // anything else means it did not run.
+    if (err.status === undefined || ![2, 4, 6, 8, 10, 12, 14].includes(err.status)) {
       throw new Error(`cfn-lint failed to run (exit ${err.status}): ${err.stderr ?? ''}`);
     }
     output = err.stdout ?? '';
