@@ -125,7 +125,7 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
     const result = await eventBridge.send(new PutEventsCommand({
       Entries: [{
         EventBusName: requiredEnv('EVENT_BUS_NAME'),
-        Source: requiredEnv('BILLING_EVENT_SOURCE'),
+        Source: (kind === 'failure' ? process.env.BILLING_FAILURE_EVENT_SOURCE : undefined) ?? requiredEnv('BILLING_EVENT_SOURCE'),
         DetailType: detailType,
         Detail: JSON.stringify({
           eventId,

@@ -154,7 +154,10 @@ export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
         // Read the window itself with a strongly consistent read: the index is eventually consistent.
         const got = await opts.client.send(new GetCommand({
           TableName: opts.aggregateTable,
-          Key: { [AGGREGATE_LAYOUT.partitionKey]: indexed[AGGREGATE_LAYOUT.partitionKey], [AGGREGATE_LAYOUT.sortKey]: indexed[AGGREGATE_LAYOUT.sortKey] },
+          Key: {
+            [AGGREGATE_LAYOUT.partitionKey]: indexed[AGGREGATE_LAYOUT.partitionKey],
+            [AGGREGATE_LAYOUT.sortKey]: indexed[AGGREGATE_LAYOUT.sortKey],
+          },
           ConsistentRead: true,
         }));
         const w = got.Item;
