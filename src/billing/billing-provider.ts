@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Names, Resource, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Names, Resource, Token } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from './billing';
 import { ControlPlaneEvents, EventDefinition } from '../events/event-definition';
 import { IDataIngestorAggregator } from '../ingestor/ingestor';
+import { acknowledgeNag } from '../private/nag';
 
 /**
  * Properties of a `BillingProvider`.
@@ -222,10 +223,8 @@ export class BillingProvider extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    Validations.of(deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of an EventBridge target and of a Lambda on-failure destination.',
-    });
+    acknowledgeNag(deadLetterQueue, 'AwsSolutions-SQS3',
+      'This queue is itself the dead-letter queue of an EventBridge target and of a Lambda on-failure destination.');
     rule.addTarget(new targets.LambdaFunction(handler, {
       deadLetterQueue,
       retryAttempts: this.retryAttempts,
@@ -292,19 +291,15 @@ export class BillingProvider extends Construct {
       routeKey: apigwv2.HttpRouteKey.with(fullPath, apigwv2.HttpMethod.POST),
       integration: new HttpLambdaIntegration('WebhookIntegration', fn.handler),
     });
-    const reason = 'The billing system calls this webhook without AWS credentials; the handler verifies the request signature itself.';
-    Validations.of(route).acknowledge({ id: 'AwsSolutions-APIG4', reason });
-    // The same acknowledgement for cdk-nag 2 users, who read CloudFormation metadata.
-    (route.node.defaultChild as apigwv2.CfnRoute).addMetadata('cdk_nag', {
-      rules_to_suppress: [{ id: 'AwsSolutions-APIG4', reason }],
-    });
+    acknowledgeNag(route, 'AwsSolutions-APIG4',
+      'The billing system calls this webhook without AWS credentials; the handler verifies the request signature itself.');
     return { route, fullPath };
   }
 }
 
 /** True when the function is a resource of this app rather than an imported reference. */
 function isDefinedInApp(handler: lambda.IFunction): boolean {
-  return Resource.isOwnedResource(handler) || handler.node.tryFindChild('Resource') !== undefined;
+  return Resource.isOwnedResource(handler);
 }
 
 /** True when the user already gave the function an async on-failure destination or a dead-letter queue. */

@@ -1,7 +1,7 @@
 import { Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -252,6 +252,32 @@ describe('BillingProvider reliability', () => {
       Targets: [Match.objectLike({ Arn: 'arn:aws:lambda:us-east-1:111111111111:function:create-customer' })],
     });
     Annotations.fromStack(stack).hasWarning('/TestStack/Billing', Match.stringLikeRegexp('CreateCustomer function .* is not defined in this app'));
+  });
+
+  test('one function in two slots is targeted by both rules; its failures go to the first slot\'s queue', () => {
+    const stack = newStack();
+    const both = fn(stack, 'Lifecycle');
+    const provider = new BillingProvider(stack, 'Billing', {
+      billing: { createCustomerFunction: { handler: both }, deleteCustomerFunction: { handler: both } },
+    });
+    const template = Template.fromStack(stack);
+    const rules = Object.values(template.findResources('AWS::Events::Rule'));
+    expect(rules.map((r) => r.Properties.Targets[0].Arn['Fn::GetAtt'][0])).toEqual([stack.getLogicalId(both.node.defaultChild as lambda.CfnFunction), stack.getLogicalId(both.node.defaultChild as lambda.CfnFunction)]);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [stack.getLogicalId(provider.createCustomer.deadLetterQueue.node.defaultChild as sqs.CfnQueue), 'Arn'] } } },
+    });
+    template.resourceCountIs('AWS::Lambda::Permission', 2);
+  });
+
+  test('dead-letter queues carry the cdk-nag 2 acknowledgement of AwsSolutions-SQS3 with a reason', () => {
+    const stack = newStack();
+    new BillingProvider(stack, 'Billing', { billing: requiredBilling(stack) });
+    const queues = Template.fromStack(stack).findResources('AWS::SQS::Queue');
+    expect(Object.keys(queues)).toHaveLength(2);
+    for (const q of Object.values(queues)) {
+      expect(q.Metadata.cdk_nag.rules_to_suppress).toEqual([{ id: 'AwsSolutions-SQS3', reason: expect.stringMatching(/dead-letter queue of an EventBridge target/) }]);
+    }
   });
 
   test('captureFunctionFailures: false leaves the functions untouched', () => {
