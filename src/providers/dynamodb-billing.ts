@@ -1,4 +1,4 @@
-import { Annotations, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -16,6 +16,7 @@ import { WebhookFunction } from './dynamodb-billing/webhook-function';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../billing/billing';
 import { ControlPlaneEvents } from '../events/event-definition';
 import { IDataIngestorAggregator } from '../ingestor/ingestor';
+import { acknowledgeNag } from '../private/nag';
 
 /**
  * The price of one unit of a usage metric.
@@ -249,11 +250,9 @@ export class DynamoDbBilling extends Construct {
         generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
         removalPolicy,
       });
-      Validations.of(secret).acknowledge({
-        id: 'AwsSolutions-SMG4',
-        reason: 'The signing secret is shared with the billing system that signs the webhook calls; it is rotated together with that system '
-          + '(store {"current","previous"} while both are live), which a rotation Lambda alone cannot do.',
-      });
+      acknowledgeNag(secret, 'AwsSolutions-SMG4',
+        'The signing secret is shared with the billing system that signs the webhook calls; it is rotated together with that system '
+        + '(store {"current","previous"} while both are live), which a rotation Lambda alone cannot do.');
       this.webhookSecret = secret;
     }
 
@@ -336,10 +335,9 @@ export class DynamoDbBilling extends Construct {
       });
       billingTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem');
       props.ingestor.grantReadAggregates(putUsage);
-      Validations.of(putUsage.role!).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, props.ingestor.aggregateTable.tableArn)}/index/*]`,
-        reason: 'The usage push reads the aggregate table through its byCloseTime index; the ingestor grants read on <table>/index/*.',
-      });
+      acknowledgeNag(putUsage.role!.node.tryFindChild('DefaultPolicy') ?? putUsage.role!,
+        `AwsSolutions-IAM5[Resource::${nagResourceName(this, props.ingestor.aggregateTable.tableArn)}/index/*]`,
+        'The usage push reads the aggregate table through its byCloseTime index; the ingestor grants read on <table>/index/*.');
       this.alarms.push(this.errorAlarm('PutUsage', putUsage, 'the usage push failed; the next run resumes from its watermark', props.alarmActions));
     }
 

@@ -1,24 +1,25 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
-import { LayoutIngestor } from './support';
-import { BillingProvider } from '../../src';
+import { BillingProvider, UsageIngestor } from '../../src';
 import { DynamoDbBilling } from '../../src/providers';
 import { nagFindings } from '../support/synth';
 
 function billingStack(app: App): Stack {
   const stack = new Stack(app, 'DynamoDbBillingNag', { env: { account: '111111111111', region: 'us-east-1' } });
-  const ingestor = new LayoutIngestor(stack, 'Ingestor');
+  const ingestor = new UsageIngestor(stack, 'Ingestor');
   const billing = new DynamoDbBilling(stack, 'Billing', { ingestor, unitPrices: [{ metric: 'apiCalls', unitPrice: '0.001' }] });
-  new BillingProvider(stack, 'Provider', { billing, httpApi: new apigwv2.HttpApi(stack, 'Api') });
+  const api = new apigwv2.HttpApi(stack, 'Api');
+  // The HTTP API is the user's, not this library's: its access logging is the user's choice.
+  Validations.of(api.defaultStage!).acknowledge({ id: 'AwsSolutions-APIG1', reason: 'The test stands in for the user\'s HTTP API.' });
+  new BillingProvider(stack, 'Provider', { billing, httpApi: api });
   return stack;
 }
 
-test('DynamoDbBilling (wired by BillingProvider) has no unacknowledged cdk-nag AwsSolutions finding of its own', () => {
+test('DynamoDbBilling (wired by BillingProvider) with UsageIngestor and an HTTP API has no unacknowledged cdk-nag AwsSolutions finding', () => {
   // GIVEN / WHEN
   const findings = nagFindings((app) => billingStack(app));
-  // THEN: findings on the stand-in ingestor and the test's HTTP API are not this construct's
-  const ours = findings.filter((f) => f.path.includes('/Billing/') || f.path.includes('/Provider/'));
-  expect(ours).toEqual([]);
+  // THEN
+  expect(findings).toEqual([]);
 });
 
 test('the nag check sees this construct: without its acknowledgements the secret is flagged', () => {
