@@ -205,6 +205,12 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       removalPolicy,
     });
     this.dataStream = stream;
+    if (key) {
+      Validations.of(stream).acknowledge({
+        id: 'AwsSolutions-KDS3',
+        reason: 'The user passed encryptionKey: a customer-managed key was asked for on purpose (without one the stream uses aws/kinesis).',
+      });
+    }
 
     const table = new dynamodb.Table(this, 'AggregateTable', {
       partitionKey: { name: AGGREGATE_LAYOUT.partitionKey, type: dynamodb.AttributeType.STRING },
