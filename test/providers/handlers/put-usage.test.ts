@@ -1,0 +1,251 @@
+/**
+ * The usage push, bundled as Lambda runs it, against moto's DynamoDB with the
+ * real AWS SDK v3, reading an aggregate table with the UsageIngestor's
+ * synthesized schema and layout. A fault-injecting proxy between the handler and
+ * the emulator kills the run at every single request in turn.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, NumberValue, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { bundledHandler, FaultProxy, lambdaContext, synthesizedSchemas, Schemas } from './harness';
+import {
+  aggregatePkOf, aggregateSkOf, closeBucketOf, closeSortKeyOf, isoSeconds,
+} from '../../../src/ingestor/layout';
+import { addDecimal } from '../../../src/providers/dynamodb-billing/shared.lambda/decimal';
+import { startMoto, Moto } from '../../support/emulators';
+import { createTable } from '../support';
+
+type Summary = { windowsBilled: number; windowsAlreadyBilled: number; windowsUnpriced: number; windowsAfterClose: number };
+type PushHandler = (event: unknown, context?: unknown) => Promise<Summary>;
+
+const AGGREGATES = 'aggregates';
+const HOUR = 3_600_000;
+const LATENESS_S = 600;
+const PRICES = [
+  { metric: 'apiCalls', unitPrice: '0.0025', currency: 'USD' },
+  { metric: 'storageGb', unitPrice: '0.1', currency: 'EUR' },
+];
+
+let moto: Moto;
+let proxy: FaultProxy;
+let schemas: Schemas;
+let doc: DynamoDBDocumentClient;
+let push: PushHandler;
+let tableSeq = 0;
+
+/** A window as the ingestor writes it. */
+interface Window {
+  readonly tenantId: string;
+  readonly metric: string;
+  readonly startMs: number;
+  readonly sum: string;
+  readonly closesAt: number;
+}
+
+const hour0 = Math.floor(Date.now() / HOUR) * HOUR;
+const closedAtGlobex = new Date(hour0 - 3 * HOUR + 30 * 60_000).toISOString();
+
+function windowsFixture(): Window[] {
+  const w: Window[] = [];
+  for (const h of [5, 4, 3, 2]) {
+    const startMs = hour0 - h * HOUR;
+    const closesAt = (startMs + HOUR) / 1000 + LATENESS_S;
+    w.push({ tenantId: 'acme', metric: 'apiCalls', startMs, sum: String(1000 * h), closesAt });
+    w.push({ tenantId: 'acme', metric: 'storageGb', startMs, sum: '3.3', closesAt });
+    w.push({ tenantId: 'globex', metric: 'apiCalls', startMs, sum: '7', closesAt });
+  }
+  w.push({ tenantId: 'acme', metric: 'unpricedMetric', startMs: hour0 - 2 * HOUR, sum: '5', closesAt: (hour0 - HOUR) / 1000 + LATENESS_S });
+  return w;
+}
+
+/** The current hour's window: still open, so never billed yet. */
+const openWindow: Window = { tenantId: 'acme', metric: 'apiCalls', startMs: hour0, sum: '99', closesAt: (hour0 + HOUR) / 1000 + LATENESS_S };
+
+function aggregateItem(w: Window) {
+  const windowStart = isoSeconds(w.startMs);
+  return {
+    pk: aggregatePkOf(w.tenantId),
+    sk: aggregateSkOf('HOUR', windowStart, w.metric),
+    tenantId: w.tenantId,
+    metric: w.metric,
+    granularity: 'HOUR',
+    windowStart,
+    windowEnd: isoSeconds(w.startMs + HOUR),
+    closesAt: w.closesAt,
+    sum: NumberValue.from(w.sum),
+    count: 3,
+    closeBucket: closeBucketOf(w.closesAt),
+    closeSortKey: closeSortKeyOf(w.closesAt, w.tenantId, w.metric, windowStart),
+  };
+}
+
+async function seedAggregates(windows: Window[]) {
+  for (let i = 0; i < windows.length; i += 25) {
+    await doc.send(new BatchWriteCommand({
+      RequestItems: { [AGGREGATES]: windows.slice(i, i + 25).map((w) => ({ PutRequest: { Item: aggregateItem(w) } })) },
+    }));
+  }
+}
+
+/** A fresh billing table with acme (active) and globex (closed during the -3h window). */
+async function freshBillingTable(): Promise<string> {
+  const name = `billing-push-${++tableSeq}`;
+  await createTable(schemas.billing(name));
+  await doc.send(new PutCommand({ TableName: name, Item: { pk: 'CUSTOMER#acme', sk: 'CUSTOMER', tenantId: 'acme', customerId: 'cus_acme', status: 'ACTIVE' } }));
+  await doc.send(new PutCommand({
+    TableName: name,
+    Item: { pk: 'CUSTOMER#globex', sk: 'CUSTOMER', tenantId: 'globex', customerId: 'cus_globex', status: 'CLOSED', closedAt: closedAtGlobex },
+  }));
+  process.env.BILLING_TABLE_NAME = name;
+  return name;
+}
+
+/** What the billing table says, checked against the closed windows. */
+interface Audit {
+  readonly windowsExpected: number;
+  readonly windowsWithALine: number;
+  readonly windowsDropped: number;
+  readonly windowsBilledTwice: number;
+  readonly openWindowsBilled: number;
+  readonly periodTotalsWrong: number;
+}
+
+async function audit(table: string, closed: Window[]): Promise<Audit> {
+  const items = (await doc.send(new ScanCommand({ TableName: table, ConsistentRead: true }))).Items ?? [];
+  const lines = items.filter((i) => String(i.sk).startsWith('CHARGE#'));
+  const key = (tenantId: string, metric: string, windowStart: string) => `${tenantId}|${metric}|${windowStart}`;
+  const lineKeys = lines.map((l) => key(l.tenantId, l.metric, l.windowStart));
+  const expected = new Set(closed.map((w) => key(w.tenantId, w.metric, isoSeconds(w.startMs))));
+  const totals = items.filter((i) => String(i.sk).startsWith('PERIOD#'));
+  let billedTwice = 0;
+  let totalsWrong = 0;
+  for (const t of totals) {
+    const billed = lines.filter((l) => l.disposition === 'BILLED' && l.tenantId === t.tenantId && l.period === t.period && l.currency === t.currency);
+    billedTwice += Math.max(0, Number(t.lineCount.value) - billed.length);
+    const sum = billed.length ? addDecimal(...billed.map((l) => l.amount.value)) : '0';
+    if (addDecimal(t.totalAmount.value) !== sum) totalsWrong++;
+  }
+  billedTwice += lineKeys.length - new Set(lineKeys).size;
+  return {
+    windowsExpected: expected.size,
+    windowsWithALine: lineKeys.filter((k) => expected.has(k)).length,
+    windowsDropped: [...expected].filter((k) => !lineKeys.includes(k)).length,
+    windowsBilledTwice: billedTwice,
+    openWindowsBilled: lineKeys.filter((k) => !expected.has(k)).length,
+    periodTotalsWrong: totalsWrong,
+  };
+}
+
+const exactlyOnce = (windowsExpected: number): Audit => ({
+  windowsExpected,
+  windowsWithALine: windowsExpected,
+  windowsDropped: 0,
+  windowsBilledTwice: 0,
+  openWindowsBilled: 0,
+  periodTotalsWrong: 0,
+});
+
+beforeAll(async () => {
+  moto = await startMoto();
+  schemas = synthesizedSchemas();
+  doc = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: moto.endpoint }), {
+    marshallOptions: { removeUndefinedValues: true },
+    unmarshallOptions: { wrapNumbers: true },
+  });
+  await createTable(schemas.aggregates(AGGREGATES));
+  await seedAggregates([...windowsFixture(), openWindow]);
+  proxy = new FaultProxy(moto.endpoint);
+  // The handler talks to the emulator through the proxy.
+  process.env.AWS_ENDPOINT_URL = await proxy.start();
+  Object.assign(process.env, {
+    AGGREGATE_TABLE_NAME: AGGREGATES,
+    UNIT_PRICES: JSON.stringify(PRICES),
+    INITIAL_LOOKBACK_SECONDS: String(8 * 3600),
+    SETTLE_SECONDS: '60',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  });
+  push = bundledHandler('put-usage');
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await moto?.stop();
+});
+
+test('a run prices every closed window once, exactly; a rerun bills nothing new', async () => {
+  const table = await freshBillingTable();
+  proxy.arm();
+  const first = await push({}, lambdaContext);
+  // 4 hours x (acme apiCalls, acme storageGb, globex apiCalls) + 1 unpriced; globex's -2h window is after its closing.
+  expect(first).toMatchObject({ windowsBilled: 11, windowsUnpriced: 1, windowsAfterClose: 1, windowsAlreadyBilled: 0 });
+  const second = await push({}, lambdaContext);
+  expect(second).toMatchObject({ windowsBilled: 0, windowsUnpriced: 0, windowsAfterClose: 0 });
+  expect(await audit(table, windowsFixture())).toEqual(exactlyOnce(13));
+
+  const items = (await doc.send(new ScanCommand({ TableName: table }))).Items ?? [];
+  const storage = items.find((i) => i.metric === 'storageGb' && i.sk.startsWith('CHARGE#'));
+  // 3.3 x 0.1 is exactly 0.33 (binary floating point would give 0.33000000000000007).
+  expect(storage?.amount.value).toBe('0.33');
+  expect(storage).toMatchObject({ currency: 'EUR', unitPrice: '0.1', disposition: 'BILLED', customerId: 'cus_acme' });
+  const afterClose = items.find((i) => i.tenantId === 'globex' && i.disposition === 'NOT_BILLED_AFTER_CLOSE');
+  expect(afterClose?.windowStart).toBe(isoSeconds(hour0 - 2 * HOUR));
+  // The watermark moves to the hour still in progress (the push settles windows for 60 s).
+  expect(items.find((i) => i.pk === 'PUSH')?.nextBucket).toBe(closeBucketOf(Math.floor((Date.now() / 1000 - 60) / 3600) * 3600));
+});
+
+test('killed at every request in turn, then rerun: windows billed twice = 0, windows dropped = 0, for every crash point', async () => {
+  // Measure a clean run's requests.
+  await freshBillingTable();
+  proxy.arm();
+  await push({}, lambdaContext);
+  const requests = proxy.requests;
+  const operations = [...proxy.operations];
+  expect(operations.filter((o) => o === 'TransactWriteItems')).toHaveLength(13);
+
+  const figures = { crashPoints: 0, runsThatThrew: 0, windowsBilledTwice: 0, windowsDropped: 0, periodTotalsWrong: 0, openWindowsBilled: 0 };
+  for (let k = 1; k <= requests; k++) {
+    const table = await freshBillingTable();
+    proxy.arm(k);
+    await expect(push({}, lambdaContext)).rejects.toThrow();
+    figures.runsThatThrew++;
+    proxy.arm();
+    await push({}, lambdaContext);
+    const a = await audit(table, windowsFixture());
+    figures.crashPoints++;
+    figures.windowsBilledTwice += a.windowsBilledTwice;
+    figures.windowsDropped += a.windowsDropped;
+    figures.periodTotalsWrong += a.periodTotalsWrong;
+    figures.openWindowsBilled += a.openWindowsBilled;
+  }
+  // eslint-disable-next-line no-console
+  console.log(`push crash matrix: ${JSON.stringify({ requestsPerRun: requests, ...figures })}`);
+  expect(figures).toEqual({
+    crashPoints: requests, runsThatThrew: requests, windowsBilledTwice: 0, windowsDropped: 0, periodTotalsWrong: 0, openWindowsBilled: 0,
+  });
+});
+
+test('three pushes at once: windows billed twice = 0, windows dropped = 0', async () => {
+  const table = await freshBillingTable();
+  proxy.arm();
+  const runs = await Promise.all([push({}, lambdaContext), push({}, lambdaContext), push({}, lambdaContext)]);
+  expect(runs.reduce((n, r) => n + r.windowsBilled, 0)).toBe(11);
+  expect(await audit(table, windowsFixture())).toEqual(exactlyOnce(13));
+});
+
+test('a window that closes after a run is billed by the next run, once', async () => {
+  const table = await freshBillingTable();
+  process.env.SETTLE_SECONDS = '0';
+  try {
+    proxy.arm();
+    await push({}, lambdaContext);
+    const late: Window = { tenantId: 'acme', metric: 'storageGb', startMs: hour0 - 6 * HOUR, sum: '1', closesAt: Math.floor(Date.now() / 1000) + 2 };
+    await seedAggregates([late]);
+    const before = await push({}, lambdaContext);
+    expect(before.windowsBilled).toBe(0);
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = await push({}, lambdaContext);
+    expect(after.windowsBilled).toBe(1);
+    expect(await audit(table, [...windowsFixture(), late])).toEqual(exactlyOnce(14));
+  } finally {
+    process.env.SETTLE_SECONDS = '60';
+  }
+});
