@@ -241,10 +241,10 @@ describe('grants', () => {
     template.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: Match.stringLikeRegexp('Pusher') }],
       PolicyDocument: {
-        Statement: [Match.objectLike({
+        Statement: Match.arrayWith([Match.objectLike({
           Action: Match.arrayWith(['dynamodb:Query', 'dynamodb:GetItem']),
           Resource: Match.arrayWith([{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('IngestorAggregateTable'), 'Arn'] }, '/index/*']] }]),
-        })],
+        })]),
       },
     });
     const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('Pusher') }] } });
