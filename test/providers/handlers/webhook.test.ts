@@ -1,0 +1,266 @@
+/**
+ * The webhook, bundled as Lambda runs it, against moto (DynamoDB, Secrets
+ * Manager, EventBridge routing to SQS) with the real AWS SDK v3. Every refusal
+ * is checked for side effects: no processed-event item, no event on the bus.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import Stripe from 'stripe';
+import { bundledHandler, captureOutput, synthesizedSchemas } from './harness';
+import { computeSignature, signatureHeader } from '../../../src/providers/dynamodb-billing/shared.lambda/signature';
+import { startMoto, Moto } from '../../support/emulators';
+import { createTable } from '../support';
+
+type Webhook = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+const TABLE = 'webhook-events';
+const SECRET = 'whsec_current_0123456789abcdefghijklmnopqrstuvwxyz';
+const OLD_SECRET = 'whsec_old_zyxwvutsrqponmlkjihgfedcba9876543210';
+let moto: Moto;
+let doc: DynamoDBDocumentClient;
+let sqs: SQSClient;
+let sm: SecretsManagerClient;
+let queueUrl: string;
+let secretArn: string;
+let webhook: Webhook;
+let seq = 0;
+
+function paymentEvent(type = 'invoice.paid', id = `evt_${++seq}_${Date.now()}`) {
+  return {
+    id,
+    type,
+    created: Math.floor(Date.now() / 1000),
+    data: { object: { id: `in_${seq}`, customer: 'cus_123', amount_paid: 4200, currency: 'usd', metadata: { tenantId: 'tenant-1' } } },
+  };
+}
+
+function request(body: string, headers: Record<string, string | undefined>, isBase64Encoded = false): APIGatewayProxyEventV2 {
+  return {
+    version: '2.0',
+    routeKey: 'POST /billing/webhook',
+    rawPath: '/billing/webhook',
+    rawQueryString: '',
+    headers: Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined)) as Record<string, string>,
+    requestContext: { requestId: `req-${++seq}`, http: { method: 'POST', path: '/billing/webhook' } } as APIGatewayProxyEventV2['requestContext'],
+    body,
+    isBase64Encoded,
+  };
+}
+
+function signed(payload: string, opts: { secrets?: string[]; timestamp?: number } = {}): APIGatewayProxyEventV2 {
+  return request(payload, { 'x-billing-signature': signatureHeader(opts.secrets ?? [SECRET], payload, opts.timestamp) });
+}
+
+async function processedCount(): Promise<number> {
+  return (await doc.send(new ScanCommand({ TableName: TABLE, Select: 'COUNT', ConsistentRead: true }))).Count ?? 0;
+}
+
+/** Receives (and deletes) every billing event that reached the queue through the bus. */
+async function drainBus(waitSeconds = 1): Promise<Array<{ 'detail-type': string; 'source': string; 'detail': Record<string, unknown> }>> {
+  const out = [];
+  for (;;) {
+    const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }));
+    if (!r.Messages?.length) return out;
+    for (const m of r.Messages) {
+      out.push(JSON.parse(m.Body!));
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+    }
+    waitSeconds = 0;
+  }
+}
+
+/** Invokes the webhook and measures its side effects. */
+async function call(event: APIGatewayProxyEventV2) {
+  const before = await processedCount();
+  const { result, error, output } = await captureOutput(() => webhook(event));
+  if (error) throw error;
+  const emitted = await drainBus();
+  return { status: result!.statusCode, body: JSON.parse(String(result!.body)), itemsWritten: (await processedCount()) - before, emitted, output };
+}
+
+beforeAll(async () => {
+  moto = await startMoto();
+  await createTable(synthesizedSchemas().webhookEvents(TABLE));
+  doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  sqs = new SQSClient({});
+  sm = new SecretsManagerClient({});
+  secretArn = (await sm.send(new CreateSecretCommand({ Name: 'billing/webhook', SecretString: SECRET }))).ARN!;
+  queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'billing-events' }))).QueueUrl!;
+  const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn;
+  const eb = new EventBridgeClient({});
+  await eb.send(new PutRuleCommand({
+    Name: 'billing-events',
+    EventPattern: JSON.stringify({ 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] }),
+  }));
+  await eb.send(new PutTargetsCommand({ Rule: 'billing-events', Targets: [{ Id: 'queue', Arn: queueArn }] }));
+  Object.assign(process.env, {
+    WEBHOOK_EVENTS_TABLE_NAME: TABLE,
+    WEBHOOK_SECRET_ARN: secretArn,
+    SIGNATURE_HEADER: 'x-billing-signature',
+    SIGNATURE_TOLERANCE_SECONDS: '300',
+    MAX_BODY_BYTES: '4096',
+    EVENT_BUS_NAME: `arn:aws:events:${process.env.AWS_REGION}:123456789012:event-bus/default`,
+    BILLING_EVENT_SOURCE: 'sbt.control.plane',
+    BILLING_SUCCESS_DETAIL_TYPE: 'sbt_aws_billingSuccess',
+    BILLING_FAILURE_DETAIL_TYPE: 'sbt_aws_billingFailure',
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+    // The function caches the secret 60 s by default; 1 s keeps the rotation test short.
+    SECRET_CACHE_SECONDS: '1',
+  });
+  webhook = bundledHandler('webhook');
+});
+
+afterAll(async () => {
+  await moto?.stop();
+});
+
+describe('accepted', () => {
+  test('valid: 200, one billingSuccess on the bus with the tenant and the event id, one processed item', async () => {
+    const event = paymentEvent();
+    const r = await call(signed(JSON.stringify(event)));
+    expect(r.status).toBe(200);
+    expect(r.itemsWritten).toBe(1);
+    expect(r.emitted).toHaveLength(1);
+    expect(r.emitted[0]).toMatchObject({
+      'source': 'sbt.control.plane',
+      'detail-type': 'sbt_aws_billingSuccess',
+      'detail': { eventId: event.id, webhookType: 'invoice.paid', tenantId: 'tenant-1', customerId: 'cus_123', amount: 4200, currency: 'usd' },
+    });
+    const item = await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `EVENT#${event.id}` } }));
+    expect(item.Item).toMatchObject({ status: 'DONE', outcome: 'sbt_aws_billingSuccess' });
+    expect(item.Item?.expiresAt).toBeGreaterThan(Date.now() / 1000 + 29 * 86400);
+  });
+
+  test('a failed payment becomes billingFailure; another event type is acknowledged and not emitted', async () => {
+    const failed = await call(signed(JSON.stringify(paymentEvent('invoice.payment_failed'))));
+    expect(failed.status).toBe(200);
+    expect(failed.emitted.map((e) => e['detail-type'])).toEqual(['sbt_aws_billingFailure']);
+    const other = await call(signed(JSON.stringify(paymentEvent('customer.created'))));
+    expect(other).toMatchObject({ status: 200, itemsWritten: 1, emitted: [] });
+  });
+
+  test('base64 body: decoded before verifying (200); a signature over the base64 text is refused (401)', async () => {
+    const payload = JSON.stringify(paymentEvent());
+    const b64 = Buffer.from(payload).toString('base64');
+    const ok = await call(request(b64, { 'x-billing-signature': signatureHeader([SECRET], payload) }, true));
+    expect(ok).toMatchObject({ status: 200, itemsWritten: 1 });
+    expect(ok.emitted).toHaveLength(1);
+    const overText = await call(request(b64, { 'x-billing-signature': signatureHeader([SECRET], b64) }, true));
+    expect(overText).toMatchObject({ status: 401, itemsWritten: 0, emitted: [] });
+  });
+
+  test('two v1 values during a rotation (old and current secret): 200', async () => {
+    const r = await call(signed(JSON.stringify(paymentEvent()), { secrets: [OLD_SECRET, SECRET] }));
+    expect(r).toMatchObject({ status: 200, itemsWritten: 1 });
+    expect(r.emitted).toHaveLength(1);
+  });
+
+  test('replayed event id (freshly signed): 200 duplicate, events emitted = 1 in all, processed items = 1', async () => {
+    const payload = JSON.stringify(paymentEvent());
+    const first = await call(signed(payload));
+    const replay = await call(signed(payload));
+    const replayLater = await call(signed(payload, { timestamp: Math.floor(Date.now() / 1000) - 10 }));
+    expect([first.status, replay.status, replayLater.status]).toEqual([200, 200, 200]);
+    expect(replay.body).toMatchObject({ duplicate: true });
+    expect(first.emitted.length + replay.emitted.length + replayLater.emitted.length).toBe(1);
+    expect(first.itemsWritten + replay.itemsWritten + replayLater.itemsWritten).toBe(1);
+  });
+
+  test('signatures agree with the Stripe SDK both ways', async () => {
+    const stripe = new Stripe('sk_test_offline');
+    const payload = JSON.stringify(paymentEvent());
+    const header = stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET });
+    const r = await call(request(payload, { 'x-billing-signature': header }));
+    expect(r.status).toBe(200);
+    const ours = signatureHeader([SECRET], payload);
+    expect(stripe.webhooks.constructEvent(payload, ours, SECRET).id).toBe(JSON.parse(payload).id);
+  });
+});
+
+describe('refused, with side effects = 0', () => {
+  const now = () => Math.floor(Date.now() / 1000);
+  const cases: Array<[string, () => APIGatewayProxyEventV2, number]> = [
+    ['tampered body', () => {
+      const payload = JSON.stringify(paymentEvent());
+      return request(payload.replace('4200', '1'), { 'x-billing-signature': signatureHeader([SECRET], payload) });
+    }, 401],
+    ['wrong secret', () => signed(JSON.stringify(paymentEvent()), { secrets: ['whsec_not_the_secret'] }), 401],
+    ['timestamp too old (301 s)', () => signed(JSON.stringify(paymentEvent()), { timestamp: now() - 301 }), 401],
+    ['timestamp too far ahead (301 s)', () => signed(JSON.stringify(paymentEvent()), { timestamp: now() + 301 }), 401],
+    ['missing header', () => request(JSON.stringify(paymentEvent()), {}), 401],
+    ['empty header', () => request(JSON.stringify(paymentEvent()), { 'x-billing-signature': '' }), 401],
+    ['malformed header: no fields', () => request(JSON.stringify(paymentEvent()), { 'x-billing-signature': 'garbage' }), 400],
+    ['malformed header: no v1', () => request('{}', { 'x-billing-signature': `t=${now()}` }), 400],
+    ['malformed header: no t', () => {
+      const payload = JSON.stringify(paymentEvent());
+      return request(payload, { 'x-billing-signature': `v1=${computeSignature(SECRET, now(), payload)}` });
+    }, 400],
+    ['malformed header: t not a number', () => request('{}', { 'x-billing-signature': `t=abc,v1=${'0'.repeat(64)}` }), 400],
+    ['malformed header: v1 not hex-64', () => request('{}', { 'x-billing-signature': `t=${now()},v1=xyz` }), 400],
+    ['malformed header: two t', () => request('{}', { 'x-billing-signature': `t=${now()},t=${now()},v1=${'0'.repeat(64)}` }), 400],
+    ['body over the size cap (413)', () => signed(JSON.stringify({ ...paymentEvent(), pad: 'x'.repeat(5000) })), 413],
+    ['base64 body over the size cap (413)', () => {
+      const payload = JSON.stringify({ ...paymentEvent(), pad: 'x'.repeat(5000) });
+      return request(Buffer.from(payload).toString('base64'), { 'x-billing-signature': signatureHeader([SECRET], payload) }, true);
+    }, 413],
+    ['signed body that is not JSON', () => signed('not json'), 400],
+    ['signed event without an id', () => signed(JSON.stringify({ type: 'invoice.paid' })), 400],
+  ];
+  test.each(cases)('%s', async (_name, make, status) => {
+    const r = await call(make());
+    expect({ status: r.status, itemsWritten: r.itemsWritten, eventsEmitted: r.emitted.length })
+      .toEqual({ status, itemsWritten: 0, eventsEmitted: 0 });
+  });
+
+  test('no log line carries the secret, the signature or the body', async () => {
+    const payload = JSON.stringify({ ...paymentEvent(), data: { object: { metadata: { tenantId: 't' }, email: 'payer@example.com' } } });
+    const header = signatureHeader([SECRET], payload);
+    const ok = await call(request(payload, { 'x-billing-signature': header }));
+    const bad = await call(request(payload, { 'x-billing-signature': header.replace(/v1=./, 'v1=0') }));
+    for (const r of [ok, bad]) {
+      expect(r.output).not.toContain(SECRET);
+      expect(r.output).not.toContain(header.split('v1=')[1]);
+      expect(r.output).not.toContain('payer@example.com');
+    }
+    expect(bad.output).toMatch(/Webhook refused/);
+  });
+});
+
+describe('secret rotation and failures', () => {
+  test('receiver-side rotation: a secret stored as {current, previous} accepts both, and the new value is read once the cache ages out (no restart)', async () => {
+    const NEW = 'whsec_new_abcdefghijklmnopqrstuvwxyz0123456789';
+    try {
+      await sm.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: JSON.stringify({ current: NEW, previous: SECRET }) }));
+      await new Promise((r) => setTimeout(r, 1100)); // the cache age
+      const withNew = await call(signed(JSON.stringify(paymentEvent()), { secrets: [NEW] }));
+      const withPrevious = await call(signed(JSON.stringify(paymentEvent()), { secrets: [SECRET] }));
+      const withOld = await call(signed(JSON.stringify(paymentEvent()), { secrets: [OLD_SECRET] }));
+      expect([withNew.status, withPrevious.status, withOld.status]).toEqual([200, 200, 401]);
+      expect(withOld).toMatchObject({ itemsWritten: 0, emitted: [] });
+    } finally {
+      await sm.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: SECRET }));
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+  });
+
+  test('the bus refuses the event: the handler throws (HTTP 5xx, the sender retries), and the retry emits and completes', async () => {
+    const payload = JSON.stringify(paymentEvent('invoice.payment_failed'));
+    const bus = process.env.EVENT_BUS_NAME;
+    process.env.EVENT_BUS_NAME = 'no-such-bus';
+    try {
+      await expect(webhook(signed(payload))).rejects.toThrow();
+    } finally {
+      process.env.EVENT_BUS_NAME = bus;
+    }
+    const id = JSON.parse(payload).id;
+    expect((await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `EVENT#${id}` } }))).Item?.status).toBe('PENDING');
+    const retry = await call(signed(payload));
+    expect(retry.status).toBe(200);
+    expect(retry.emitted.map((e) => [e['detail-type'], e.detail.eventId])).toEqual([['sbt_aws_billingFailure', id]]);
+    expect((await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `EVENT#${id}` } }))).Item?.status).toBe('DONE');
+  });
+});
