@@ -1,0 +1,33 @@
+// The example billing app in Go: the same stacks, stack names and construct IDs as
+// examples/example-app.ts, from the Go module built by `npx projen package:go`.
+//
+//	go run .          # or: cdk synth
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// AddExampleStacks adds the example stacks to an app.
+func AddExampleStacks(app awscdk.App) []awscdk.Stack {
+	return []awscdk.Stack{
+		NewCustomBillingStack(app, "CustomBillingExample", &awscdk.StackProps{
+			Description: jsii.String("cdk-saas-billing example: BillingProvider wiring a billing integration of small functions"),
+		}).Stack,
+	}
+}
+
+func main() {
+	defer jsii.Close()
+	outdir := os.Getenv("CDK_OUTDIR")
+	if outdir == "" {
+		outdir, _ = filepath.Abs("cdk.out")
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
+	AddExampleStacks(app)
+	app.Synth(nil)
+}

@@ -1,0 +1,34 @@
+package com.example.billing;
+
+import java.nio.file.Path;
+import java.util.List;
+import software.amazon.awscdk.App;
+import software.amazon.awscdk.AppProps;
+import software.amazon.awscdk.Stack;
+import software.amazon.awscdk.StackProps;
+
+/**
+ * The example billing app in Java: the same stacks, stack names and construct IDs as
+ * examples/example-app.ts.
+ */
+public final class BillingApp {
+    private BillingApp() {
+    }
+
+    static List<Stack> addExampleStacks(final App app) {
+        return List.of(
+                new CustomBillingStack(app, "CustomBillingExample", StackProps.builder()
+                        .description("cdk-saas-billing example: BillingProvider wiring a billing integration of small functions")
+                        .build()));
+    }
+
+    public static void main(final String[] args) {
+        String outdir = System.getenv("CDK_OUTDIR");
+        if (outdir == null) {
+            outdir = Path.of("cdk.out").toAbsolutePath().toString();
+        }
+        App app = new App(AppProps.builder().outdir(outdir).build());
+        addExampleStacks(app);
+        app.synth();
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""The example billing app in Python: the same stacks, stack names and construct IDs
+as examples/example-app.ts, from the cdk-saas-billing wheel.
+
+    python -m venv .venv && .venv/bin/pip install -r requirements.txt ../../dist/python/*.whl
+    .venv/bin/python app.py          # or: cdk synth
+"""
+import os
+
+from aws_cdk import App
+
+from custom_billing_stack import CustomBillingStack
+
+
+def add_example_stacks(app: App) -> list:
+    return [
+        CustomBillingStack(
+            app,
+            "CustomBillingExample",
+            description="cdk-saas-billing example: BillingProvider wiring a billing integration of small functions",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    outdir = os.environ.get("CDK_OUTDIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "cdk.out"))
+    app = App(outdir=outdir)
+    add_example_stacks(app)
+    app.synth()
