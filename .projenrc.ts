@@ -3,6 +3,14 @@ import { UpdateSnapshot } from 'projen/lib/javascript';
 
 // One place for every version that has to agree across the project.
 const CDK_VERSION = '2.276.0';
+// The oldest aws-cdk-lib the library accepts: its peer dependency and the floor that
+// the Python, Java, Go and .NET packages declare. PyPI and Maven Central publish
+// aws-cdk-lib later than npm (on 2026-11-27: npm and Go 2.276.0, PyPI 2.275.0, Maven
+// Central 2.272.0, and Central's maven-metadata.xml lists nothing after 2.263.0, so Maven
+// resolves the range [floor,3.0.0) only for a floor <= 2.263.0). A newer floor makes the
+// Python and Java packages uninstallable (and `package:java` fails). See docs/languages.md.
+const CDK_MIN_VERSION = '2.263.0';
+const CONSTRUCTS_VERSION = '10.5.1';
 const POWERTOOLS_VERSION = '2.35.0';
 const AWS_SDK_VERSION = '^3';
 
@@ -21,8 +29,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
   minNodeVersion: '20.0.0',
   typescriptVersion: '~5.9.3',
 
-  cdkVersion: CDK_VERSION,
-  constructsVersion: '10.5.1',
+  cdkVersion: CDK_MIN_VERSION,
+  constructsVersion: CONSTRUCTS_VERSION,
+  // Build and test with CDK_VERSION (devDeps below), not with the floor.
+  peerDependencyOptions: { pinnedDevDependency: false },
   jsiiVersion: '~6.0.0',
 
   // jsii targets: names follow each ecosystem's conventions.
@@ -56,6 +66,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
 
   devDeps: [
+    `aws-cdk-lib@${CDK_VERSION}`,
     'cdk-nag@^3.0.2',
     '@types/aws-lambda',
     `@aws-lambda-powertools/batch@${POWERTOOLS_VERSION}`,
@@ -101,6 +112,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '/.venv/',
     '/cdk.out/',
     '/examples/**/cdk.out/',
+    // Consumer apps of the Python, Java and Go packages (npx projen test:languages).
+    '/examples/python/.venv/',
+    '/examples/python/__pycache__/',
+    '/examples/java/target/',
     '/bench/out/',
     '/bench/sbt-aws*/',
   ],
@@ -112,6 +127,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
   pullRequestTemplate: false,
   sampleCode: false,
 });
+
+// AwsCdkDeps replaces a constructs devDep given in the options; pin it here instead.
+project.addDevDeps(`constructs@${CONSTRUCTS_VERSION}`);
 
 // Test scratch output; added after projen's own `!/test/` so it stays ignored.
 project.gitignore.exclude('/test/.out/');
@@ -158,6 +176,13 @@ project.addTask('bench:ingest', {
 project.addTask('bench:synth', {
   description: 'Synth time of the example app against sbt-aws BillingProvider (installs sbt-aws into bench/sbt-aws)',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/synth.ts` }],
+});
+
+// Issue 5: build the Python, Java and Go packages (and the C# sources), synthesize the
+// consumer apps in examples/{python,java,go} and compare their templates with TypeScript's.
+project.addTask('test:languages', {
+  description: 'Package every jsii target, synthesize the Python, Java and Go consumer apps and compare each template with the TypeScript example app',
+  steps: [{ exec: `${devTsNode} test/languages/run.ts` }],
 });
 
 project.synth();
