@@ -25,7 +25,7 @@ import { acknowledgeNag } from '../private/nag';
  * floating point drift enters a bill: the usage push multiplies the window's
  * quantity by the price exactly, and DynamoDB keeps the exact decimal amount.
  */
-export interface UnitPrice {
+export interface MetricUnitPrice {
   /**
    * The metric name, exactly as producers write it in usage records (for example `apiCalls`).
    */
@@ -60,7 +60,7 @@ export interface DynamoDbBillingProps {
    * line with disposition `UNPRICED` and amount 0 (kept, never dropped).
    * @default - no prices: every window is recorded as `UNPRICED`
    */
-  readonly unitPrices?: UnitPrice[];
+  readonly unitPrices?: MetricUnitPrice[];
 
   /**
    * When the usage push runs. A rate must be at least one minute.
@@ -391,7 +391,7 @@ function nagResourceName(scope: Construct, arn: string): string {
   return JSON.stringify(resolved);
 }
 
-function pricesOf(unitPrices: UnitPrice[] | undefined) {
+function pricesOf(unitPrices: MetricUnitPrice[] | undefined) {
   return (unitPrices ?? []).map((p) => ({ metric: p.metric, unitPrice: p.unitPrice, currency: p.currency ?? 'USD' }));
 }
 
