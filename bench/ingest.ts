@@ -56,7 +56,8 @@ const HOUR = 3_600_000;
 const SBT_DIR = path.join(__dirname, 'sbt-aws');
 const OUT = path.join(__dirname, 'out');
 
-/** A seeded generator, so that every run feeds the same records. */
+/** A seeded generator (mulberry32), so that every run feeds the same records. */
+/* eslint-disable no-bitwise */
 function mulberry32(seed: number): () => number {
   let a = seed;
   return () => {
@@ -66,6 +67,7 @@ function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+/* eslint-enable no-bitwise */
 
 function syntheticRecords(): { sent: Usage[]; distinct: number } {
   const random = mulberry32(20261127);
@@ -183,7 +185,7 @@ async function main(): Promise<void> {
     // Asynchronously: the event loop must keep draining moto's stderr pipe, or moto blocks on its request log.
     const { stdout: out } = await promisify(execFile)(sbt.python, [path.join(__dirname, 'sbt_aws_aggregator.py'), configFile], {
       encoding: 'utf8',
-      maxBuffer: 1 << 30,
+      maxBuffer: 1024 * 1024 * 1024,
     });
     const sbtRun = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number; dynamodbRequests: number; s3Requests: number };
     const sbtItems = await scanAll(client, sbtTable);
@@ -209,7 +211,7 @@ async function main(): Promise<void> {
     // ---- report ----
     const per1000 = (n: number) => (n * 1000) / sent.length;
     console.log('');
-    console.log(`cdk-saas-billing UsageIngestor (Kinesis batch → TransactWriteItems per aggregate key)`);
+    console.log('cdk-saas-billing UsageIngestor (Kinesis batch → TransactWriteItems per aggregate key)');
     console.log(`  records/s:                       ${fmt(sent.length / oursSeconds)} (${fmt(oursSeconds, 1)} s in the handler)`);
     console.log(`  DynamoDB requests / 1,000:       ${fmt(per1000(oursRequests), 1)} ${JSON.stringify(requests)}`);
     console.log(`  floor / 1,000:                   ${fmt(per1000(oursFloor), 1)} (distinct tenant/metric/window keys per batch; dedup rides in the same transaction: +0)`);

@@ -6,7 +6,6 @@
  */
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamRecord } from 'aws-lambda';
-import { Moto } from '../support/emulators';
 import {
   AggregatorModule,
   createAggregateTable,
@@ -20,6 +19,7 @@ import {
   truthOf,
   Usage,
 } from './support';
+import { Moto } from '../support/emulators';
 
 const HOUR = 3_600_000;
 let moto: Moto;

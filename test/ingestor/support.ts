@@ -4,9 +4,6 @@
  * the way Lambda delivers them, and readers of the table's items.
  */
 import * as path from 'path';
-import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import {
   AttributeValue,
   CreateTableCommand,
@@ -14,6 +11,9 @@ import {
   DynamoDBClient,
   paginateScan,
 } from '@aws-sdk/client-dynamodb';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { UsageIngestor } from '../../src/ingestor';
 import { Moto, startMoto } from '../support/emulators';
 
@@ -21,8 +21,8 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 /** The bundled handler, exactly the code Lambda runs (built by `npx projen bundle`). */
 export interface AggregatorModule {
+  readonly dynamodb: DynamoDBClient;
   handler(event: KinesisStreamEvent, context: Context): Promise<KinesisStreamBatchResponse>;
-  dynamodb: DynamoDBClient;
 }
 
 /** Loads the bundle from assets/ (after the emulator's endpoint is set). */
