@@ -70,7 +70,6 @@ export const dynamodb = new DynamoDBClient({ maxAttempts: 6 });
 
 const logger = new Logger();
 const metrics = new Metrics();
-const processor = new BatchProcessor(EventType.KinesisDataStreams);
 
 interface Config {
   readonly tableName: string;
@@ -390,7 +389,8 @@ export async function handler(event: KinesisStreamEvent, context: Context): Prom
         throw new Error(`record ${record.kinesis.sequenceNumber} was not written; it will be retried`);
       }
     },
-    processor,
+    // One processor per invocation: its state must not be shared between batches.
+    new BatchProcessor(EventType.KinesisDataStreams),
     { context },
   );
 }
