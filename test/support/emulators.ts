@@ -18,7 +18,7 @@ const VENV_BIN = path.join(VENV, 'bin');
 
 /** Python packages the tests need, pinned to the majors that were measured. */
 const PYTHON_TOOLS: Record<string, string> = {
-  moto_server: 'moto[server]>=5.1,<6',
+  'moto_server': 'moto[server]>=5.1,<6',
   'cfn-lint': 'cfn-lint>=1.20,<2',
 };
 
