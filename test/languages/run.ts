@@ -200,6 +200,38 @@ function compareAssemblies(tsOut: string, langOut: string): { stacks: number; di
   return { stacks: expected.size, diffs };
 }
 
+const DOCS = path.join(ROOT, 'docs', 'languages.md');
+
+/**
+ * The code blocks of docs/languages.md marked `<!-- excerpt: examples/<language>/... -->`
+ * must appear, line for line (leading whitespace aside), in that file of the consumer app,
+ * which this run compiles and synthesizes: the documented code cannot drift from the API.
+ */
+function excerptProblems(language: Language): string[] {
+  if (!fs.existsSync(DOCS)) return [`${path.relative(ROOT, DOCS)} is missing`];
+  const doc = fs.readFileSync(DOCS, 'utf8');
+  const problems: string[] = [];
+  const marker = /<!-- excerpt: (\S+) -->\s*\n```[a-z]*\n([\s\S]*?)\n```/g;
+  for (const m of doc.matchAll(marker)) {
+    const [, file, block] = m;
+    if (!file.startsWith(`examples/${language}/`)) continue;
+    const source = path.join(ROOT, file);
+    if (!fs.existsSync(source)) {
+      problems.push(`docs/languages.md: excerpt of missing file ${file}`);
+      continue;
+    }
+    const lines = fs.readFileSync(source, 'utf8').split('\n');
+    const want = block.split('\n');
+    const found = lines.some((_, start) => want.every((w, i) => {
+      const have = lines[start + i];
+      if (have === undefined) return false;
+      return w.trim() === '' ? have.trim() === '' : have.trimEnd().endsWith(w.trimEnd()) && have.trimEnd().slice(0, -w.trimEnd().length).trim() === '';
+    }));
+    if (!found) problems.push(`docs/languages.md: the excerpt starting "${want[0].trim()}" is not in ${file}`);
+  }
+  return problems;
+}
+
 function freshDir(dir: string): string {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -350,11 +382,14 @@ function main(): number {
     }
     const timings: Timing[] = [builds.get(language)!];
     try {
+      // Packaging may fill the cache the consumer uses (package:go downloads aws-cdk-go).
+      const cache = warm.get(language) ? 'caches warm' : consumer.cacheWarm() ? `cache filled by package:${language}` : 'cold caches';
       const install = consumer.install();
-      timings.push(...install.map((t) => ({ ...t, note: t.note ?? (warm.get(language) ? 'caches warm' : 'cold caches') })));
+      timings.push(...install.map((t) => ({ ...t, note: t.note ?? cache })));
       const outdir = freshDir(path.join(ROOT, 'examples', language, 'cdk.out'));
       timings.push(consumer.synth(outdir));
       const { stacks, diffs } = compareAssemblies(tsOut, outdir);
+      diffs.push(...excerptProblems(language));
       const lines = [fmt(timings), `${stacks} stack(s) compared with TypeScript's (asset hashes and paths masked)`];
       if (diffs.length > 0) lines.push(...diffs.slice(0, MAX_DIFFS).map((d) => `   ${d}`));
       results.push({ language, ok: diffs.length === 0, lines });
