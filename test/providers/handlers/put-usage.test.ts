@@ -223,14 +223,6 @@ test('killed at every request in turn, then rerun: windows billed twice = 0, win
   });
 });
 
-test('three pushes at once: windows billed twice = 0, windows dropped = 0', async () => {
-  const table = await freshBillingTable();
-  proxy.arm();
-  const runs = await Promise.all([push({}, lambdaContext), push({}, lambdaContext), push({}, lambdaContext)]);
-  expect(runs.reduce((n, r) => n + r.windowsBilled, 0)).toBe(11);
-  expect(await audit(table, windowsFixture())).toEqual(exactlyOnce(13));
-});
-
 test('a window that closes after a run is billed by the next run, once', async () => {
   const table = await freshBillingTable();
   process.env.SETTLE_SECONDS = '0';

@@ -86,6 +86,29 @@ function isTransactionConditionFailure(error: unknown): boolean {
   return /ConditionalCheckFailed/.test(e.message ?? '');
 }
 
+type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;
+
+function isTransactionConflict(error: unknown): boolean {
+  const e = error as { name?: string; CancellationReasons?: { Code?: string }[] };
+  return e?.name === 'TransactionCanceledException' && (e.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict');
+}
+
+/**
+ * One transaction; retried (with jitter) when DynamoDB cancels it because another
+ * transaction (a concurrent push) touched the same period total at that moment.
+ */
+async function transactWithConflictRetry(client: DynamoDBDocumentClient, items: TransactItems): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.send(new TransactWriteCommand({ TransactItems: items }));
+      return;
+    } catch (error) {
+      if (!isTransactionConflict(error) || attempt >= 6) throw error;
+      await new Promise((r) => setTimeout(r, Math.random() * 50 * 2 ** attempt));
+    }
+  }
+}
+
 /**
  * Pushes closed usage windows into charge lines. For each window closed by
  * `now - settle`, one transaction puts its charge line (condition: not there
@@ -196,7 +219,7 @@ export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
           source: { pk: String(w.pk), sk: String(w.sk) },
           pushedAt,
         };
-        const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [
+        const items: TransactItems = [
           { Put: { TableName: opts.billingTable, Item: line, ConditionExpression: 'attribute_not_exists(pk)' } },
         ];
         if (disposition === 'BILLED') {
@@ -218,7 +241,7 @@ export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
           });
         }
         try {
-          await opts.client.send(new TransactWriteCommand({ TransactItems: items }));
+          await transactWithConflictRetry(opts.client, items);
           if (disposition === 'BILLED') windowsBilled++;
           else if (disposition === 'UNPRICED') windowsUnpriced++;
           else windowsAfterClose++;
