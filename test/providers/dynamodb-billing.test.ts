@@ -4,9 +4,9 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { LayoutIngestor } from './support';
-import { BillingProvider, ControlPlaneEvents, IBilling } from '../../src';
+import { BillingProvider, ControlPlaneEvents, IBilling, UsageIngestor } from '../../src';
 import { DynamoDbBilling, DynamoDbBillingProps } from '../../src/providers';
-import { testApp } from '../support/synth';
+import { cfnLintErrors, testApp } from '../support/synth';
 
 function newStack(): Stack {
   return new Stack(testApp('dynamodb-billing'), 'TestStack', { env: { account: '111111111111', region: 'us-east-1' } });
@@ -204,6 +204,17 @@ describe('DynamoDbBilling', () => {
     }
     t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 day)' });
     t.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /billing/webhook' });
+  });
+
+  test('the template of DynamoDbBilling with UsageIngestor and BillingProvider passes cfn-lint', () => {
+    // GIVEN
+    const stack = newStack();
+    const ingestor = new UsageIngestor(stack, 'Ingestor');
+    // WHEN
+    const billing = new DynamoDbBilling(stack, 'Billing', { ingestor, unitPrices: [{ metric: 'apiCalls', unitPrice: '0.01' }] });
+    new BillingProvider(stack, 'Provider', { billing, httpApi: new apigwv2.HttpApi(stack, 'Api') });
+    // THEN
+    expect(cfnLintErrors(stack)).toEqual([]);
   });
 
   test('a warning when prices are given without an ingestor', () => {
