@@ -307,7 +307,7 @@ const consumers: Record<Language, Consumer> = {
     install: () => [{ step: 'install', seconds: run('go-download', 'go', ['mod', 'download'], { cwd: GO_DIR }) }],
     synth: (outdir) => ({
       step: 'build+synth',
-      seconds: run('go-synth', 'go', ['run', '.'], { cwd: GO_DIR, env: { ...env, CDK_OUTDIR: outdir } }),
+      seconds: run('go-synth', 'go', ['run', '-mod=mod', '.'], { cwd: GO_DIR, env: { ...env, CDK_OUTDIR: outdir } }),
     }),
   },
 };
