@@ -1,5 +1,6 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { CustomBillingStack } from './custom-billing-stack';
+import { DynamoDbBillingStack } from './dynamodb-billing-stack';
 
 /**
  * Adds the example stacks to an app. Shared by `examples/app.ts` (what the
@@ -7,6 +8,9 @@ import { CustomBillingStack } from './custom-billing-stack';
  */
 export function addExampleStacks(app: App): Stack[] {
   return [
+    new DynamoDbBillingStack(app, 'DynamoDbBillingExample', {
+      description: 'cdk-saas-billing example: the ready pipeline (UsageIngestor, DynamoDbBilling) wired by BillingProvider',
+    }),
     new CustomBillingStack(app, 'CustomBillingExample', {
       description: 'cdk-saas-billing example: BillingProvider wiring a billing integration of small functions',
     }),

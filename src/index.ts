@@ -1,3 +1,4 @@
 export * from './events';
 export * from './billing';
 export * from './ingestor';
+export * from './providers';

@@ -6,12 +6,24 @@ import { IConstruct } from 'constructs';
  * majors of cdk-nag without depending on either:
  * - cdk-nag 3 reads `Validations.of(construct).acknowledge(...)` (aws-cdk-lib);
  * - cdk-nag 2 reads `cdk_nag.rules_to_suppress` metadata on the CloudFormation resource.
+ *
+ * `id` is a rule (`AwsSolutions-SQS3`) or one finding of a rule
+ * (`AwsSolutions-IAM5[Action::s3:*]`). aws-cdk-lib before 2.269 refuses finding
+ * IDs that contain `::`; there the rule itself is acknowledged on this construct
+ * only, so synthesis never fails because of an acknowledgement.
  */
 export function acknowledgeNag(construct: IConstruct, id: string, reason: string): void {
-  Validations.of(construct).acknowledge({ id, reason });
+  const finding = /^([^[\]]+)\[(.+)\]$/.exec(id);
+  try {
+    Validations.of(construct).acknowledge({ id, reason });
+  } catch (e) {
+    if (!finding) throw e;
+    Validations.of(construct).acknowledge({ id: finding[1], reason: `${reason} (${finding[2]})` });
+  }
   const cfn = construct.node.defaultChild ?? construct;
   if (CfnResource.isCfnResource(cfn)) {
     const existing = (cfn.getMetadata('cdk_nag') as { rules_to_suppress?: object[] } | undefined)?.rules_to_suppress ?? [];
-    cfn.addMetadata('cdk_nag', { rules_to_suppress: [...existing, { id, reason }] });
+    const entry = finding ? { id: finding[1], reason, applies_to: [finding[2]] } : { id, reason };
+    cfn.addMetadata('cdk_nag', { rules_to_suppress: [...existing, entry] });
   }
 }
