@@ -15,6 +15,9 @@ import (
 // AddExampleStacks adds the example stacks to an app.
 func AddExampleStacks(app awscdk.App) []awscdk.Stack {
 	return []awscdk.Stack{
+		NewDynamoDbBillingStack(app, "DynamoDbBillingExample", &awscdk.StackProps{
+			Description: jsii.String("cdk-saas-billing example: the ready pipeline (UsageIngestor, DynamoDbBilling) wired by BillingProvider"),
+		}).Stack,
 		NewCustomBillingStack(app, "CustomBillingExample", &awscdk.StackProps{
 			Description: jsii.String("cdk-saas-billing example: BillingProvider wiring a billing integration of small functions"),
 		}).Stack,

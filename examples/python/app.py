@@ -10,10 +10,16 @@ import os
 from aws_cdk import App
 
 from custom_billing_stack import CustomBillingStack
+from dynamodb_billing_stack import DynamoDbBillingStack
 
 
 def add_example_stacks(app: App) -> list:
     return [
+        DynamoDbBillingStack(
+            app,
+            "DynamoDbBillingExample",
+            description="cdk-saas-billing example: the ready pipeline (UsageIngestor, DynamoDbBilling) wired by BillingProvider",
+        ),
         CustomBillingStack(
             app,
             "CustomBillingExample",

@@ -17,6 +17,9 @@ public final class BillingApp {
 
     static List<Stack> addExampleStacks(final App app) {
         return List.of(
+                new DynamoDbBillingStack(app, "DynamoDbBillingExample", StackProps.builder()
+                        .description("cdk-saas-billing example: the ready pipeline (UsageIngestor, DynamoDbBilling) wired by BillingProvider")
+                        .build()),
                 new CustomBillingStack(app, "CustomBillingExample", StackProps.builder()
                         .description("cdk-saas-billing example: BillingProvider wiring a billing integration of small functions")
                         .build()));
