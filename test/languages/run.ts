@@ -184,10 +184,13 @@ function differences(expected: unknown, actual: unknown, at: string, out: string
 }
 
 /** Compares every stack of a language's assembly with TypeScript's; returns the differences. */
-function compareAssemblies(tsOut: string, langOut: string): { stacks: number; diffs: string[] } {
+function compareAssemblies(tsOut: string, langOut: string): { stacks: number; diffs: string[]; identical: boolean } {
   const expected = stacksOf(tsOut);
   const actual = stacksOf(langOut);
   const diffs: string[] = [];
+  // For information: equal without masking too (same bundled handlers, so same asset hashes)?
+  const identical = expected.size === actual.size && [...expected].every(([id, file]) => actual.has(id)
+    && fs.readFileSync(file, 'utf8') === fs.readFileSync(actual.get(id)!, 'utf8'));
   for (const id of expected.keys()) if (!actual.has(id)) diffs.push(`stack ${id}: missing`);
   for (const id of actual.keys()) if (!expected.has(id)) diffs.push(`stack ${id}: not in the TypeScript app`);
   for (const [id, file] of expected) {
@@ -197,7 +200,7 @@ function compareAssemblies(tsOut: string, langOut: string): { stacks: number; di
     differences(maskedTemplate(file), maskedTemplate(other), id, out);
     diffs.push(...out);
   }
-  return { stacks: expected.size, diffs };
+  return { stacks: expected.size, diffs, identical };
 }
 
 const DOCS = path.join(ROOT, 'docs', 'languages.md');
@@ -388,9 +391,12 @@ function main(): number {
       timings.push(...install.map((t) => ({ ...t, note: t.note ?? cache })));
       const outdir = freshDir(path.join(ROOT, 'examples', language, 'cdk.out'));
       timings.push(consumer.synth(outdir));
-      const { stacks, diffs } = compareAssemblies(tsOut, outdir);
+      const { stacks, diffs, identical } = compareAssemblies(tsOut, outdir);
       diffs.push(...excerptProblems(language));
-      const lines = [fmt(timings), `${stacks} stack(s) compared with TypeScript's (asset hashes and paths masked)`];
+      const lines = [
+        fmt(timings),
+        `${stacks} stack(s) compared with TypeScript's (asset hashes and paths masked)${identical ? '; byte-identical even unmasked' : ''}`,
+      ];
       if (diffs.length > 0) lines.push(...diffs.slice(0, MAX_DIFFS).map((d) => `   ${d}`));
       results.push({ language, ok: diffs.length === 0, lines });
     } catch (e) {
