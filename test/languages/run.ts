@@ -203,24 +203,27 @@ function compareAssemblies(tsOut: string, langOut: string): { stacks: number; di
   return { stacks: expected.size, diffs, identical };
 }
 
-const DOCS = path.join(ROOT, 'docs', 'languages.md');
+/** Documents whose marked code blocks are checked (docs/languages.md must exist). */
+const DOCS = [path.join(ROOT, 'docs', 'languages.md'), path.join(ROOT, 'README.md')];
 
 /**
- * The code blocks of docs/languages.md marked `<!-- excerpt: examples/<language>/... -->`
- * must appear, line for line (leading whitespace aside), in that file of the consumer app,
- * which this run compiles and synthesizes: the documented code cannot drift from the API.
+ * The code blocks of docs/languages.md (and README.md) marked
+ * `<!-- excerpt: examples/<language>/... -->` must appear, line for line (leading whitespace
+ * aside), in that file of the consumer app, which this run compiles and synthesizes: the
+ * documented code cannot drift from the API.
  */
 function excerptProblems(language: Language): string[] {
-  if (!fs.existsSync(DOCS)) return [`${path.relative(ROOT, DOCS)} is missing`];
-  const doc = fs.readFileSync(DOCS, 'utf8');
+  if (!fs.existsSync(DOCS[0])) return [`${path.relative(ROOT, DOCS[0])} is missing`];
   const problems: string[] = [];
   const marker = /<!-- excerpt: (\S+) -->\s*\n```[a-z]*\n([\s\S]*?)\n```/g;
-  for (const m of doc.matchAll(marker)) {
+  const blocks = DOCS.filter((d) => fs.existsSync(d)).flatMap((d) => [...fs.readFileSync(d, 'utf8').matchAll(marker)]
+    .map((m) => ({ doc: path.relative(ROOT, d), m })));
+  for (const { doc, m } of blocks) {
     const [, file, block] = m;
     if (!file.startsWith(`examples/${language}/`)) continue;
     const source = path.join(ROOT, file);
     if (!fs.existsSync(source)) {
-      problems.push(`docs/languages.md: excerpt of missing file ${file}`);
+      problems.push(`${doc}: excerpt of missing file ${file}`);
       continue;
     }
     const lines = fs.readFileSync(source, 'utf8').split('\n');
@@ -230,7 +233,7 @@ function excerptProblems(language: Language): string[] {
       if (have === undefined) return false;
       return w.trim() === '' ? have.trim() === '' : have.trimEnd().endsWith(w.trimEnd()) && have.trimEnd().slice(0, -w.trimEnd().length).trim() === '';
     }));
-    if (!found) problems.push(`docs/languages.md: the excerpt starting "${want[0].trim()}" is not in ${file}`);
+    if (!found) problems.push(`${doc}: the excerpt starting "${want[0].trim()}" is not in ${file}`);
   }
   return problems;
 }
