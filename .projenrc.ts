@@ -8,10 +8,9 @@ const CDK_VERSION = '2.276.0';
 // aws-cdk-lib later than npm (on 2026-11-27: npm and Go 2.276.0, PyPI 2.275.0, Maven
 // Central 2.272.0, and Central's maven-metadata.xml lists nothing after 2.263.0, so Maven
 // resolves the range [floor,3.0.0) only for a floor <= 2.263.0). A newer floor makes the
-// Python and Java packages uninstallable (and `package:java` fails). Caveat: UsageIngestor
-// acknowledges nag IDs with '::' inside brackets directly, which Validations.acknowledge()
-// accepts from 2.269.0 on (aws/aws-cdk#38787; src/private/nag.ts falls back, UsageIngestor
-// does not): raise the floor to 2.269.0 once Central's metadata lists it. See docs/languages.md.
+// Python and Java packages uninstallable (and `package:java` fails). Finding-level nag
+// acknowledgements need 2.269.0 (aws/aws-cdk#38787); src/private/nag.ts falls back to the
+// rule before that. See docs/languages.md.
 const CDK_MIN_VERSION = '2.263.0';
 const CONSTRUCTS_VERSION = '10.5.1';
 const POWERTOOLS_VERSION = '2.35.0';

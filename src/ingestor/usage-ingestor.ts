@@ -1,4 +1,4 @@
-import { Duration, Names, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -12,6 +12,7 @@ import { Construct } from 'constructs';
 import { AggregatorFunction } from './aggregator-function';
 import { IDataIngestorAggregator } from './ingestor';
 import { AGGREGATE_LAYOUT } from './layout';
+import { acknowledgeNag } from '../private/nag';
 
 /**
  * The length of the event-time windows usage is aggregated in (UTC).
@@ -206,10 +207,8 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     });
     this.dataStream = stream;
     if (key) {
-      Validations.of(stream).acknowledge({
-        id: 'AwsSolutions-KDS3',
-        reason: 'The user passed encryptionKey: a customer-managed key was asked for on purpose (without one the stream uses aws/kinesis).',
-      });
+      acknowledgeNag(stream, 'AwsSolutions-KDS3',
+      'The user passed encryptionKey: a customer-managed key was asked for on purpose (without one the stream uses aws/kinesis).');
     }
 
     const table = new dynamodb.Table(this, 'AggregateTable', {
@@ -382,21 +381,15 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   }
 
   private acknowledgeNagFindings(): void {
-    Validations.of(this.fn).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      reason: 'AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs.',
-    });
+    acknowledgeNag(this.fn, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs.');
     for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
       // Only present when the user passes an encryptionKey: CDK's grant on that one key.
-      Validations.of(this.fn).acknowledge({
-        id: `AwsSolutions-IAM5[Action::${action}]`,
-        reason: `CDK's grantEncryptDecrypt on the single key given as encryptionKey; ${action} is scoped to that key's ARN.`,
-      });
+      acknowledgeNag(this.fn, `AwsSolutions-IAM5[Action::${action}]`,
+      `CDK's grantEncryptDecrypt on the single key given as encryptionKey; ${action} is scoped to that key's ARN.`);
     }
-    Validations.of(this.queue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue (on-failure destination) of the event source mapping.',
-    });
+    acknowledgeNag(this.queue, 'AwsSolutions-SQS3',
+      'This queue is itself the dead-letter queue (on-failure destination) of the event source mapping.');
   }
 }
 

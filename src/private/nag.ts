@@ -5,7 +5,9 @@ import { IConstruct } from 'constructs';
  * Acknowledges a cdk-nag finding on a construct, with its reason, for both
  * majors of cdk-nag without depending on either:
  * - cdk-nag 3 reads `Validations.of(construct).acknowledge(...)` (aws-cdk-lib);
- * - cdk-nag 2 reads `cdk_nag.rules_to_suppress` metadata on the CloudFormation resource.
+ * - cdk-nag 2 reads `cdk_nag.rules_to_suppress` metadata on CloudFormation resources;
+ *   it is written on every resource in the construct's subtree, as the
+ *   acknowledgement of cdk-nag 3 covers the whole subtree.
  *
  * `id` is a rule (`AwsSolutions-SQS3`) or one finding of a rule
  * (`AwsSolutions-IAM5[Action::s3:*]`). aws-cdk-lib before 2.269 refuses finding
@@ -20,10 +22,10 @@ export function acknowledgeNag(construct: IConstruct, id: string, reason: string
     if (!finding) throw e;
     Validations.of(construct).acknowledge({ id: finding[1], reason: `${reason} (${finding[2]})` });
   }
-  const cfn = construct.node.defaultChild ?? construct;
-  if (CfnResource.isCfnResource(cfn)) {
+  const entry = finding ? { id: finding[1], reason, applies_to: [finding[2]] } : { id, reason };
+  for (const cfn of construct.node.findAll()) {
+    if (!CfnResource.isCfnResource(cfn)) continue;
     const existing = (cfn.getMetadata('cdk_nag') as { rules_to_suppress?: object[] } | undefined)?.rules_to_suppress ?? [];
-    const entry = finding ? { id: finding[1], reason, applies_to: [finding[2]] } : { id, reason };
     cfn.addMetadata('cdk_nag', { rules_to_suppress: [...existing, entry] });
   }
 }
