@@ -208,7 +208,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     this.dataStream = stream;
     if (key) {
       acknowledgeNag(stream, 'AwsSolutions-KDS3',
-      'The user passed encryptionKey: a customer-managed key was asked for on purpose (without one the stream uses aws/kinesis).');
+        'The user passed encryptionKey: a customer-managed key was asked for on purpose (without one the stream uses aws/kinesis).');
     }
 
     const table = new dynamodb.Table(this, 'AggregateTable', {
@@ -386,7 +386,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
       // Only present when the user passes an encryptionKey: CDK's grant on that one key.
       acknowledgeNag(this.fn, `AwsSolutions-IAM5[Action::${action}]`,
-      `CDK's grantEncryptDecrypt on the single key given as encryptionKey; ${action} is scoped to that key's ARN.`);
+        `CDK's grantEncryptDecrypt on the single key given as encryptionKey; ${action} is scoped to that key's ARN.`);
     }
     acknowledgeNag(this.queue, 'AwsSolutions-SQS3',
       'This queue is itself the dead-letter queue (on-failure destination) of the event source mapping.');
