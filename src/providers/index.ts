@@ -1,1 +1,2 @@
 export * from './dynamodb-billing';
+export * from './stripe-billing/stripe-billing';
