@@ -36,7 +36,11 @@ export function meterEventIdentifier(prefix: string, windowId: string): string {
   return `${prefix}-${windowId}`;
 }
 
-/** Idempotency-Key of the request that sends a window's meter event. */
-export function meterEventKey(identifier: string): string {
-  return `meter-event-${identifier}`;
+/**
+ * Idempotency-Key of the request that sends a window's meter event: the same
+ * for every retry, except that each 5xx answer (which Stripe repeats to every
+ * request with that key) moves it on; the identifier never changes.
+ */
+export function meterEventKey(identifier: string, serverErrors = 0): string {
+  return serverErrors === 0 ? `meter-event-${identifier}` : `meter-event-${identifier}-after-5xx-${serverErrors}`;
 }

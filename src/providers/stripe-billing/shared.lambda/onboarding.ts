@@ -62,8 +62,10 @@ function isOld(attemptedAt: string | undefined, nowMs: number): boolean {
   return attemptedAt !== undefined && nowMs - Date.parse(attemptedAt) > IDEMPOTENCY_SAFE_MS;
 }
 
+/** Stripe's answer to a repeated Idempotency-Key with other parameters (409 is a concurrent request with the key, retried). */
 function isIdempotencyConflict(error: unknown): boolean {
-  return (error as { type?: string })?.type === 'StripeIdempotencyError';
+  const e = error as { type?: string; statusCode?: number } | undefined;
+  return e?.type === 'StripeIdempotencyError' && e.statusCode === 400;
 }
 
 /** Finds this generation's customer in Stripe by its metadata (the oldest, when there are several). */

@@ -35,7 +35,7 @@ import { MeterMapping, STRIPE_ENV, STRIPE_METRICS, USAGE_PUSH_TABLE_LAYOUT as L 
 import { meterEventIdentifier, meterEventKey } from './keys';
 import { metrics } from './metrics';
 import { IDEMPOTENCY_SAFE_MS } from './onboarding';
-import { describeFailure, failureKind, stripeCall } from './stripe-client';
+import { describeFailure, failureKind, isDuplicateIdentifier, isServerError, stripeCall } from './stripe-client';
 import { getTenant, TenantRecord } from './tenants';
 
 /** What the push needs of the usage read contract. */
@@ -278,14 +278,26 @@ export async function pushWindow(run: PushRun, w: ClosedWindow, tenant: TenantRe
     return recordFinal(run, w, 'UNCERTAIN', `first attempted ${claimed.firstAttemptAt}, beyond Stripe's 24-hour identifier dedup; `
       + 'check the meter\'s event summaries for this customer and hour', true);
   }
+  let serverErrors = 0;
   try {
-    await stripeCall((s) => s.billing.meterEvents.create({
-      event_name: d.eventName,
-      identifier,
-      timestamp: d.timestamp,
-      payload: { stripe_customer_id: d.customerId, value: d.value },
-    }, { idempotencyKey: meterEventKey(identifier) }));
+    await stripeCall((s, previous) => {
+      // Stripe repeats a 5xx to every retry with the same Idempotency-Key: after one, a
+      // fresh key. The identifier stays: Stripe refuses it if the first attempt was counted.
+      if (isServerError(previous)) serverErrors++;
+      return s.billing.meterEvents.create({
+        event_name: d.eventName,
+        identifier,
+        timestamp: d.timestamp,
+        payload: { stripe_customer_id: d.customerId, value: d.value },
+      }, { idempotencyKey: meterEventKey(identifier, serverErrors) });
+    });
   } catch (error) {
+    if (isDuplicateIdentifier(error)) {
+      // An earlier attempt was counted (its answer was lost): delivered.
+      run.tally.unavailableStreak = 0;
+      return recordFinal(run, w, 'SENT', 'Stripe already held this identifier (an earlier attempt was counted)', true,
+        { sentAt: new Date(run.nowMs()).toISOString() });
+    }
     const kind = failureKind(error);
     if (kind === 'refused') {
       return recordFinal(run, w, 'REJECTED', `Stripe refused the meter event: ${(error as Error).message}`.slice(0, 1000), true, describeFailure(error));

@@ -59,6 +59,16 @@ export function failureKind(error: unknown): StripeFailureKind {
   return 'refused';
 }
 
+/** Whether Stripe answered 5xx: it keeps that answer for the Idempotency-Key and repeats it to every retry with the key. */
+export function isServerError(error: unknown): boolean {
+  return isStripeError(error) && (error.statusCode ?? 0) >= 500;
+}
+
+/** Whether Stripe refused a meter event because it holds one with the same identifier already (within its dedup window). */
+export function isDuplicateIdentifier(error: unknown): boolean {
+  return isStripeError(error) && error.statusCode === 400 && /already exists with identifier/i.test(error.message ?? '');
+}
+
 /** The wait Stripe asks for in `Retry-After` (seconds or an HTTP date), capped; undefined when absent. */
 export function retryAfterMs(error: unknown, capMs = 30_000): number | undefined {
   if (!isStripeError(error)) return undefined;
@@ -138,15 +148,22 @@ export interface StripeCallOptions {
 }
 
 /**
- * Runs one Stripe call under the retry policy. `call` receives the client and
- * must send the same request every time (its own Idempotency-Key).
+ * Runs one Stripe call under the retry policy. `call` receives the client (and
+ * the failure of the previous attempt) and must send the same request every
+ * time, with its own Idempotency-Key.
  */
-export async function stripeCall<T>(call: (stripe: Stripe) => Promise<T>, opts: StripeCallOptions = {}): Promise<T> {
+export async function stripeCall<T>(call: (stripe: Stripe, previousError?: unknown) => Promise<T>, opts: StripeCallOptions = {}): Promise<T> {
   let refreshKey = false;
+  let previousError: unknown;
   return withRetry(async () => {
     const client = await stripeClient(refreshKey);
     refreshKey = false;
-    return call(client);
+    try {
+      return await call(client, previousError);
+    } catch (error) {
+      previousError = error;
+      throw error;
+    }
   }, {
     attempts: opts.attempts ?? 6,
     baseDelayMs: 200,
