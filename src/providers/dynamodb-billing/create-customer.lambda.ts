@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { ControlPlaneEvent, optionalField, tenantIdOf } from './shared.lambda/control-plane-event';
 import { CUSTOMER_SK, customerPk, STATUS } from './shared.lambda/layout';
 import { ddb, isConditionalCheckFailed, logger, nowIso, requiredEnv } from './shared.lambda/runtime';
+import { ControlPlaneEvent, optionalField, tenantIdOf } from '../../shared.lambda/control-plane-event';
 
 /** The customer id of a tenant: derived from the tenant id, so every attempt computes the same one. */
 export function customerIdOf(tenantId: string): string {

@@ -1,7 +1,7 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { ControlPlaneEvent, optionalField, tenantIdOf, userIdOf } from './shared.lambda/control-plane-event';
 import { customerPk, STATUS, userSk } from './shared.lambda/layout';
 import { ddb, isConditionalCheckFailed, logger, nowIso, requiredEnv } from './shared.lambda/runtime';
+import { ControlPlaneEvent, optionalField, tenantIdOf, userIdOf } from '../../shared.lambda/control-plane-event';
 
 /** The result of a create user invocation. */
 export interface CreateUserResult {

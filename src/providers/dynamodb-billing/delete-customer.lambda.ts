@@ -1,7 +1,7 @@
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ControlPlaneEvent, tenantIdOf } from './shared.lambda/control-plane-event';
 import { CUSTOMER_SK, customerPk, STATUS, USER_SK_PREFIX } from './shared.lambda/layout';
 import { ddb, logger, nowIso, requiredEnv } from './shared.lambda/runtime';
+import { ControlPlaneEvent, tenantIdOf } from '../../shared.lambda/control-plane-event';
 
 /** The result of a delete customer invocation. */
 export interface DeleteCustomerResult {

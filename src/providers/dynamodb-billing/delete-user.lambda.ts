@@ -1,7 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ControlPlaneEvent, tenantIdOf, userIdOf } from './shared.lambda/control-plane-event';
 import { customerPk, STATUS, userSk } from './shared.lambda/layout';
 import { ddb, logger, nowIso, requiredEnv } from './shared.lambda/runtime';
+import { ControlPlaneEvent, tenantIdOf, userIdOf } from '../../shared.lambda/control-plane-event';
 
 /** The result of a delete user invocation. */
 export interface DeleteUserResult {

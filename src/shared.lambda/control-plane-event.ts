@@ -1,4 +1,5 @@
 import type { EventBridgeEvent } from 'aws-lambda';
+import { logger } from './logger';
 
 /** The `detail` of a control plane event, as loosely as sbt-aws and other control planes shape it. */
 export type ControlPlaneDetail = Record<string, unknown>;
@@ -44,4 +45,26 @@ export function userIdOf(event: ControlPlaneEvent): string {
 /** An optional string field of the detail (for example `tenantName`, `email`, `tier`). */
 export function optionalField(event: ControlPlaneEvent, ...names: string[]): string | undefined {
   return stringField((event.detail ?? {}) as ControlPlaneDetail, ...names);
+}
+
+/** What a lifecycle handler's work receives: the event and the tenant it concerns. */
+export interface LifecycleInput {
+  readonly event: ControlPlaneEvent;
+  /** The tenant id of the event, checked. */
+  readonly tenantId: string;
+}
+
+/**
+ * The one preamble of lifecycle handlers (create/delete customer or user):
+ * reads and checks the tenant id (a missing or malformed one throws, so the
+ * event lands in the dead-letter queue with the reason) and tags every log
+ * line of the invocation with the tenant and event ids.
+ */
+export function lifecycleHandler<R>(work: (input: LifecycleInput) => Promise<R>): (event: ControlPlaneEvent) => Promise<R> {
+  return async (event: ControlPlaneEvent) => {
+    logger.resetKeys();
+    const tenantId = tenantIdOf(event);
+    logger.appendKeys({ tenantId, eventId: event.id, detailType: event['detail-type'] });
+    return work({ event, tenantId });
+  };
 }

@@ -1,0 +1,41 @@
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Construct } from 'constructs';
+
+/** How one alarm of an `AlarmSet` fires. */
+export interface AlarmOptions {
+  /** What the alarm means and what to do when it fires. */
+  readonly description: string;
+  /** @default 1 */
+  readonly threshold?: number;
+  /** @default cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD */
+  readonly comparisonOperator?: cloudwatch.ComparisonOperator;
+  /** @default 1 */
+  readonly evaluationPeriods?: number;
+}
+
+/**
+ * The alarms of one construct, built the same way everywhere: missing data
+ * never breaches, the description says what happened and where, and every
+ * alarm gets the actions the user passed as `alarmActions`.
+ */
+export class AlarmSet {
+  /** Every alarm added, in order: what a construct exposes as `alarms`. */
+  public readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(private readonly scope: Construct, private readonly actions: cloudwatch.IAlarmAction[] = []) {}
+
+  /** Creates an alarm on `metric` as a child of the scope, with the set's actions. */
+  public add(id: string, metric: cloudwatch.IMetric, opts: AlarmOptions): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this.scope, id, {
+      metric,
+      alarmDescription: `cdk-saas-billing: ${opts.description} (${this.scope.node.path})`,
+      threshold: opts.threshold ?? 1,
+      evaluationPeriods: opts.evaluationPeriods ?? 1,
+      comparisonOperator: opts.comparisonOperator ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const action of this.actions) alarm.addAlarmAction(action);
+    this.alarms.push(alarm);
+    return alarm;
+  }
+}
