@@ -57,7 +57,7 @@ async function twoDaysLater(tenantId: string) {
     await doc.send(new UpdateCommand({
       TableName: world.names.customers,
       Key: { pk: `TENANT#${tenantId}` },
-      UpdateExpression: `SET ${set.map((k, i) => `#a${i} = :old`).join(', ')}`,
+      UpdateExpression: `SET ${set.map((_, i) => `#a${i} = :old`).join(', ')}`,
       ExpressionAttributeNames: Object.fromEntries(set.map((k, i) => [`#a${i}`, k])),
       ExpressionAttributeValues: { ':old': old },
     }));

@@ -384,11 +384,19 @@ export async function pushWindows(run: PushRun, windows: readonly ClosedWindow[]
           complete = false;
           return;
         }
-        await pushWindow(run, w, tenants.get(w.tenantId));
+        try {
+          await pushWindow(run, w, tenants.get(w.tenantId));
+        } catch (error) {
+          run.tally.abort ??= error as Error; // the other workers stop after their current window
+          throw error;
+        }
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(run.config.concurrency, queue.length) }, worker));
+  // Every worker is awaited, also when one fails: nothing keeps running after the invocation returns.
+  const results = await Promise.allSettled(Array.from({ length: Math.min(run.config.concurrency, queue.length) }, worker));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   return complete && !run.tally.abort;
 }
 

@@ -83,7 +83,7 @@ export function retryAfterMs(error: unknown, capMs = 30_000): number | undefined
 /** What a log line may say about a failed call: never a request body, never a key. */
 export function describeFailure(error: unknown): Record<string, unknown> {
   if (!isStripeError(error)) return { error: (error as Error)?.name ?? String(error) };
-  return { stripeError: error.type, status: error.statusCode, code: error.code, requestId: header(error, 'request-id') };
+  return { stripeError: error.type, httpStatus: error.statusCode, stripeCode: error.code, stripeRequestId: header(error, 'request-id') };
 }
 
 /** The API key in a secret string: the key itself, or JSON `{"apiKey": "..."}`. */
