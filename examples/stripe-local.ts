@@ -470,6 +470,14 @@ export class StripeProxy {
       s.meters.set(meter.id, meter);
       return ok(meter);
     }
+    if ((m = /^\/v1\/billing\/meters\/([^/]+)\/event_summaries$/.exec(p))) {
+      const meter = s.meters.get(m[1]);
+      if (!meter) return stripeError(404, 'invalid_request_error', `No such billing meter: '${m[1]}'`, { code: 'resource_missing' });
+      const [start, end] = [Number(url.searchParams.get('start_time')), Number(url.searchParams.get('end_time'))];
+      const value = s.meterEvents.filter((e) => e.eventName === meter.event_name && e.customer === url.searchParams.get('customer')
+        && e.timestamp >= start && e.timestamp < end).reduce((sum, e) => sum + Number(e.value), 0);
+      return listOf([{ id: `mtrusum_${start}`, object: 'billing.meter_event_summary', aggregated_value: value, start_time: start, end_time: end, meter: m[1], livemode: false }]);
+    }
     if ((m = /^\/v1\/billing\/meters\/([^/]+)(?:\/(deactivate|reactivate))?$/.exec(p))) {
       const meter = s.meters.get(m[1]);
       if (!meter) return stripeError(404, 'invalid_request_error', `No such billing meter: '${m[1]}'`, { code: 'resource_missing' });

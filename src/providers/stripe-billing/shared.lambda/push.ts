@@ -14,9 +14,11 @@
  *    `Idempotency-Key`: every retry (429 as Stripe's `Retry-After` says, 5xx,
  *    timeouts) and every rerun after a crash sends the same identifier, which Stripe drops.
  * 4. **Record** `SENT`. A crash between 3 and 4 leaves `SENDING`: a rerun within
- *    23 hours of the first attempt sends again (Stripe drops the repeat); a rerun
- *    later cannot know whether Stripe counted it, so the window becomes
- *    `UNCERTAIN` with an alarm, never sent twice.
+ *    23 hours of the first attempt sends again (Stripe answers with its first
+ *    answer, or refuses the known identifier: both mean counted); a rerun later
+ *    first reads the meter's event summary of the window's hour for the customer:
+ *    the window's value means counted (`SENT`), 0 means not (sent now); anything
+ *    else makes the window `UNCERTAIN`, with an alarm, never sent twice.
  *
  * A 4xx for one window (`REJECTED`, alarmed) does not stop the others. Windows
  * of one customer and meter are sent one after another (Stripe allows one
@@ -161,6 +163,8 @@ export interface PushRun {
   readonly tenants: Map<string, Promise<TenantRecord | undefined>>;
   /** Windows read from the pending partition: their pending item is deleted once they are final. */
   readonly pendingIds: Set<string>;
+  /** Stripe's active meters by event name, read once per run when needed. */
+  meterIds?: Promise<Map<string, string>>;
 }
 
 /** A new run. */
@@ -260,6 +264,30 @@ async function claim(run: PushRun, w: ClosedWindow, d: Extract<Decision, { kind:
   }
 }
 
+/**
+ * Whether Stripe counted an earlier attempt at a window, from the meter's event
+ * summary of the window's hour for the customer (one window per customer,
+ * meter and hour is ours; Stripe's aggregation is long settled a day later):
+ * the window's value means counted, 0 means not, anything else is unknown
+ * (events from elsewhere on the same meter).
+ */
+async function countedByStripe(run: PushRun, d: Extract<Decision, { kind: 'send' }>): Promise<'counted' | 'not-counted' | 'unknown'> {
+  run.meterIds ??= stripeCall(async (s) => {
+    const ids = new Map<string, string>();
+    for await (const meter of s.billing.meters.list({ limit: 100 })) if (meter.status === 'active') ids.set(meter.event_name, meter.id);
+    return ids;
+  });
+  const meterId = (await run.meterIds).get(d.eventName);
+  if (!meterId) return 'unknown';
+  const hour = Math.floor(d.timestamp / 3600) * 3600;
+  const summaries = await stripeCall((s) => s.billing.meters.listEventSummaries(meterId, {
+    customer: d.customerId, start_time: hour, end_time: hour + 3600, value_grouping_window: 'hour',
+  }));
+  const total = summaries.data.reduce((sum, x) => sum + x.aggregated_value, 0);
+  if (total === 0) return 'not-counted';
+  return total === Number(d.value) ? 'counted' : 'unknown';
+}
+
 /** Pushes one window (steps 1 to 4). */
 export async function pushWindow(run: PushRun, w: ClosedWindow, tenant: TenantRecord | undefined): Promise<void> {
   const d = decide(w, run.config.meters.get(w.metric), tenant, run.nowMs());
@@ -274,9 +302,17 @@ export async function pushWindow(run: PushRun, w: ClosedWindow, tenant: TenantRe
     return;
   }
   if (claimed.firstAttemptAt && run.nowMs() - Date.parse(claimed.firstAttemptAt) > IDEMPOTENCY_SAFE_MS) {
-    // Stripe's dedup of this identifier may have expired: sending again could count it twice.
-    return recordFinal(run, w, 'UNCERTAIN', `first attempted ${claimed.firstAttemptAt}, beyond Stripe's 24-hour identifier dedup; `
-      + 'check the meter\'s event summaries for this customer and hour', true);
+    // Stripe's dedup of this identifier may have expired: ask Stripe what it counted before sending again.
+    const found = await countedByStripe(run, d);
+    if (found === 'counted') {
+      return recordFinal(run, w, 'SENT', 'an earlier attempt was counted (the meter\'s event summary for this customer and hour holds the value)', true,
+        { sentAt: new Date(run.nowMs()).toISOString() });
+    }
+    if (found === 'unknown') {
+      return recordFinal(run, w, 'UNCERTAIN', `first attempted ${claimed.firstAttemptAt}, beyond Stripe's 24-hour identifier dedup, and the meter's `
+        + 'event summary for this customer and hour does not tell whether it was counted; compare it with this window and bill the difference by hand', true);
+    }
+    // 'not-counted': nothing for this customer and hour in Stripe; the send below is the first to count.
   }
   let serverErrors = 0;
   try {

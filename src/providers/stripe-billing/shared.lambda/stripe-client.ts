@@ -109,7 +109,7 @@ function endpointOverride(): Pick<Stripe.StripeConfig, 'host' | 'port' | 'protoc
   return { host: url.hostname, port: url.port || (url.protocol === 'http:' ? '80' : '443'), protocol: url.protocol === 'http:' ? 'http' : 'https' };
 }
 
-let cached: { key: string; client: Stripe } | undefined;
+let cached: { key: string; settings: string; client: Stripe } | undefined;
 let warnedOverride = false;
 
 /** The Stripe client for the current API key (read from the secret, cached). */
@@ -119,8 +119,10 @@ export async function stripeClient(forceFetch = false): Promise<Stripe> {
     forceFetch,
   });
   const key = apiKeyFromSecretString(value);
-  if (cached?.key === key) return cached.client;
+  const timeout = numberEnv(STRIPE_ENV.REQUEST_TIMEOUT_MS, { min: 100, max: 80_000, integer: true, fallback: 20_000 });
   const override = endpointOverride();
+  const settings = `${timeout} ${override.host ?? ''}:${override.port ?? ''}`;
+  if (cached?.key === key && cached.settings === settings) return cached.client;
   if (override.host && !warnedOverride) {
     warnedOverride = true;
     logger.warn(`Stripe calls go to ${override.protocol}://${override.host}:${override.port} (${STRIPE_ENV.TEST_ENDPOINT} is set: tests only)`);
@@ -130,12 +132,12 @@ export async function stripeClient(forceFetch = false): Promise<Stripe> {
     apiVersion: STRIPE_API_VERSION as Stripe.LatestApiVersion,
     // Retries are ours (one policy, Retry-After honoured); the SDK's own are off.
     maxNetworkRetries: 0,
-    timeout: numberEnv(STRIPE_ENV.REQUEST_TIMEOUT_MS, { min: 100, max: 80_000, integer: true, fallback: 20_000 }),
+    timeout,
     telemetry: false,
     appInfo: { name: 'cdk-saas-billing' },
     ...override,
   });
-  cached = { key, client };
+  cached = { key, settings, client };
   return client;
 }
 
