@@ -209,6 +209,7 @@ export async function startWorld(extraProps: Partial<ConstructorParameters<typeo
     if (vars[STRIPE_ENV.USAGE_PUSH_TABLE_NAME] !== undefined) process.env[STRIPE_ENV.USAGE_PUSH_TABLE_NAME] = names.push;
     if (vars[STRIPE_ENV.WEBHOOK_EVENTS_TABLE_NAME] !== undefined) process.env[STRIPE_ENV.WEBHOOK_EVENTS_TABLE_NAME] = names.webhookEvents;
     if (vars[STRIPE_ENV.WEBHOOK_SECRET_ARN] !== undefined) process.env[STRIPE_ENV.WEBHOOK_SECRET_ARN] = names.signingSecretArn;
+    if (vars[STRIPE_ENV.EVENT_BUS_ARN] !== undefined) process.env[STRIPE_ENV.EVENT_BUS_ARN] = 'default';
     for (const [k, v] of Object.entries(overrides)) process.env[k] = v;
   };
 
