@@ -625,7 +625,7 @@ function validate(scope: Construct, props: StripeBillingProps, manage: boolean, 
 
   if (manage) {
     if (props.webhookSigningSecret) {
-      v.add('webhookSigningSecret', props.webhookSigningSecret, 'is only used when manageStripeResources is false (the setup creates the endpoint and its secret)',
+      v.add('webhookSigningSecret', props.webhookSigningSecret.node.path, 'is only used when manageStripeResources is false (the setup creates the endpoint and its secret)',
         'remove it, or set manageStripeResources: false to manage the webhook endpoint yourself');
     }
     if (!props.httpApi && props.webhookBaseUrl === undefined) {
