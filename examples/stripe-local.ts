@@ -27,6 +27,9 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
+import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { STRIPE_ENV } from '../src/providers/stripe-billing/contract';
 
 const ROOT = path.resolve(__dirname, '..');
 /** The stripe-mock release the project is tested with. */
@@ -511,5 +514,134 @@ export class StripeProxy {
       return ok(shown);
     }
     return { status: 200, body: mock };
+  }
+}
+
+/** A running moto server (AWS API emulator). */
+export interface LocalAws {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts moto's server (`moto_server`, from PATH or the project's `.venv/`,
+ * where the test support installs it) on a free port and points the AWS SDK
+ * of this process at it, with dummy credentials.
+ */
+export async function startLocalAws(): Promise<LocalAws> {
+  const local = path.join(ROOT, '.venv', 'bin', 'moto_server');
+  const bin = fs.existsSync(local) ? local : onPath('moto_server');
+  if (!bin) throw new Error('moto_server is not installed: pip install "moto[server]>=5.1,<6" (or run the tests once: they install it into .venv/)');
+  const port = await freeLoopbackPort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' } });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${endpoint}/moto-api/`)).status < 500) break;
+    } catch {
+      // not up yet
+    }
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error('moto_server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  Object.assign(process.env, { AWS_ENDPOINT_URL: endpoint, AWS_REGION: process.env.AWS_REGION ?? 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
+  delete process.env.AWS_PROFILE;
+  return {
+    endpoint,
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+    }),
+  };
+}
+
+/** The parts of a synthesized CloudFormation template this module reads. */
+export interface TemplateJson {
+  readonly Resources: Record<string, { Type: string; Properties?: Record<string, any> }>;
+}
+
+/** Names of what `LocalStripeBilling` created in the emulator. */
+export interface LocalNames {
+  customers: string;
+  push: string;
+  webhookEvents: string;
+  apiKeySecretArn: string;
+  signingSecretArn: string;
+}
+
+/** The bundled handler of one StripeBilling function (the code Lambda runs; `npx projen bundle` builds it). */
+export function stripeHandlerModule<T = Record<string, unknown>>(name: 'create-customer' | 'delete-customer' | 'put-usage' | 'webhook' | 'setup'): T {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(ROOT, 'assets', 'providers', 'stripe-billing', `${name}.lambda`, 'index.js')) as T;
+}
+
+/**
+ * A synthesized StripeBilling brought to this machine: its tables (from the
+ * template's own schemas) and secrets created in the emulator, and the
+ * environment the construct gives each function, with the emulator's names
+ * and the Stripe endpoint (the one variable the construct never sets).
+ */
+export class LocalStripeBilling {
+  public readonly names: LocalNames;
+
+  constructor(private readonly template: TemplateJson, private readonly stripeEndpoint: string, suffix: string, private readonly constructId = 'Stripe') {
+    this.names = { customers: `stripe-customers-${suffix}`, push: `stripe-push-${suffix}`, webhookEvents: `stripe-webhook-events-${suffix}`, apiKeySecretArn: '', signingSecretArn: '' };
+  }
+
+  /** Creates the tables and the two secrets (the API key a test key stripe-mock accepts). */
+  public async create(): Promise<void> {
+    await this.createTable(`${this.constructId}CustomersTable`, this.names.customers);
+    await this.createTable(`${this.constructId}UsagePushTable`, this.names.push);
+    await this.createTable(`${this.constructId}WebhookEventsTable`, this.names.webhookEvents);
+    const suffix = this.names.customers.replace(/^stripe-customers-/, '');
+    this.names.apiKeySecretArn = await this.secret(`stripe/api-key-${suffix}`, 'sk_test_51LocalTestKey0123456789');
+    this.names.signingSecretArn = await this.secret(`stripe/webhook-signing-${suffix}`, 'placeholder, replaced by the Stripe setup');
+  }
+
+  /** Creates one more push table with the synthesized schema. */
+  public async createPushTable(name: string): Promise<void> {
+    await this.createTable(`${this.constructId}UsagePushTable`, name);
+  }
+
+  /** Sets this process's environment to what the construct gives function `<constructId><fn>`. */
+  public use(fn: 'CreateCustomer' | 'DeleteCustomer' | 'PutUsage' | 'Webhook' | 'Setup', overrides: Record<string, string> = {}): void {
+    const prefix = `${this.constructId}${fn}`;
+    const entry = Object.entries(this.template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix));
+    if (!entry) throw new Error(`no function ${prefix}* in the template`);
+    const vars = (entry[1].Properties?.Environment?.Variables ?? {}) as Record<string, unknown>;
+    for (const key of Object.values(STRIPE_ENV)) delete process.env[key];
+    const literal = Object.fromEntries(Object.entries(vars).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+    // The values CloudFormation would resolve (table names, secret ARNs, the bus), for this emulator.
+    const local: Record<string, string> = {
+      [STRIPE_ENV.CUSTOMERS_TABLE_NAME]: this.names.customers,
+      [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: this.names.push,
+      [STRIPE_ENV.WEBHOOK_EVENTS_TABLE_NAME]: this.names.webhookEvents,
+      [STRIPE_ENV.API_KEY_SECRET_ARN]: this.names.apiKeySecretArn,
+      [STRIPE_ENV.WEBHOOK_SECRET_ARN]: this.names.signingSecretArn,
+      [STRIPE_ENV.EVENT_BUS_ARN]: 'default',
+    };
+    Object.assign(process.env, literal, Object.fromEntries(Object.entries(local).filter(([k]) => vars[k] !== undefined)), {
+      [STRIPE_ENV.TEST_ENDPOINT]: this.stripeEndpoint,
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+    }, overrides);
+  }
+
+  private async createTable(logicalIdPrefix: string, tableName: string): Promise<void> {
+    const [, table] = Object.entries(this.template.Resources).find(([id, r]) => r.Type === 'AWS::DynamoDB::Table' && id.startsWith(logicalIdPrefix)) ?? [];
+    if (!table?.Properties) throw new Error(`no table ${logicalIdPrefix}* in the template`);
+    const p = table.Properties;
+    const client = new DynamoDBClient({});
+    await client.send(new CreateTableCommand({ TableName: tableName, KeySchema: p.KeySchema, AttributeDefinitions: p.AttributeDefinitions, BillingMode: p.BillingMode, GlobalSecondaryIndexes: p.GlobalSecondaryIndexes }));
+    if (p.TimeToLiveSpecification?.AttributeName) {
+      await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { Enabled: true, AttributeName: p.TimeToLiveSpecification.AttributeName } }));
+    }
+  }
+
+  private async secret(name: string, value: string): Promise<string> {
+    return (await new SecretsManagerClient({}).send(new CreateSecretCommand({ Name: name, SecretString: value }))).ARN!;
   }
 }

@@ -30,7 +30,7 @@ afterAll(async () => {
 beforeEach(() => {
   world.crash.arm(undefined);
   world.stripe.clearRecording();
-  world.useFunction('StripeCreateCustomer');
+  world.useFunction('CreateCustomer');
 });
 
 function tenant(): string {
@@ -169,7 +169,7 @@ describe('offboarding', () => {
     const hour = new Date(Math.floor(Date.now() / 3600_000) * 3600_000 - 2 * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
     reader.windows.push(closedWindow(tenantId, 'apiCalls', hour, '12'));
     world.stripe.clearRecording();
-    world.useFunction('StripeDeleteCustomer');
+    world.useFunction('DeleteCustomer');
     const result = await offboardWith(() => reader)(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }), lambdaContext());
     expect(result).toMatchObject({ outcome: 'OFFBOARDED', windowsPushed: 1 });
     const paths = world.stripe.requests.map((r) => `${r.method} ${r.path}`);

@@ -7,8 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 import type { ClosedWindow } from '../../../src/ingestor/shared.lambda/usage-reader';
-import { createTable, tableSchema } from '../support';
-import { bundle, captured, closedWindow, emfMetrics, lambdaContext, MemoryUsageReader, startWorld, StripeWorld, synthesizeStripeBilling } from './support';
+import { bundle, captured, closedWindow, emfMetrics, lambdaContext, MemoryUsageReader, startWorld, StripeWorld } from './support';
 
 type Push = (event: unknown, context?: unknown) => Promise<Record<string, unknown>>;
 
@@ -18,7 +17,6 @@ let pushWith: (reader: () => MemoryUsageReader) => Push;
 let seq = 0;
 let table: string;
 let prefix: string;
-const { stack: schemaStack } = synthesizeStripeBilling();
 
 beforeAll(async () => {
   world = await startWorld();
@@ -39,8 +37,8 @@ beforeEach(async () => {
   world.crash.arm(undefined);
   world.stripe.clearRecording();
   table = `push-${++seq}`;
-  await createTable(tableSchema(schemaStack, 'StripeUsagePushTable', table));
-  world.useFunction('StripePutUsage', { [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: table });
+  await world.local.createPushTable(table);
+  world.useFunction('PutUsage', { [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: table });
   prefix = process.env[STRIPE_ENV.IDENTIFIER_PREFIX]!;
 });
 
@@ -282,7 +280,7 @@ describe('killed at every request in turn, then rerun', () => {
     const figures = { requestsPerRun: n, crashPoints: 0, sentTwice: 0, dropped: 0, uncertain: 0, wrongValue: 0 };
     for (let k = 1; k <= n; k++) {
       table = `push-m${later ? 'l' : 's'}-${k}-${++seq}`;
-      await createTable(tableSchema(schemaStack, 'StripeUsagePushTable', table));
+      await world.local.createPushTable(table);
       process.env[STRIPE_ENV.USAGE_PUSH_TABLE_NAME] = table;
       const reader = await scenario();
       world.crash.arm(k);

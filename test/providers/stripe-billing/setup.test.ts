@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  world.useFunction('StripeSetup');
+  world.useFunction('Setup');
   world.stripe.reset();
   responses.length = 0;
 });

@@ -1,35 +1,28 @@
 /**
  * Harness of the StripeBilling handler tests: the bundled handlers (exactly
  * the code Lambda runs) against moto (DynamoDB, Secrets Manager, EventBridge
- * routed to SQS) and stripe-mock behind the recording, fault-injecting proxy.
- * The tables are created from the synthesized template; the environment is
- * the one the construct gives each function, with the Stripe endpoint pointed
- * at the proxy (the one variable the construct never sets).
+ * routed to SQS) and stripe-mock behind the recording, fault-injecting proxy,
+ * both behind a shared crash plan. The tables are created from the synthesized
+ * template and the environment is the one the construct gives each function
+ * (`LocalStripeBilling`, shared with `npx projen demo:stripe`).
  */
 import * as http from 'http';
 import * as net from 'net';
-import * as path from 'path';
-import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { App, Stack } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { BillingProvider, StripeBilling, StripeMeterRounding, UsageIngestor } from '../../../src';
-import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 import type { ClosedWindow, ClosedWindowPage } from '../../../src/ingestor/shared.lambda/usage-reader';
 import { startMoto, Moto } from '../../support/emulators';
+import { LocalNames, LocalStripeBilling, stripeHandlerModule, TemplateJson } from '../../../examples/stripe-local';
 import { CrashPlan, startStripeMock, StripeMock, StripeProxy } from '../../support/stripe-mock';
 import { scratchDir } from '../../support/synth';
-import { createTable, tableSchema } from '../support';
-
-const ASSETS = path.resolve(__dirname, '..', '..', '..', 'assets', 'providers', 'stripe-billing');
 
 /** The bundled handlers' modules (run `npx projen bundle` first). */
-export function bundle<T = Record<string, unknown>>(name: 'create-customer' | 'delete-customer' | 'put-usage' | 'webhook' | 'setup'): T {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path.join(ASSETS, `${name}.lambda`, 'index.js')) as T;
-}
+export const bundle = stripeHandlerModule;
 
 /** The meters of the test installation. */
 export const TEST_METERS = [
@@ -52,15 +45,6 @@ export function synthesizeStripeBilling(extra: Partial<ConstructorParameters<typ
   });
   new BillingProvider(stack, 'Billing', { billing, httpApi });
   return { stack, billing, template: Template.fromStack(stack) };
-}
-
-/** The environment the construct gives a function, as synthesized (tokens replaced by the test's names). */
-export function functionEnvironment(template: Template, logicalIdPrefix: string): Record<string, string> {
-  const fns = template.findResources('AWS::Lambda::Function');
-  const id = Object.keys(fns).find((k) => k.startsWith(logicalIdPrefix));
-  if (!id) throw new Error(`no function ${logicalIdPrefix}*`);
-  const vars = fns[id].Properties.Environment.Variables as Record<string, unknown>;
-  return Object.fromEntries(Object.entries(vars).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
 }
 
 let eventCounter = 0;
@@ -159,11 +143,12 @@ export interface StripeWorld {
   readonly stripe: StripeProxy;
   readonly crash: CrashPlan;
   readonly awsProxy: AwsCrashProxy;
+  readonly local: LocalStripeBilling;
   /** Table names and secret ARNs in moto. */
-  readonly names: { customers: string; push: string; webhookEvents: string; apiKeySecretArn: string; signingSecretArn: string };
+  readonly names: LocalNames;
   readonly template: Template;
-  /** Sets the environment the construct gives function `logicalIdPrefix` (`StripeCreateCustomer`, ...). */
-  useFunction(logicalIdPrefix: string, overrides?: Record<string, string>): void;
+  /** Sets the environment the construct gives function `fn`. */
+  useFunction(fn: Parameters<LocalStripeBilling['use']>[0], overrides?: Record<string, string>): void;
   stop(): Promise<void>;
 }
 
@@ -178,43 +163,14 @@ export async function startWorld(extraProps: Partial<ConstructorParameters<typeo
   stripe.crash = crash;
   const stripeEndpoint = await stripe.start();
   const awsProxy = new AwsCrashProxy(moto.endpoint, crash);
-  const awsEndpoint = await awsProxy.start();
-  process.env.AWS_ENDPOINT_URL = awsEndpoint;
-  process.env[STRIPE_ENV.TEST_ENDPOINT] = stripeEndpoint;
+  process.env.AWS_ENDPOINT_URL = await awsProxy.start();
 
-  const { stack, template } = synthesizeStripeBilling(extraProps);
-  const n = ++worldSeq;
-  const names = {
-    customers: `stripe-customers-${n}`, push: `stripe-push-${n}`, webhookEvents: `stripe-webhook-events-${n}`,
-    apiKeySecretArn: '', signingSecretArn: '',
-  };
-  await createTable(tableSchema(stack, 'StripeCustomersTable', names.customers));
-  await createTable(tableSchema(stack, 'StripeUsagePushTable', names.push));
-  await createTable(tableSchema(stack, 'StripeWebhookEventsTable', names.webhookEvents));
-  const sm = new SecretsManagerClient({});
-  names.apiKeySecretArn = (await sm.send(new CreateSecretCommand({ Name: `stripe/api-key-${n}`, SecretString: 'sk_test_51LocalTestKey0123456789' }))).ARN!;
-  names.signingSecretArn = (await sm.send(new CreateSecretCommand({ Name: `stripe/signing-${n}`, SecretString: 'placeholder' }))).ARN!;
-
-  const useFunction = (prefix: string, overrides: Record<string, string> = {}) => {
-    const env = functionEnvironment(template, prefix);
-    const fns = template.findResources('AWS::Lambda::Function');
-    const vars = fns[Object.keys(fns).find((k) => k.startsWith(prefix))!].Properties.Environment.Variables as Record<string, unknown>;
-    for (const key of Object.values(STRIPE_ENV)) delete process.env[key];
-    Object.assign(process.env, env, {
-      [STRIPE_ENV.CUSTOMERS_TABLE_NAME]: names.customers,
-      [STRIPE_ENV.API_KEY_SECRET_ARN]: names.apiKeySecretArn,
-      [STRIPE_ENV.TEST_ENDPOINT]: stripeEndpoint,
-      POWERTOOLS_LOG_LEVEL: 'WARN',
-    });
-    if (vars[STRIPE_ENV.USAGE_PUSH_TABLE_NAME] !== undefined) process.env[STRIPE_ENV.USAGE_PUSH_TABLE_NAME] = names.push;
-    if (vars[STRIPE_ENV.WEBHOOK_EVENTS_TABLE_NAME] !== undefined) process.env[STRIPE_ENV.WEBHOOK_EVENTS_TABLE_NAME] = names.webhookEvents;
-    if (vars[STRIPE_ENV.WEBHOOK_SECRET_ARN] !== undefined) process.env[STRIPE_ENV.WEBHOOK_SECRET_ARN] = names.signingSecretArn;
-    if (vars[STRIPE_ENV.EVENT_BUS_ARN] !== undefined) process.env[STRIPE_ENV.EVENT_BUS_ARN] = 'default';
-    for (const [k, v] of Object.entries(overrides)) process.env[k] = v;
-  };
-
+  const { template } = synthesizeStripeBilling(extraProps);
+  const local = new LocalStripeBilling(template.toJSON() as TemplateJson, stripeEndpoint, `${process.pid}-${++worldSeq}`);
+  await local.create();
   return {
-    moto, stripeMock, stripe, crash, awsProxy, names, template, useFunction,
+    moto, stripeMock, stripe, crash, awsProxy, local, names: local.names, template,
+    useFunction: (fn, overrides) => local.use(fn, overrides),
     stop: async () => {
       await stripe.stop();
       await awsProxy.stop();

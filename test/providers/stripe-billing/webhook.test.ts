@@ -29,7 +29,7 @@ const CUSTOMER = 'cus_Webhook1';
 
 beforeAll(async () => {
   world = await startWorld();
-  world.useFunction('StripeWebhook', { [STRIPE_ENV.SECRET_CACHE_SECONDS]: '0' });
+  world.useFunction('Webhook', { [STRIPE_ENV.SECRET_CACHE_SECONDS]: '0' });
   doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
   sqs = new SQSClient({});
   queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'billing-events' }))).QueueUrl!;
@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  world.useFunction('StripeWebhook', { [STRIPE_ENV.SECRET_CACHE_SECONDS]: '0' });
+  world.useFunction('Webhook', { [STRIPE_ENV.SECRET_CACHE_SECONDS]: '0' });
   await putSigningSecret(world.names.signingSecretArn, SECRET);
 });
 
