@@ -624,9 +624,10 @@ export class LocalStripeBilling {
       [STRIPE_ENV.WEBHOOK_SECRET_ARN]: this.names.signingSecretArn,
       [STRIPE_ENV.EVENT_BUS_ARN]: 'default',
     };
+    const logLevel = process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN';
     Object.assign(process.env, literal, Object.fromEntries(Object.entries(local).filter(([k]) => vars[k] !== undefined)), {
       [STRIPE_ENV.TEST_ENDPOINT]: this.stripeEndpoint,
-      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+      POWERTOOLS_LOG_LEVEL: logLevel,
     }, overrides);
   }
 

@@ -1,5 +1,5 @@
 import { lifecycleHandler, optionalField } from '../../shared.lambda/control-plane-event';
-import { metrics } from './shared.lambda/metrics';
+import { publishMetrics } from './shared.lambda/metrics';
 import { onboardTenant, OnboardingResult } from './shared.lambda/onboarding';
 
 /**
@@ -16,6 +16,6 @@ export const handler = lifecycleHandler(async ({ event, tenantId }): Promise<Onb
       email: optionalField(event, 'email', 'tenantEmail', 'billingEmail'),
     });
   } finally {
-    metrics.publishStoredMetrics();
+    publishMetrics();
   }
 });

@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
 import { ControlPlaneEvent, lifecycleHandler } from '../../shared.lambda/control-plane-event';
 import { STRIPE_ENV } from './contract';
-import { metrics } from './shared.lambda/metrics';
+import { publishMetrics } from './shared.lambda/metrics';
 import { offboardTenant, OffboardingResult } from './shared.lambda/offboarding';
 import { ClosedWindowSource } from './shared.lambda/push';
 
@@ -21,7 +21,7 @@ export function offboardingHandler(reader: () => ClosedWindowSource | undefined)
         owner: context?.awsRequestId ?? `offboarding-${event.id}`,
       });
     } finally {
-      metrics.publishStoredMetrics();
+      publishMetrics();
     }
   })(event);
 }

@@ -1,7 +1,7 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
 import { logger } from '../../shared.lambda/logger';
-import { metrics } from './shared.lambda/metrics';
+import { publishMetrics } from './shared.lambda/metrics';
 import { acquireLease, ClosedWindowSource, emitPendingAge, newRun, pushConfigFromEnv, pushNewWindows, pushPendingWindows } from './shared.lambda/push';
 
 /** What a push run did. */
@@ -35,7 +35,7 @@ export function pushHandler(reader: () => ClosedWindowSource) {
       return result;
     } finally {
       run.tally.emit();
-      metrics.publishStoredMetrics();
+      publishMetrics();
       await release();
     }
   };

@@ -7,7 +7,7 @@ import { isConditionalCheckFailed } from '../../shared.lambda/dynamodb';
 import { numberEnv, requiredEnv } from '../../shared.lambda/env';
 import { logger } from '../../shared.lambda/logger';
 import { STRIPE_ENV, STRIPE_METRICS, WEBHOOK_EVENTS_TABLE_LAYOUT as L } from './contract';
-import { metrics } from './shared.lambda/metrics';
+import { metrics, publishMetrics } from './shared.lambda/metrics';
 import { tenantOfCustomer } from './shared.lambda/tenants';
 import { CLAIM_SECONDS, MAX_BODY_BYTES, Refusal, route, signingSecrets, verify } from './shared.lambda/webhook';
 
@@ -41,7 +41,7 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
   try {
     return await handle(event);
   } finally {
-    metrics.publishStoredMetrics();
+    publishMetrics();
   }
 };
 

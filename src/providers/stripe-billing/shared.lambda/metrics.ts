@@ -6,3 +6,8 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
  * `STRIPE_ENV.SERVICE_NAME`); emitted as embedded metric format log lines.
  */
 export const metrics = new Metrics();
+
+/** Publishes the metrics added during this invocation, if any (an empty publish only logs a warning). */
+export function publishMetrics(): void {
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+}
