@@ -2,7 +2,7 @@ import type { Context, ScheduledEvent } from 'aws-lambda';
 import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
 import { logger } from '../../shared.lambda/logger';
 import { publishMetrics } from './shared.lambda/metrics';
-import { acquireLease, ClosedWindowSource, emitPendingAge, newRun, pushConfigFromEnv, pushNewWindows, pushPendingWindows } from './shared.lambda/push';
+import { acquireLease, ClosedWindowSource, emitPendingAge, newRun, pushConfigFromEnv, pushNewWindows, pushPendingWindows, redriveWindows } from './shared.lambda/push';
 
 /** What a push run did. */
 export interface PutUsageResult {
@@ -13,9 +13,12 @@ export interface PutUsageResult {
   readonly [disposition: string]: unknown;
 }
 
+/** The scheduled event, or an operator's invocation `{ "redriveWindowIds": ["..."] }`. */
+export type PutUsageEvent = (Partial<ScheduledEvent> & { readonly redriveWindowIds?: string[] }) | undefined;
+
 /** Builds the push handler on a usage reader factory (tests may pass another reader). */
 export function pushHandler(reader: () => ClosedWindowSource) {
-  return async (event: ScheduledEvent | undefined, context?: Context): Promise<PutUsageResult> => {
+  return async (event: PutUsageEvent, context?: Context): Promise<PutUsageResult> => {
     logger.resetKeys();
     logger.appendKeys({ eventId: event?.id });
     const run = newRun(pushConfigFromEnv(), () => !context || context.getRemainingTimeInMillis() > 60_000);
@@ -26,11 +29,13 @@ export function pushHandler(reader: () => ClosedWindowSource) {
       return { outcome: 'ANOTHER_RUN_HOLDS_THE_LEASE', windowsRead: 0, alreadyPushed: 0, deferred: 0 };
     }
     try {
+      const redriven = event?.redriveWindowIds ? await redriveWindows(run, event.redriveWindowIds) : undefined;
+      if (redriven) logger.info('Windows redriven', { redriven });
       const oldestPendingHours = await pushPendingWindows(run);
       const complete = !run.tally.abort && await pushNewWindows(run, reader());
       emitPendingAge(oldestPendingHours);
       if (run.tally.abort) throw run.tally.abort;
-      const result = { outcome: complete ? 'DONE' : 'STOPPED_EARLY', ...run.tally.summary() } as PutUsageResult;
+      const result = { outcome: complete ? 'DONE' : 'STOPPED_EARLY', ...run.tally.summary(), ...(redriven ? { redriven } : {}) } as PutUsageResult;
       logger.info('Usage push finished', { ...result });
       return result;
     } finally {

@@ -184,6 +184,20 @@ describe('push', () => {
     expect(emfMetrics(output)).toMatchObject({ WindowsRejected: 1, WindowsSent: 1 });
   });
 
+  test('an operator redrives a REJECTED window once the cause is fixed: it is sent, once', async () => {
+    const a = await seedTenant();
+    const reader = new MemoryUsageReader();
+    const w = closedWindow(a.tenantId, 'apiCalls', hoursAgo(2), '3');
+    reader.windows.push(w);
+    world.stripe.inject({ path: /meter_events/ }, { kind: 'refuse', message: 'This customer has no active subscription to a price on this meter' });
+    expect(await run(reader)).toMatchObject({ REJECTED: 1 });
+    const redriven = await pushWith(() => reader)({ redriveWindowIds: [w.windowId, 'no-such-window'] }, lambdaContext());
+    expect(redriven).toMatchObject({ SENT: 1, redriven: { [w.windowId]: 'redriven from REJECTED', 'no-such-window': expect.stringMatching(/^not redriven/) } });
+    expect(counted(w)).toHaveLength(1);
+    expect(await pendingItems()).toHaveLength(0);
+    expect(await run(reader)).toMatchObject({ SENT: 0 });
+  });
+
   test('a window older than Stripe accepts (35 days) gets TOO_OLD and an alarm metric, never a request', async () => {
     const a = await seedTenant();
     const reader = new MemoryUsageReader();

@@ -176,8 +176,42 @@ const doc = () => documentClient();
 const markerKey = (windowId: string) => ({ [L.partitionKey]: `${L.markerPrefix}${windowId}`, [L.sortKey]: L.markerSortKey });
 const pendingKey = (windowId: string) => ({ [L.partitionKey]: L.pendingPartition, [L.sortKey]: windowId });
 const windowFields = (w: ClosedWindow) => ({
-  tenantId: w.tenantId, metric: w.metric, granularity: w.granularity, windowStart: w.windowStart, windowEnd: w.windowEnd, sum: w.sum, count: w.count,
+  tenantId: w.tenantId, metric: w.metric, granularity: w.granularity, windowStart: w.windowStart, windowEnd: w.windowEnd, closedAt: w.closedAt, sum: w.sum, count: w.count,
 });
+
+/** Dispositions an operator may send again (`redriveWindows`) once the cause is fixed. */
+export const REDRIVABLE: readonly Disposition[] = ['REJECTED', 'UNCERTAIN', 'NO_METER', 'AFTER_OFFBOARDING'];
+
+/**
+ * Puts windows recorded as REJECTED, UNCERTAIN, NO_METER or AFTER_OFFBOARDING
+ * back to be pushed by this run (an operator's decision, after fixing the cause:
+ * an UNCERTAIN window is resent only if it was not counted). Returns what was
+ * done with each id.
+ */
+export async function redriveWindows(run: PushRun, windowIds: readonly string[]): Promise<Record<string, string>> {
+  const outcome: Record<string, string> = {};
+  for (const id of windowIds) {
+    try {
+      const old = await doc().send(new DeleteCommand({
+        TableName: run.config.table,
+        Key: markerKey(id),
+        ConditionExpression: `#s IN (${REDRIVABLE.map((_, i) => `:d${i}`).join(', ')})`,
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: Object.fromEntries(REDRIVABLE.map((d, i) => [`:d${i}`, d])),
+        ReturnValues: 'ALL_OLD',
+      }));
+      const data = old.Attributes?.windowData as Record<string, unknown>;
+      await defer(run, { ...data, sum: String(data.sum), count: Number(String(data.count)), windowId: id, closedAt: String(data.closedAt ?? data.windowEnd) } as ClosedWindow,
+        `redriven from ${String(old.Attributes?.status)}`);
+      outcome[id] = `redriven from ${String(old.Attributes?.status)}`;
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      outcome[id] = `not redriven: no marker with one of ${REDRIVABLE.join(', ')}`;
+    }
+  }
+  run.tally.deferred -= Object.values(outcome).filter((o) => o.startsWith('redriven')).length;
+  return outcome;
+}
 
 /**
  * Records a final disposition. `claimed`: the window is ours (`SENDING`) and
