@@ -160,6 +160,46 @@ describe('onboarding', () => {
   });
 });
 
+describe('onboarding killed at every request in turn, then rerun', () => {
+  async function matrix(later: boolean) {
+    const trace: string[] = [];
+    world.crash.onRequest = (what) => trace.push(what);
+    await onboard(onboardingEvent(tenant()));
+    world.crash.onRequest = undefined;
+    const figures = { requestsPerRun: trace.length, crashPoints: 0, customersNot1: 0, subscriptionsNot1: 0, mappingWrong: 0 };
+    for (let k = 1; k <= trace.length; k++) {
+      const tenantId = tenant();
+      world.crash.arm(k);
+      await captured(() => onboard(onboardingEvent(tenantId)));
+      world.crash.arm(undefined);
+      if (later) await twoDaysLater(tenantId);
+      await captured(() => onboard(onboardingEvent(tenantId)));
+      world.stripe.clockOffsetMs = 0;
+      figures.crashPoints++;
+      const customers = customersOf(tenantId);
+      const subs = customers.length === 1 ? subscriptionsOf(String(customers[0].id)) : [];
+      if (customers.length !== 1) figures.customersNot1++;
+      if (subs.length !== 1) figures.subscriptionsNot1++;
+      const m = await mapping(tenantId);
+      if (m?.status !== 'ACTIVE' || m.customerId !== customers[0]?.id || m.subscriptionId !== subs[0]?.id) figures.mappingWrong++;
+    }
+    return figures;
+  }
+
+  test('rerun within 24 hours: 1 customer, 1 subscription, the mapping naming both, for every crash point', async () => {
+    const figures = await matrix(false);
+    console.log(`onboarding crash matrix, rerun within 24 h: ${JSON.stringify(figures)}`);
+    expect(figures).toMatchObject({ customersNot1: 0, subscriptionsNot1: 0, mappingWrong: 0 });
+    expect(figures.crashPoints).toBeGreaterThan(8);
+  });
+
+  test('rerun 48 hours later (Stripe has forgotten the keys): still 1 customer and 1 subscription', async () => {
+    const figures = await matrix(true);
+    console.log(`onboarding crash matrix, rerun after 48 h: ${JSON.stringify(figures)}`);
+    expect(figures).toMatchObject({ customersNot1: 0, subscriptionsNot1: 0, mappingWrong: 0 });
+  });
+});
+
 describe('offboarding', () => {
   test('pushes the tenant\'s closed windows, then cancels its subscription and keeps the customer', async () => {
     const tenantId = tenant();
@@ -181,5 +221,80 @@ describe('offboarding', () => {
     expect(sub).toMatchObject({ status: 'canceled', invoiceNow: true, prorate: true });
     expect(customersOf(tenantId)).toHaveLength(1);
     expect(await mapping(tenantId)).toMatchObject({ status: 'OFFBOARDED', cancellation: 'IMMEDIATELY_INVOICE_USAGE', customerDeleted: false });
+  });
+
+  test.each([
+    ['IMMEDIATELY', { status: 'canceled', invoiceNow: false, prorate: false }],
+    ['AT_PERIOD_END', { status: 'active', cancel_at_period_end: true }],
+  ])('cancellation policy %s', async (policy, expected) => {
+    const tenantId = tenant();
+    await onboard(onboardingEvent(tenantId));
+    const customerId = String(customersOf(tenantId)[0].id);
+    world.useFunction('DeleteCustomer', { SUBSCRIPTION_CANCELLATION: policy });
+    await offboardWith(() => new MemoryUsageReader())(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }), lambdaContext());
+    expect(subscriptionsOf(customerId)[0]).toMatchObject(expected);
+    const m = await mapping(tenantId);
+    expect(m).toMatchObject({ status: 'OFFBOARDED', cancellation: policy });
+    if (policy === 'AT_PERIOD_END') expect(Date.parse(String(m?.cancelAt))).toBeGreaterThan(Date.now());
+  });
+
+  test('deleteCustomerOnOffboarding deletes the customer after cancelling', async () => {
+    const tenantId = tenant();
+    await onboard(onboardingEvent(tenantId));
+    world.useFunction('DeleteCustomer', { DELETE_CUSTOMER_ON_OFFBOARDING: 'true', SUBSCRIPTION_CANCELLATION: 'IMMEDIATELY' });
+    await offboardWith(() => new MemoryUsageReader())(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }), lambdaContext());
+    expect(customersOf(tenantId)).toHaveLength(0);
+    expect(await mapping(tenantId)).toMatchObject({ status: 'OFFBOARDED', customerDeleted: true });
+  });
+
+  test('a repeated offboarding does nothing more', async () => {
+    const tenantId = tenant();
+    await onboard(onboardingEvent(tenantId));
+    world.useFunction('DeleteCustomer');
+    const off = offboardWith(() => new MemoryUsageReader());
+    await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }), lambdaContext());
+    world.stripe.clearRecording();
+    expect(await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }), lambdaContext())).toMatchObject({ outcome: 'ALREADY' });
+    expect(world.stripe.requests).toHaveLength(0);
+  });
+
+  test('re-onboarding after an offboarding reopens the tenant: the kept customer, a new subscription; an onboarding older than the offboarding is ignored', async () => {
+    const tenantId = tenant();
+    const t0 = Date.now();
+    await onboard(onboardingEvent(tenantId, new Date(t0 - 3000).toISOString()));
+    world.useFunction('DeleteCustomer');
+    await offboardWith(() => new MemoryUsageReader())(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, new Date(t0 - 2000).toISOString()), lambdaContext());
+    world.useFunction('CreateCustomer');
+    // A late, stale onboarding (older than the offboarding): nothing in Stripe.
+    world.stripe.clearRecording();
+    expect(await onboard(onboardingEvent(tenantId, new Date(t0 - 2500).toISOString()))).toMatchObject({ outcome: 'STALE' });
+    expect(world.stripe.requests).toHaveLength(0);
+    // A new onboarding: generation 2, same customer, a second subscription.
+    const again = await onboard(onboardingEvent(tenantId, new Date(t0).toISOString()));
+    const customerId = String(customersOf(tenantId)[0].id);
+    expect(again).toMatchObject({ outcome: 'CREATED', generation: 2, customerId });
+    expect(customersOf(tenantId)).toHaveLength(1);
+    expect(subscriptionsOf(customerId).map((sub) => sub.status).sort()).toEqual(['active', 'canceled']);
+    expect(await mapping(tenantId)).toMatchObject({ status: 'ACTIVE', generation: expect.anything(), subscriptionId: again.subscriptionId });
+  });
+
+  test('offboarding a tenant never onboarded records it, and a later older onboarding is ignored', async () => {
+    const tenantId = tenant();
+    world.useFunction('DeleteCustomer');
+    const now = Date.now();
+    expect(await offboardWith(() => undefined)(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, new Date(now).toISOString()), lambdaContext()))
+      .toMatchObject({ outcome: 'NO_CUSTOMER' });
+    world.useFunction('CreateCustomer');
+    expect(await onboard(onboardingEvent(tenantId, new Date(now - 1000).toISOString()))).toMatchObject({ outcome: 'STALE' });
+    expect(customersOf(tenantId)).toHaveLength(0);
+  });
+
+  test('no secret, name or e-mail in the logs', async () => {
+    const tenantId = tenant();
+    const { output } = await captured(() => onboard(onboardingEvent(tenantId)));
+    expect(output.length).toBeGreaterThan(0);
+    expect(output).not.toContain('sk_test_51LocalTestKey0123456789');
+    expect(output).not.toContain(`Acme ${tenantId}`);
+    expect(output).not.toMatch(/acme\.example/);
   });
 });
