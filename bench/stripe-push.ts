@@ -40,7 +40,9 @@ async function main(): Promise<void> {
     const items = Array.from({ length: tenants }, (_, i) => ({
       PutRequest: { Item: { pk: { S: `TENANT#bench-${i}` }, tenantId: { S: `bench-${i}` }, status: { S: 'ACTIVE' }, generation: { N: '1' }, customerId: { S: `cus_Bench${i}` } } },
     }));
-    for (let i = 0; i < items.length; i += 25) await client.send(new BatchWriteItemCommand({ RequestItems: { [world.names.customers]: items.slice(i, i + 25) } }));
+    for (let i = 0; i < items.length; i += 25) {
+      await client.send(new BatchWriteItemCommand({ RequestItems: { [world.names.customers]: items.slice(i, i + 25) } }));
+    }
     const reader = new MemoryUsageReader();
     for (let t = 0; t < tenants && reader.windows.length < WINDOWS; t++) {
       for (let h = 2; h < 2 + HOURS && reader.windows.length < WINDOWS; h++) {
@@ -66,10 +68,18 @@ async function main(): Promise<void> {
       const dynamo = Object.fromEntries([...counts].filter(([k]) => k.startsWith('AWS DynamoDB')).map(([k, v]) => [k.replace(/^AWS DynamoDB_\d+\./, ''), v]));
       const dynamoTotal = Object.values(dynamo).reduce((a, b) => a + b, 0);
       return {
-        run: label, windows: WINDOWS, concurrency, seconds: Number(seconds.toFixed(2)), windowsPerSecond: Math.round(WINDOWS / seconds),
-        stripeRequestsPerWindow: Number((stripe / WINDOWS).toFixed(4)), meterEventsPerWindow: Number((meterEvents / WINDOWS).toFixed(4)),
-        dynamoRequestsPerWindow: Number((dynamoTotal / WINDOWS).toFixed(4)), dynamo, maxCallsInFlightPerCustomerMeter: world.stripe.maxConcurrentPerCustomerMeter,
-        maxMeterEventsInFlight: world.stripe.maxConcurrentMeterEvents, result,
+        run: label,
+        windows: WINDOWS,
+        concurrency,
+        seconds: Number(seconds.toFixed(2)),
+        windowsPerSecond: Math.round(WINDOWS / seconds),
+        stripeRequestsPerWindow: Number((stripe / WINDOWS).toFixed(4)),
+        meterEventsPerWindow: Number((meterEvents / WINDOWS).toFixed(4)),
+        dynamoRequestsPerWindow: Number((dynamoTotal / WINDOWS).toFixed(4)),
+        dynamo,
+        maxCallsInFlightPerCustomerMeter: world.stripe.maxConcurrentPerCustomerMeter,
+        maxMeterEventsInFlight: world.stripe.maxConcurrentMeterEvents,
+        result,
       };
     };
 

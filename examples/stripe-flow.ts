@@ -13,14 +13,14 @@
  */
 import * as path from 'path';
 import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { App } from 'aws-cdk-lib';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import Stripe from 'stripe';
-import { LocalStripeBilling, startLocalAws, startStripeMock, stripeHandlerModule, StripeProxy, TemplateJson } from './stripe-local';
 import { StripeBillingStack } from './stripe-billing-stack';
+import { LocalStripeBilling, startLocalAws, startStripeMock, stripeHandlerModule, StripeProxy, TemplateJson } from './stripe-local';
 
 /** One step of the flow, as printed. */
 export interface FlowStep {
@@ -101,8 +101,12 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     local.use('Setup');
     try {
       await stripeHandlerModule<{ handler: Handler }>('setup').handler({
-        RequestType: 'Create', ResponseURL: 'https://cloudformation-response.local/setup', StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/StripeBillingExample/1',
-        RequestId: 'demo-create', LogicalResourceId: 'StripeSetup', ResourceType: 'Custom::StripeSetup',
+        RequestType: 'Create',
+        ResponseURL: 'https://cloudformation-response.local/setup',
+        StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/StripeBillingExample/1',
+        RequestId: 'demo-create',
+        LogicalResourceId: 'StripeSetup',
+        ResourceType: 'Custom::StripeSetup',
         ResourceProperties: { ...setupProps, ServiceToken: 'demo', WebhookUrl: 'https://abc123.execute-api.us-east-1.amazonaws.com/billing/stripe' },
       });
     } finally {
@@ -112,19 +116,34 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     const meters = [...stripe.state.meters.values()];
     const endpoint = [...stripe.state.webhookEndpoints.values()][0];
     step('stripe-mock', 'setup', `meters ${meters.map((m) => `${m.event_name} (${m.id})`).join(', ')}; webhook endpoint ${endpoint.id} for ${endpoint.url}, events ${(endpoint.enabled_events as string[]).join(', ')}`);
-    const stored = JSON.parse((await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: local.names.signingSecretArn }))).SecretString!);
+    const signing = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: local.names.signingSecretArn }));
+    const stored = JSON.parse(signing.SecretString!);
     step('emulator', 'setup', `the endpoint's signing secret stored in Secrets Manager (${String(stored.current).slice(0, 9)}..., for ${stored.endpointId})`);
 
     // EventBridge delivers the control plane's onboarding request.
     local.use('CreateCustomer');
     const onboarded = await stripeHandlerModule<{ handler: Handler }>('create-customer').handler({
-      'version': '0', 'id': 'demo-onboarding-1', 'detail-type': 'sbt_aws_onboardingRequest', 'source': 'sbt.control.plane', 'account': '123456789012',
-      'time': new Date().toISOString(), 'region': 'us-east-1', 'resources': [], 'detail': { tenantId: TENANT, tenantName: 'Acme Corp', email: 'billing@acme.example' },
+      'version': '0',
+      'id': 'demo-onboarding-1',
+      'detail-type': 'sbt_aws_onboardingRequest',
+      'source': 'sbt.control.plane',
+      'account': '123456789012',
+      'time': new Date().toISOString(),
+      'region': 'us-east-1',
+      'resources': [],
+      'detail': { tenantId: TENANT, tenantName: 'Acme Corp', email: 'billing@acme.example' },
     });
     step('flow', 'onboarding', `tenant ${TENANT}: ${onboarded.outcome}, customer ${onboarded.customerId}, subscription ${onboarded.subscriptionId}`);
     const again = await stripeHandlerModule<{ handler: Handler }>('create-customer').handler({
-      'version': '0', 'id': 'demo-onboarding-1', 'detail-type': 'sbt_aws_onboardingRequest', 'source': 'sbt.control.plane', 'account': '123456789012',
-      'time': new Date().toISOString(), 'region': 'us-east-1', 'resources': [], 'detail': { tenantId: TENANT },
+      'version': '0',
+      'id': 'demo-onboarding-1',
+      'detail-type': 'sbt_aws_onboardingRequest',
+      'source': 'sbt.control.plane',
+      'account': '123456789012',
+      'time': new Date().toISOString(),
+      'region': 'us-east-1',
+      'resources': [],
+      'detail': { tenantId: TENANT },
     });
     step('flow', 'onboarding', `delivered again: ${again.outcome}; Stripe holds ${stripe.state.customers.size} customer`);
 
@@ -154,7 +173,11 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     await eb.send(new PutRuleCommand({ Name: 'demo-billing-events', EventPattern: JSON.stringify({ 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] }) }));
     await eb.send(new PutTargetsCommand({ Rule: 'demo-billing-events', Targets: [{ Id: 'queue', Arn: queueArn }] }));
     const invoice = {
-      id: 'evt_DemoInvoicePaid1', object: 'event', api_version: setupProps.ApiVersion, type: 'invoice.paid', created: Math.floor(Date.now() / 1000),
+      id: 'evt_DemoInvoicePaid1',
+      object: 'event',
+      api_version: setupProps.ApiVersion,
+      type: 'invoice.paid',
+      created: Math.floor(Date.now() / 1000),
       data: { object: { id: 'in_Demo1', object: 'invoice', customer: onboarded.customerId, amount_paid: 1999, currency: 'usd' } },
     };
     const payload = JSON.stringify(invoice);
@@ -162,8 +185,14 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     local.use('Webhook');
     const webhook = stripeHandlerModule<{ handler: (e: APIGatewayProxyEventV2) => Promise<{ statusCode?: number; body?: string }> }>('webhook').handler;
     const request = (sig: string): APIGatewayProxyEventV2 => ({
-      version: '2.0', routeKey: 'POST /billing/stripe', rawPath: '/billing/stripe', rawQueryString: '', headers: { 'stripe-signature': sig },
-      requestContext: { requestId: 'demo-webhook', http: { method: 'POST', path: '/billing/stripe' } } as APIGatewayProxyEventV2['requestContext'], body: payload, isBase64Encoded: false,
+      version: '2.0',
+      routeKey: 'POST /billing/stripe',
+      rawPath: '/billing/stripe',
+      rawQueryString: '',
+      headers: { 'stripe-signature': sig },
+      requestContext: { requestId: 'demo-webhook', http: { method: 'POST', path: '/billing/stripe' } } as APIGatewayProxyEventV2['requestContext'],
+      body: payload,
+      isBase64Encoded: false,
     });
     const answer = await webhook(request(signature));
     step('flow', 'webhook', `POST /billing/stripe invoice.paid (Stripe-Signature from the SDK's test helper): HTTP ${answer.statusCode} ${answer.body}`);
@@ -187,15 +216,23 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     usage.add(TENANT, 'apiCalls', 1, '42', 42);
     local.use('DeleteCustomer');
     const offboarded = await stripeHandlerModule<{ offboardingHandler: (r: () => DemoUsage) => Handler }>('delete-customer').offboardingHandler(() => usage)({
-      'version': '0', 'id': 'demo-offboarding-1', 'detail-type': 'sbt_aws_offboardingRequest', 'source': 'sbt.control.plane', 'account': '123456789012',
-      'time': new Date().toISOString(), 'region': 'us-east-1', 'resources': [], 'detail': { tenantId: TENANT },
+      'version': '0',
+      'id': 'demo-offboarding-1',
+      'detail-type': 'sbt_aws_offboardingRequest',
+      'source': 'sbt.control.plane',
+      'account': '123456789012',
+      'time': new Date().toISOString(),
+      'region': 'us-east-1',
+      'resources': [],
+      'detail': { tenantId: TENANT },
     }, { awsRequestId: 'demo-offboarding', getRemainingTimeInMillis: () => 600_000 });
     const sub = [...stripe.state.subscriptions.values()][0];
     step('flow', 'offboarding', `final push sent ${offboarded.windowsPushed} window; subscription ${sub.id} ${sub.status} (invoice_now ${sub.invoiceNow}); the customer is kept`);
 
     return {
       customers: stripe.state.customers.size,
-      subscriptions: [...stripe.state.subscriptions.values()].map((s) => ({ id: String(s.id), status: String(s.status), prices: s.prices as string[] })),
+      subscriptions: [...stripe.state.subscriptions.values()]
+        .map((s) => ({ id: String(s.id), status: String(s.status), prices: s.prices as string[] })),
       meters: meters.map((m) => String(m.event_name)),
       meterEvents: stripe.state.meterEvents.map((e) => ({ identifier: e.identifier, eventName: e.eventName, value: e.value })),
       secondRunSent: second.SENT,

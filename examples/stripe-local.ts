@@ -311,8 +311,14 @@ export class StripeProxy {
     const form = Object.fromEntries(new URLSearchParams(method === 'POST' ? body : url.search));
     const key = req.headers['idempotency-key'] as string | undefined;
     const record: RecordedRequest = {
-      seq: ++this.seq, method, path: url.pathname, query: url.search, idempotencyKey: key,
-      stripeVersion: req.headers['stripe-version'] as string | undefined, form, outcome: 'forwarded',
+      seq: ++this.seq,
+      method,
+      path: url.pathname,
+      query: url.search,
+      idempotencyKey: key,
+      stripeVersion: req.headers['stripe-version'] as string | undefined,
+      form,
+      outcome: 'forwarded',
     };
     this.requests.push(record);
     const send = (a: Answer) => {
@@ -426,8 +432,16 @@ export class StripeProxy {
     }
     if (p === '/v1/subscriptions' && method === 'POST') {
       const sub = {
-        ...mock, id: s.id('sub'), customer: form.customer, metadata: nested(form, 'metadata'), status: 'active', created: nowSec,
-        cancel_at_period_end: false, cancel_at: null, canceled_at: null, ended_at: null,
+        ...mock,
+        id: s.id('sub'),
+        customer: form.customer,
+        metadata: nested(form, 'metadata'),
+        status: 'active',
+        created: nowSec,
+        cancel_at_period_end: false,
+        cancel_at: null,
+        canceled_at: null,
+        ended_at: null,
         prices: Object.entries(form).filter(([k]) => /^items\[\d+\]\[price\]$/.test(k)).map(([, v]) => v),
       };
       s.subscriptions.set(sub.id, sub);
@@ -456,8 +470,12 @@ export class StripeProxy {
         return { ...stripeError(400, 'invalid_request_error', `An event already exists with identifier ${identifier}.`), headers: { 'stripe-should-retry': 'false' } };
       }
       const event = {
-        identifier, eventName: form.event_name, customer: form['payload[stripe_customer_id]'], value: form['payload[value]'],
-        timestamp: Number(form.timestamp), at: this.now(),
+        identifier,
+        eventName: form.event_name,
+        customer: form['payload[stripe_customer_id]'],
+        value: form['payload[value]'],
+        timestamp: Number(form.timestamp),
+        at: this.now(),
       };
       s.meterEvents.push(event);
       return ok({ ...mock, identifier, event_name: event.eventName, timestamp: event.timestamp, payload: nested(form, 'payload'), created: nowSec });
@@ -465,7 +483,11 @@ export class StripeProxy {
     if (p === '/v1/billing/meters' && method === 'GET') return listOf([...s.meters.values()]);
     if (p === '/v1/billing/meters' && method === 'POST') {
       const meter = {
-        ...mock, id: s.id('mtr'), event_name: form.event_name, display_name: form.display_name, status: 'active',
+        ...mock,
+        id: s.id('mtr'),
+        event_name: form.event_name,
+        display_name: form.display_name,
+        status: 'active',
         default_aggregation: { formula: form['default_aggregation[formula]'] },
         customer_mapping: { type: form['customer_mapping[type]'] ?? 'by_id', event_payload_key: form['customer_mapping[event_payload_key]'] ?? 'stripe_customer_id' },
         value_settings: { event_payload_key: form['value_settings[event_payload_key]'] ?? 'value' },
@@ -491,8 +513,14 @@ export class StripeProxy {
     if (p === '/v1/webhook_endpoints' && method === 'GET') return listOf([...s.webhookEndpoints.values()].map(({ secret, ...e }) => e));
     if (p === '/v1/webhook_endpoints' && method === 'POST') {
       const endpoint = {
-        ...mock, id: s.id('we'), url: form.url, enabled_events: list(form, 'enabled_events'), api_version: form.api_version ?? null,
-        metadata: nested(form, 'metadata'), description: form.description ?? null, status: 'enabled',
+        ...mock,
+        id: s.id('we'),
+        url: form.url,
+        enabled_events: list(form, 'enabled_events'),
+        api_version: form.api_version ?? null,
+        metadata: nested(form, 'metadata'),
+        description: form.description ?? null,
+        status: 'enabled',
         secret: `whsec_${randomBytes(24).toString('hex')}`,
       };
       s.webhookEndpoints.set(endpoint.id, endpoint);
@@ -636,9 +664,16 @@ export class LocalStripeBilling {
     if (!table?.Properties) throw new Error(`no table ${logicalIdPrefix}* in the template`);
     const p = table.Properties;
     const client = new DynamoDBClient({});
-    await client.send(new CreateTableCommand({ TableName: tableName, KeySchema: p.KeySchema, AttributeDefinitions: p.AttributeDefinitions, BillingMode: p.BillingMode, GlobalSecondaryIndexes: p.GlobalSecondaryIndexes }));
+    await client.send(new CreateTableCommand({
+      TableName: tableName,
+      KeySchema: p.KeySchema,
+      AttributeDefinitions: p.AttributeDefinitions,
+      BillingMode: p.BillingMode,
+      GlobalSecondaryIndexes: p.GlobalSecondaryIndexes,
+    }));
     if (p.TimeToLiveSpecification?.AttributeName) {
-      await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { Enabled: true, AttributeName: p.TimeToLiveSpecification.AttributeName } }));
+      const ttl = { Enabled: true, AttributeName: p.TimeToLiveSpecification.AttributeName };
+      await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: ttl }));
     }
   }
 

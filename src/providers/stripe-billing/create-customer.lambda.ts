@@ -1,6 +1,6 @@
-import { lifecycleHandler, optionalField } from '../../shared.lambda/control-plane-event';
 import { publishMetrics } from './shared.lambda/metrics';
 import { onboardTenant, OnboardingResult } from './shared.lambda/onboarding';
+import { lifecycleHandler, optionalField } from '../../shared.lambda/control-plane-event';
 
 /**
  * Onboarding (`createCustomerFunction`): one Stripe customer per tenant and,

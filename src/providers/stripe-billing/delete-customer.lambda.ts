@@ -1,10 +1,10 @@
 import type { Context } from 'aws-lambda';
-import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
-import { ControlPlaneEvent, lifecycleHandler } from '../../shared.lambda/control-plane-event';
 import { STRIPE_ENV } from './contract';
 import { publishMetrics } from './shared.lambda/metrics';
 import { offboardTenant, OffboardingResult } from './shared.lambda/offboarding';
 import { ClosedWindowSource } from './shared.lambda/push';
+import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
+import { ControlPlaneEvent, lifecycleHandler } from '../../shared.lambda/control-plane-event';
 
 /**
  * Builds the offboarding handler on a usage reader factory (the bundled

@@ -1,8 +1,8 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
-import { logger } from '../../shared.lambda/logger';
 import { publishMetrics } from './shared.lambda/metrics';
 import { acquireLease, ClosedWindowSource, emitPendingAge, newRun, pushConfigFromEnv, pushNewWindows, pushPendingWindows, redriveWindows } from './shared.lambda/push';
+import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
+import { logger } from '../../shared.lambda/logger';
 
 /** What a push run did. */
 export interface PutUsageResult {

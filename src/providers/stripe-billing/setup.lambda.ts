@@ -1,11 +1,11 @@
 import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import type Stripe from 'stripe';
+import { MANAGED_BY, STRIPE_ENV, STRIPE_METADATA, STRIPE_SETUP_ATTRIBUTES, STRIPE_SETUP_PROPERTIES as P } from './contract';
+import { stripeCall } from './shared.lambda/stripe-client';
 import { sdkClient } from '../../shared.lambda/aws-clients';
 import { requiredEnv } from '../../shared.lambda/env';
 import { logger } from '../../shared.lambda/logger';
-import { MANAGED_BY, STRIPE_ENV, STRIPE_METADATA, STRIPE_SETUP_ATTRIBUTES, STRIPE_SETUP_PROPERTIES as P } from './contract';
-import { stripeCall } from './shared.lambda/stripe-client';
 
 /** A meter the props declare. */
 interface DeclaredMeter {
@@ -125,7 +125,8 @@ async function ensureEndpoint(p: SetupProps, url: string, requestId: string): Pr
   let keep = ours.find((e) => e.id === storedId && e.api_version === p.apiVersion);
   if (keep && (keep.url !== url || !sameSet(keep.enabled_events, p.webhookEvents))) {
     const id = keep.id;
-    keep = await stripeCall((s) => s.webhookEndpoints.update(id, { url, enabled_events: p.webhookEvents as Stripe.WebhookEndpointUpdateParams.EnabledEvent[] }));
+    const enabledEvents = p.webhookEvents as Stripe.WebhookEndpointUpdateParams.EnabledEvent[];
+    keep = await stripeCall((s) => s.webhookEndpoints.update(id, { url, enabled_events: enabledEvents }));
     logger.info('Webhook endpoint updated', { endpointId: id });
   }
   if (!keep) {

@@ -492,7 +492,8 @@ export class StripeBilling extends Construct {
         resourceType: 'Custom::StripeSetup',
         properties: {
           [STRIPE_SETUP_PROPERTIES.SETUP_ID]: `${prefix}-setup`,
-          [STRIPE_SETUP_PROPERTIES.METERS]: JSON.stringify((props.meters ?? []).map((m) => ({ eventName: m.eventName, displayName: m.displayName ?? m.metric }))),
+          [STRIPE_SETUP_PROPERTIES.METERS]: JSON.stringify((props.meters ?? [])
+            .map((m) => ({ eventName: m.eventName, displayName: m.displayName ?? m.metric }))),
           [STRIPE_SETUP_PROPERTIES.WEBHOOK_URL]: this.webhookUrl ?? '',
           [STRIPE_SETUP_PROPERTIES.WEBHOOK_EVENTS]: JSON.stringify(Object.values(STRIPE_WEBHOOK_EVENTS)),
           [STRIPE_SETUP_PROPERTIES.API_VERSION]: STRIPE_API_VERSION,

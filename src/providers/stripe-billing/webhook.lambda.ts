@@ -2,14 +2,14 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { documentClient, sdkClient } from '../../shared.lambda/aws-clients';
-import { isConditionalCheckFailed } from '../../shared.lambda/dynamodb';
-import { numberEnv, requiredEnv } from '../../shared.lambda/env';
-import { logger } from '../../shared.lambda/logger';
 import { STRIPE_ENV, STRIPE_METRICS, WEBHOOK_EVENTS_TABLE_LAYOUT as L } from './contract';
 import { metrics, publishMetrics } from './shared.lambda/metrics';
 import { tenantOfCustomer } from './shared.lambda/tenants';
 import { CLAIM_SECONDS, MAX_BODY_BYTES, Refusal, route, signingSecrets, verify } from './shared.lambda/webhook';
+import { documentClient, sdkClient } from '../../shared.lambda/aws-clients';
+import { isConditionalCheckFailed } from '../../shared.lambda/dynamodb';
+import { numberEnv, requiredEnv } from '../../shared.lambda/env';
+import { logger } from '../../shared.lambda/logger';
 
 let lastForcedRefresh = 0;
 
@@ -83,8 +83,15 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
   try {
     await documentClient().send(new PutCommand({
       TableName: table,
-      Item: { ...key, status: 'CLAIMED', claimToken: token, claimExpiresAt: nowSeconds + CLAIM_SECONDS, type: verdict.event.type,
-        receivedAt: new Date(nowSeconds * 1000).toISOString(), [L.ttlAttribute]: nowSeconds + retention },
+      Item: {
+        ...key,
+        status: 'CLAIMED',
+        claimToken: token,
+        claimExpiresAt: nowSeconds + CLAIM_SECONDS,
+        type: verdict.event.type,
+        receivedAt: new Date(nowSeconds * 1000).toISOString(),
+        [L.ttlAttribute]: nowSeconds + retention,
+      },
       ConditionExpression: 'attribute_not_exists(#pk) OR (#status = :claimed AND claimExpiresAt < :now)',
       ExpressionAttributeNames: { '#pk': L.partitionKey, '#status': 'status' },
       ExpressionAttributeValues: { ':claimed': 'CLAIMED', ':now': nowSeconds },

@@ -3,10 +3,10 @@
  * stripe-mock (behind the state-keeping proxy, which counts what Stripe would
  * hold: customers, subscriptions, meter events).
  */
-import { GetCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { STRIPE_API_VERSION } from '../../../src/providers/stripe-billing/contract';
+import { GetCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { bundle, captured, closedWindow, lambdaContext, lifecycleEvent, MemoryUsageReader, startWorld, StripeWorld } from './support';
+import { STRIPE_API_VERSION } from '../../../src/providers/stripe-billing/contract';
 
 type Handler = (event: unknown, context?: unknown) => Promise<Record<string, unknown>>;
 
@@ -41,7 +41,8 @@ function onboardingEvent(tenantId: string, time?: string) {
   return lifecycleEvent('sbt_aws_onboardingRequest', { tenantId, tenantName: `Acme ${tenantId}`, email: `billing+${seq}@acme.example` }, time);
 }
 
-const customersOf = (tenantId: string) => [...world.stripe.state.customers.values()].filter((c) => (c.metadata as Record<string, string>).tenantId === tenantId && !c.deleted);
+const customersOf = (tenantId: string) => [...world.stripe.state.customers.values()]
+  .filter((c) => (c.metadata as Record<string, string>).tenantId === tenantId && !c.deleted);
 const subscriptionsOf = (customerId: string) => [...world.stripe.state.subscriptions.values()].filter((s) => s.customer === customerId);
 
 async function mapping(tenantId: string) {

@@ -5,9 +5,9 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
-import type { ClosedWindow } from '../../../src/ingestor/shared.lambda/usage-reader';
 import { bundle, captured, closedWindow, emfMetrics, lambdaContext, MemoryUsageReader, startWorld, StripeWorld } from './support';
+import type { ClosedWindow } from '../../../src/ingestor/shared.lambda/usage-reader';
+import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 
 type Push = (event: unknown, context?: unknown) => Promise<Record<string, unknown>>;
 
@@ -281,8 +281,12 @@ describe('killed at every request in turn, then rerun', () => {
     const items = (await doc.send(new ScanCommand({ TableName: table, ConsistentRead: true }))).Items ?? [];
     for (const item of items) {
       if (item.firstAttemptAt) {
-        await doc.send(new UpdateCommand({ TableName: table, Key: { pk: item.pk, sk: item.sk }, UpdateExpression: 'SET firstAttemptAt = :t',
-          ExpressionAttributeValues: { ':t': new Date(Date.parse(String(item.firstAttemptAt)) - 48 * 3600_000).toISOString() } }));
+        await doc.send(new UpdateCommand({
+          TableName: table,
+          Key: { pk: item.pk, sk: item.sk },
+          UpdateExpression: 'SET firstAttemptAt = :t',
+          ExpressionAttributeValues: { ':t': new Date(Date.parse(String(item.firstAttemptAt)) - 48 * 3600_000).toISOString() },
+        }));
       }
       if (item.sk === 'LEASE') await doc.send(new UpdateCommand({ TableName: table, Key: { pk: item.pk, sk: item.sk }, UpdateExpression: 'SET expiresAt = :t', ExpressionAttributeValues: { ':t': 0 } }));
     }

@@ -7,8 +7,8 @@
 import * as http from 'http';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { STRIPE_API_VERSION } from '../../../src/providers/stripe-billing/contract';
 import { bundle, captured, lambdaContext, putSigningSecret, startWorld, StripeWorld } from './support';
+import { STRIPE_API_VERSION } from '../../../src/providers/stripe-billing/contract';
 
 type Setup = (event: CloudFormationCustomResourceEvent, context?: unknown) => Promise<void>;
 interface CfnResponse { Status: string; Reason: string; PhysicalResourceId: string; Data: Record<string, string> }
@@ -53,9 +53,13 @@ beforeEach(() => {
 let requestSeq = 0;
 function cfnEvent(type: 'Create' | 'Update' | 'Delete', props: Record<string, string>, old?: Record<string, string>, physicalId?: string): CloudFormationCustomResourceEvent {
   const base = {
-    ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:setup', ResponseURL: responseUrl,
-    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/Stripe/1', RequestId: `req-${++requestSeq}`,
-    LogicalResourceId: 'StripeStripeSetup', ResourceType: 'Custom::StripeSetup', ResourceProperties: { ServiceToken: 'x', ...props },
+    ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:setup',
+    ResponseURL: responseUrl,
+    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/Stripe/1',
+    RequestId: `req-${++requestSeq}`,
+    LogicalResourceId: 'StripeStripeSetup',
+    ResourceType: 'Custom::StripeSetup',
+    ResourceProperties: { ServiceToken: 'x', ...props },
   };
   if (type === 'Create') return { ...base, RequestType: 'Create' };
   if (type === 'Update') return { ...base, RequestType: 'Update', PhysicalResourceId: physicalId ?? props.SetupId, OldResourceProperties: { ServiceToken: 'x', ...(old ?? props) } };
@@ -90,8 +94,12 @@ describe('Stripe setup custom resource', () => {
       && (m.value_settings as { event_payload_key: string }).event_payload_key === 'value')).toBe(true);
     const [endpoint] = endpoints();
     expect(endpoints()).toHaveLength(1);
-    expect(endpoint).toMatchObject({ url: URL_1, api_version: STRIPE_API_VERSION, enabled_events: ['invoice.paid', 'invoice.payment_failed', 'customer.subscription.deleted'],
-      metadata: { cdkSaasBillingSetupId: properties.SetupId, managedBy: 'cdk-saas-billing' } });
+    expect(endpoint).toMatchObject({
+      url: URL_1,
+      api_version: STRIPE_API_VERSION,
+      enabled_events: ['invoice.paid', 'invoice.payment_failed', 'customer.subscription.deleted'],
+      metadata: { cdkSaasBillingSetupId: properties.SetupId, managedBy: 'cdk-saas-billing' },
+    });
     expect(await storedSecret()).toEqual({ current: endpoint.secret, endpointId: endpoint.id });
     expect(res.Data).toEqual({ WebhookEndpointId: endpoint.id, MeterIds: JSON.stringify({ api_calls: meters()[0].id, storage_mb: meters()[1].id }) });
     // Every request validated against stripe-mock's spec of the pinned version.
@@ -128,8 +136,15 @@ describe('Stripe setup custom resource', () => {
   });
 
   test('a meter that exists with another aggregation fails the deployment with the fix', async () => {
-    world.stripe.state.meters.set('mtr_Count', { id: 'mtr_Count', event_name: 'api_calls', display_name: 'x', status: 'active',
-      default_aggregation: { formula: 'count' }, customer_mapping: { event_payload_key: 'stripe_customer_id' }, value_settings: { event_payload_key: 'value' } });
+    world.stripe.state.meters.set('mtr_Count', {
+      id: 'mtr_Count',
+      event_name: 'api_calls',
+      display_name: 'x',
+      status: 'active',
+      default_aggregation: { formula: 'count' },
+      customer_mapping: { event_payload_key: 'stripe_customer_id' },
+      value_settings: { event_payload_key: 'value' },
+    });
     const res = (await captured(created)).result!;
     expect(res.Status).toBe('FAILED');
     expect(res.Reason).toMatch(/mtr_Count.*aggregates by count, not sum.*Choose another event name/);

@@ -3,8 +3,8 @@
  * only by ARN, alarms, outputs, the Stripe setup, and every refusal at synth.
  */
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -182,7 +182,9 @@ describe('StripeBilling', () => {
     const ingestor = new UsageIngestor(b, 'Ingestor');
     const httpApi = controlPlaneApi(b, 'Api');
     const billing = new StripeBilling(b, 'Stripe', {
-      apiKey: secretsmanager.Secret.fromSecretNameV2(b, 'ApiKey', 'stripe/api-key'), ingestor, httpApi,
+      apiKey: secretsmanager.Secret.fromSecretNameV2(b, 'ApiKey', 'stripe/api-key'),
+      ingestor,
+      httpApi,
       meters: [{ metric: 'apiCalls', eventName: 'api_calls' }, { metric: 'storageGb', eventName: 'storage_mb', multiplier: '1000', rounding: StripeMeterRounding.UP }],
       prices: ['price_base'],
     });

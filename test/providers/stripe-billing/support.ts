@@ -10,14 +10,14 @@ import * as http from 'http';
 import * as net from 'net';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { App, Stack } from 'aws-cdk-lib';
-import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { EventBridgeEvent } from 'aws-lambda';
+import { LocalNames, LocalStripeBilling, stripeHandlerModule, TemplateJson } from '../../../examples/stripe-local';
 import { BillingProvider, StripeBilling, StripeMeterRounding, UsageIngestor } from '../../../src';
 import type { ClosedWindow, ClosedWindowPage } from '../../../src/ingestor/shared.lambda/usage-reader';
 import { startMoto, Moto } from '../../support/emulators';
-import { LocalNames, LocalStripeBilling, stripeHandlerModule, TemplateJson } from '../../../examples/stripe-local';
 import { CrashPlan, startStripeMock, StripeMock, StripeProxy } from '../../support/stripe-mock';
 import { scratchDir } from '../../support/synth';
 
@@ -50,11 +50,20 @@ export function synthesizeStripeBilling(extra: Partial<ConstructorParameters<typ
 let eventCounter = 0;
 
 /** An EventBridge event as a rule's Lambda target receives it. */
-export function lifecycleEvent(detailType: string, detail: Record<string, unknown>, time = new Date().toISOString()): EventBridgeEvent<string, Record<string, unknown>> {
+export function lifecycleEvent(
+  detailType: string, detail: Record<string, unknown>, time = new Date().toISOString(),
+): EventBridgeEvent<string, Record<string, unknown>> {
   eventCounter++;
   return {
-    'version': '0', 'id': `00000000-0000-4000-8000-${String(eventCounter).padStart(12, '0')}`, 'detail-type': detailType,
-    'source': 'sbt.control.plane', 'account': '123456789012', time, 'region': 'us-east-1', 'resources': [], detail,
+    'version': '0',
+    'id': `00000000-0000-4000-8000-${String(eventCounter).padStart(12, '0')}`,
+    'detail-type': detailType,
+    'source': 'sbt.control.plane',
+    'account': '123456789012',
+    time,
+    'region': 'us-east-1',
+    'resources': [],
+    detail,
   };
 }
 
@@ -89,7 +98,8 @@ export class MemoryUsageReader {
   }
 
   public async readTenantClosedWindows(tenantId: string, opts: { since?: string; until?: string } = {}): Promise<ClosedWindow[]> {
-    return this.windows.filter((w) => w.tenantId === tenantId && (!opts.since || w.windowStart >= opts.since) && (!opts.until || w.windowStart < opts.until));
+    return this.windows.filter((w) => w.tenantId === tenantId
+      && (!opts.since || w.windowStart >= opts.since) && (!opts.until || w.windowStart < opts.until));
   }
 }
 
@@ -169,7 +179,14 @@ export async function startWorld(extraProps: Partial<ConstructorParameters<typeo
   const local = new LocalStripeBilling(template.toJSON() as TemplateJson, stripeEndpoint, `${process.pid}-${++worldSeq}`);
   await local.create();
   return {
-    moto, stripeMock, stripe, crash, awsProxy, local, names: local.names, template,
+    moto,
+    stripeMock,
+    stripe,
+    crash,
+    awsProxy,
+    local,
+    names: local.names,
+    template,
     useFunction: (fn, overrides) => local.use(fn, overrides),
     stop: async () => {
       await stripe.stop();

@@ -10,8 +10,8 @@ import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, Re
 import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Stripe from 'stripe';
-import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 import { bundle, captured, emfMetrics, putSigningSecret, startWorld, StripeWorld } from './support';
+import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 
 type Webhook = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -35,7 +35,7 @@ beforeAll(async () => {
   queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'billing-events' }))).QueueUrl!;
   const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
   const eb = new EventBridgeClient({});
-  await eb.send(new PutRuleCommand({ Name: 'billing', EventPattern: JSON.stringify({ source: ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] }) }));
+  await eb.send(new PutRuleCommand({ Name: 'billing', EventPattern: JSON.stringify({ 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] }) }));
   await eb.send(new PutTargetsCommand({ Rule: 'billing', Targets: [{ Id: 'queue', Arn: queueArn }] }));
   await doc.send(new PutCommand({ TableName: world.names.customers, Item: { pk: `CUSTOMER#${CUSTOMER}`, tenantId: TENANT, generation: 1 } }));
   webhook = bundle<{ handler: Webhook }>('webhook').handler;
@@ -63,10 +63,14 @@ function stripeEvent(type: string, object: Record<string, unknown> = {}, opts: {
 
 function request(body: string, signature: string | undefined, isBase64Encoded = false): APIGatewayProxyEventV2 {
   return {
-    version: '2.0', routeKey: 'POST /billing/stripe', rawPath: '/billing/stripe', rawQueryString: '',
+    version: '2.0',
+    routeKey: 'POST /billing/stripe',
+    rawPath: '/billing/stripe',
+    rawQueryString: '',
     headers: signature === undefined ? {} : { 'stripe-signature': signature },
     requestContext: { requestId: `req-${++seq}`, http: { method: 'POST', path: '/billing/stripe' } } as APIGatewayProxyEventV2['requestContext'],
-    body, isBase64Encoded,
+    body,
+    isBase64Encoded,
   };
 }
 

@@ -78,7 +78,9 @@ async function searchCustomer(tenantId: string, generation: number): Promise<str
   return customers[0]?.id;
 }
 
-async function findOrCreateCustomer(record: TenantRecord, previousAttempt: string | undefined, contact: BillingContact, prefix: string, nowMs: number): Promise<string> {
+async function findOrCreateCustomer(
+  record: TenantRecord, previousAttempt: string | undefined, contact: BillingContact, prefix: string, nowMs: number,
+): Promise<string> {
   const { tenantId, generation } = record;
   if (isOld(previousAttempt, nowMs)) {
     const found = await searchCustomer(tenantId, generation);
@@ -112,7 +114,9 @@ async function listSubscription(customerId: string, generation: number): Promise
     && sub.metadata?.[STRIPE_METADATA.MANAGED_BY] === MANAGED_BY)?.id;
 }
 
-async function findOrCreateSubscription(record: TenantRecord, customerId: string, previousAttempt: string | undefined, prices: string[], prefix: string, nowMs: number): Promise<string> {
+async function findOrCreateSubscription(
+  record: TenantRecord, customerId: string, previousAttempt: string | undefined, prices: string[], prefix: string, nowMs: number,
+): Promise<string> {
   const { tenantId, generation } = record;
   if (isOld(previousAttempt, nowMs)) {
     const found = await listSubscription(customerId, generation);

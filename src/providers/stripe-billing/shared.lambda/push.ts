@@ -76,7 +76,8 @@ export function pushConfigFromEnv(): PushConfig {
     prefix: requiredEnv(STRIPE_ENV.IDENTIFIER_PREFIX),
     meters: new Map(meters.map((m) => [m.metric, m])),
     concurrency: numberEnv(STRIPE_ENV.PUSH_CONCURRENCY, { min: 1, max: 64, integer: true, fallback: 8 }),
-    initialLookbackSeconds: numberEnv(STRIPE_ENV.INITIAL_LOOKBACK_SECONDS, { min: 3600, max: MAX_EVENT_AGE_SECONDS, integer: true, fallback: MAX_EVENT_AGE_SECONDS - EVENT_AGE_MARGIN_SECONDS }),
+    initialLookbackSeconds: numberEnv(STRIPE_ENV.INITIAL_LOOKBACK_SECONDS,
+      { min: 3600, max: MAX_EVENT_AGE_SECONDS, integer: true, fallback: MAX_EVENT_AGE_SECONDS - EVENT_AGE_MARGIN_SECONDS }),
   };
 }
 
@@ -175,9 +176,23 @@ export function newRun(config: PushConfig, hasTimeLeft: () => boolean = () => tr
 const doc = () => documentClient();
 const markerKey = (windowId: string) => ({ [L.partitionKey]: `${L.markerPrefix}${windowId}`, [L.sortKey]: L.markerSortKey });
 const pendingKey = (windowId: string) => ({ [L.partitionKey]: L.pendingPartition, [L.sortKey]: windowId });
+/** The window as kept on its marker and pending item (`windowData`). */
 const windowFields = (w: ClosedWindow) => ({
-  tenantId: w.tenantId, metric: w.metric, granularity: w.granularity, windowStart: w.windowStart, windowEnd: w.windowEnd, closedAt: w.closedAt, sum: w.sum, count: w.count,
+  tenantId: w.tenantId,
+  metric: w.metric,
+  granularity: w.granularity,
+  windowStart: w.windowStart,
+  windowEnd: w.windowEnd,
+  closedAt: w.closedAt,
+  sum: w.sum,
+  count: w.count,
 });
+
+/** A window back from its `windowData` (numbers come back as exact `NumberValue`s). */
+function windowOf(data: Record<string, unknown>, windowId: string): ClosedWindow {
+  const closedAt = String(data.closedAt ?? data.windowEnd);
+  return { ...data, sum: String(data.sum), count: Number(String(data.count)), windowId, closedAt } as ClosedWindow;
+}
 
 /** Dispositions an operator may send again (`redriveWindows`) once the cause is fixed. */
 export const REDRIVABLE: readonly Disposition[] = ['REJECTED', 'UNCERTAIN', 'NO_METER', 'AFTER_OFFBOARDING'];
@@ -201,8 +216,7 @@ export async function redriveWindows(run: PushRun, windowIds: readonly string[])
         ReturnValues: 'ALL_OLD',
       }));
       const data = old.Attributes?.windowData as Record<string, unknown>;
-      await defer(run, { ...data, sum: String(data.sum), count: Number(String(data.count)), windowId: id, closedAt: String(data.closedAt ?? data.windowEnd) } as ClosedWindow,
-        `redriven from ${String(old.Attributes?.status)}`);
+      await defer(run, windowOf(data, id), `redriven from ${String(old.Attributes?.status)}`);
       outcome[id] = `redriven from ${String(old.Attributes?.status)}`;
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
@@ -218,7 +232,9 @@ export async function redriveWindows(run: PushRun, windowIds: readonly string[])
  * was attempted; otherwise it is recorded unless a marker exists, and a window
  * attempted by an earlier run (`SENDING`) becomes UNCERTAIN instead.
  */
-async function recordFinal(run: PushRun, w: ClosedWindow, disposition: Disposition, reason: string, claimed: boolean, extra: Record<string, unknown> = {}): Promise<void> {
+async function recordFinal(
+  run: PushRun, w: ClosedWindow, disposition: Disposition, reason: string, claimed: boolean, extra: Record<string, unknown> = {},
+): Promise<void> {
   const fields = Object.entries(extra).filter(([, v]) => v !== undefined);
   const write = (status: Disposition, why: string, onlyIfSending: boolean) => doc().send(new UpdateCommand({
     TableName: run.config.table,
@@ -227,7 +243,10 @@ async function recordFinal(run: PushRun, w: ClosedWindow, disposition: Dispositi
     ConditionExpression: onlyIfSending ? '#s = :sending' : 'attribute_not_exists(#s)',
     ExpressionAttributeNames: { '#s': 'status', ...Object.fromEntries(fields.map(([k], i) => [`#x${i}`, k])) },
     ExpressionAttributeValues: {
-      ':s': status, ':r': why, ':now': new Date(run.nowMs()).toISOString(), ':w': windowFields(w),
+      ':s': status,
+      ':r': why,
+      ':now': new Date(run.nowMs()).toISOString(),
+      ':w': windowFields(w),
       ...(onlyIfSending ? { ':sending': 'SENDING' } : {}),
       ...Object.fromEntries(fields.map(([, v], i) => [`:x${i}`, v])),
     },
@@ -286,8 +305,16 @@ async function claim(run: PushRun, w: ClosedWindow, d: Extract<Decision, { kind:
       ConditionExpression: 'attribute_not_exists(#s) OR #s = :sending',
       ExpressionAttributeNames: { '#s': 'status', '#v': 'value', '#ts': 'timestamp' },
       ExpressionAttributeValues: {
-        ':sending': 'SENDING', ':now': now, ':id': identifier, ':c': d.customerId, ':e': d.eventName, ':v': d.value,
-        ':x': d.exact, ':ts': d.timestamp, ':w': windowFields(w), ':one': 1,
+        ':sending': 'SENDING',
+        ':now': now,
+        ':id': identifier,
+        ':c': d.customerId,
+        ':e': d.eventName,
+        ':v': d.value,
+        ':x': d.exact,
+        ':ts': d.timestamp,
+        ':w': windowFields(w),
+        ':one': 1,
       },
       ReturnValues: 'ALL_OLD',
     }));
@@ -485,7 +512,7 @@ export async function pushPendingWindows(run: PushRun): Promise<number> {
     const windows = (page.Items ?? []).map((item) => {
       run.pendingIds.add(String(item.windowId));
       const data = item.windowData as Record<string, unknown>;
-      return { ...data, count: Number(String(data.count)), sum: String(data.sum), windowId: String(item.windowId), closedAt: String(item.closedAt) } as ClosedWindow;
+      return windowOf({ ...data, closedAt: item.closedAt }, String(item.windowId));
     });
     if (!(await pushWindows(run, windows))) return 0;
     startKey = page.LastEvaluatedKey;
@@ -533,7 +560,8 @@ export async function pushNewWindows(run: PushRun, reader: ClosedWindowSource): 
     const page = await reader.readClosedWindows(cursor ? { cursor, limit: PAGE_SIZE } : { since, limit: PAGE_SIZE });
     if (!(await pushWindows(run, page.windows))) return false;
     if (page.cursor !== cursor) {
-      await doc().send(new PutCommand({ TableName: run.config.table, Item: { ...cursorKey, cursor: page.cursor, updatedAt: new Date(run.nowMs()).toISOString() } }));
+      const item = { ...cursorKey, cursor: page.cursor, updatedAt: new Date(run.nowMs()).toISOString() };
+      await doc().send(new PutCommand({ TableName: run.config.table, Item: item }));
       cursor = page.cursor;
     }
     if (page.windows.length < PAGE_SIZE) return true;

@@ -106,12 +106,10 @@ export function route(event: Stripe.Event, nowSeconds: number, retentionSeconds:
   }
   const object = obj(obj(e.data).object);
   let kind: 'success' | 'failure';
-  if (type === STRIPE_WEBHOOK_EVENTS.INVOICE_PAID) kind = 'success';
-  else if (type === STRIPE_WEBHOOK_EVENTS.INVOICE_PAYMENT_FAILED) kind = 'failure';
-  else if (type === STRIPE_WEBHOOK_EVENTS.SUBSCRIPTION_DELETED) {
+  if (type === STRIPE_WEBHOOK_EVENTS.INVOICE_PAID) {kind = 'success';} else if (type === STRIPE_WEBHOOK_EVENTS.INVOICE_PAYMENT_FAILED) {kind = 'failure';} else if (type === STRIPE_WEBHOOK_EVENTS.SUBSCRIPTION_DELETED) {
     if (str(obj(object.cancellation_details).reason) !== 'payment_failed') return { action: 'ignore', why: 'subscription ended for another reason than non-payment' };
     kind = 'failure';
-  } else return { action: 'ignore', why: 'event type not mapped' };
+  } else {return { action: 'ignore', why: 'event type not mapped' };}
   const customerId = str(object.customer);
   if (!customerId || !/^cus_[A-Za-z0-9]{1,250}$/.test(customerId)) return { action: 'refuse', why: 'event has no customer' };
   const isInvoice = type.startsWith('invoice.');
