@@ -9,8 +9,10 @@
  *   or BENCH_CONCURRENCY), and windows per second;
  * - the same for a second run over the same windows (all already pushed).
  *
- * BENCH_WINDOWS (default 10000) changes the number of windows: 2 metrics x 10 hours per tenant.
- * The figures are written to bench/out/stripe-push.json.
+ * BENCH_WINDOWS (default 10000) changes the number of windows: 2 metrics x 10 hours per tenant;
+ * BENCH_STRIPE_LATENCY_MS (default 0) adds a latency to every Stripe answer (Stripe's own is
+ * in the 100s of ms, stripe-mock's about 1 ms).
+ * The figures are written to bench/out/stripe-push-<windows>-c<concurrency>-l<latency>.json.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -21,6 +23,8 @@ import { bundle, closedWindow, lambdaContext, MemoryUsageReader, startWorld } fr
 
 const WINDOWS = Number(process.env.BENCH_WINDOWS ?? 10_000);
 const CONCURRENCY = process.env.BENCH_CONCURRENCY;
+/** Stripe's own latency, added to every answer of stripe-mock (which answers in about a millisecond). */
+const STRIPE_LATENCY_MS = Number(process.env.BENCH_STRIPE_LATENCY_MS ?? 0);
 const HOURS = 10;
 const METRICS = ['apiCalls', 'storageGb'];
 const OUT = path.join(__dirname, 'out');
@@ -34,6 +38,7 @@ function hoursAgo(h: number): string {
 async function main(): Promise<void> {
   Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
   const world = await startWorld();
+  world.stripe.latencyMs = STRIPE_LATENCY_MS;
   try {
     const tenants = Math.ceil(WINDOWS / (METRICS.length * HOURS));
     const client = new DynamoDBClient({ endpoint: world.moto.endpoint });
@@ -71,6 +76,7 @@ async function main(): Promise<void> {
         run: label,
         windows: WINDOWS,
         concurrency,
+        stripeLatencyMs: STRIPE_LATENCY_MS,
         seconds: Number(seconds.toFixed(2)),
         windowsPerSecond: Math.round(WINDOWS / seconds),
         stripeRequestsPerWindow: Number((stripe / WINDOWS).toFixed(4)),
@@ -91,9 +97,9 @@ async function main(): Promise<void> {
     const distinct = new Set(world.stripe.state.meterEvents.map((e) => e.identifier)).size;
     const figures = { first, second, meterEventsCountedByStripe: counted, distinctIdentifiers: distinct };
     fs.mkdirSync(OUT, { recursive: true });
-    fs.writeFileSync(path.join(OUT, 'stripe-push.json'), JSON.stringify(figures, null, 2));
+    fs.writeFileSync(path.join(OUT, `stripe-push-${WINDOWS}-c${concurrency}-l${STRIPE_LATENCY_MS}.json`), JSON.stringify(figures, null, 2));
     for (const r of [first, second]) {
-      console.log(`${r.run}: ${r.windows} windows, concurrency ${r.concurrency}: ${r.seconds} s (${r.windowsPerSecond} windows/s); `
+      console.log(`${r.run}: ${r.windows} windows, concurrency ${r.concurrency}, Stripe latency ${r.stripeLatencyMs} ms: ${r.seconds} s (${r.windowsPerSecond} windows/s); `
         + `Stripe requests/window ${r.stripeRequestsPerWindow} (meter events ${r.meterEventsPerWindow}); DynamoDB requests/window ${r.dynamoRequestsPerWindow} ${JSON.stringify(r.dynamo)}; `
         + `max calls in flight per customer and meter ${r.maxCallsInFlightPerCustomerMeter}, in all ${r.maxMeterEventsInFlight}`);
     }

@@ -232,6 +232,8 @@ export class StripeProxy {
   public clockOffsetMs = 0;
   /** A crash shared with other proxies, when set. */
   public crash?: CrashPlan;
+  /** Added to every answer, ms: Stripe's own latency, which the bench simulates. */
+  public latencyMs = 0;
   /** Highest number of meter event calls in flight at once for one customer and meter. */
   public maxConcurrentPerCustomerMeter = 0;
   /** Highest number of meter event calls in flight at once, all pairs together. */
@@ -395,6 +397,7 @@ export class StripeProxy {
 
   private async finish(send: (a: Answer) => void, answer: Answer, fault: StripeFault | undefined, req: http.IncomingMessage): Promise<void> {
     if (fault?.kind === 'reset-after') return void req.socket.destroy();
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     if (fault?.kind === 'slow') await new Promise((r) => setTimeout(r, fault.delayMs));
     if (req.socket.destroyed) return;
     send(answer);
