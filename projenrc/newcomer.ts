@@ -42,6 +42,20 @@ export function newcomerBuild(project: awscdk.AwsCdkConstructLibrary): void {
   });
   project.testTask.prependSpawn(typecheck);
 
+  // Every TypeScript snippet of README.md (and `@example` doc comments) compiles with
+  // jsii-rosetta in strict mode, fixtures in rosetta/; the tablet it writes (.jsii.tabl.json,
+  // shipped in the npm package) gives jsii-pacmak and Construct Hub the Python, Java, C# and Go
+  // translations. Then the snippets of docs/*.md get the same treatment (rosetta only reads the
+  // assembly, which holds README.md), and every snippet is synthesized. Needs .jsii: post-compile.
+  const snippets = project.addTask('snippets', {
+    description: 'Compile every TypeScript snippet of README.md, doc comments and docs/*.md with jsii-rosetta (strict, fixtures in rosetta/), then synthesize each',
+    steps: [
+      { exec: 'jsii-rosetta extract --strict .jsii' },
+      { exec: `${devTsNode} test/snippets/check.ts` },
+    ],
+  });
+  project.postCompileTask.spawn(snippets);
+  project.gitignore.exclude('/.jsii.tabl.json');
 
   // For contributors, not users: the snippet fixtures (the tablet holds the translations) and
   // CONTRIBUTING.md (README links to it on GitHub).
