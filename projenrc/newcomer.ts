@@ -56,6 +56,9 @@ export function newcomerBuild(project: awscdk.AwsCdkConstructLibrary): void {
   });
   project.postCompileTask.spawn(snippets);
   project.gitignore.exclude('/.jsii.tabl.json');
+  // test/snippets/check.ts writes the runtime snippets it compiles under test/.out/: not sources.
+  project.tsconfigDev.addExclude('test/.out/**');
+  project.eslint?.addIgnorePattern('test/.out/');
 
   // For contributors, not users: the snippet fixtures (the tablet holds the translations) and
   // CONTRIBUTING.md (README links to it on GitHub).
