@@ -104,17 +104,16 @@ export const METRICS = {
 
 // --------------------------------------------------------------- table layout
 
-/** The billing table's keys. */
-export const BILLING_TABLE = {
-  partitionKey: 'pk',
-  sortKey: 'sk',
+/** The keys (and TTL attribute) of the construct's tables. */
+const TABLES = {
+  billing: { partitionKey: 'pk', sortKey: 'sk' },
+  webhookEvents: { partitionKey: 'pk', ttlAttribute: 'expiresAt' },
 } as const;
 
+/** The billing table's keys. */
+export const BILLING_TABLE = TABLES.billing;
 /** The webhook events table's key and TTL attribute. */
-export const WEBHOOK_EVENTS_TABLE = {
-  partitionKey: 'pk',
-  ttlAttribute: 'expiresAt',
-} as const;
+export const WEBHOOK_EVENTS_TABLE = TABLES.webhookEvents;
 
 /** A key of the billing table. */
 export type BillingKey = { readonly [BILLING_TABLE.partitionKey]: string; readonly [BILLING_TABLE.sortKey]: string };

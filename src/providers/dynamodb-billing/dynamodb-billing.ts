@@ -58,7 +58,7 @@ export interface MetricUnitPrice {
 export interface DynamoDbBillingProps {
   /**
    * The usage ingestor whose closed windows the usage push bills. The push only
-   * reads its aggregate table (`grantReadAggregates`).
+   * reads usage, through the ingestor's read contract.
    * @default - no usage push (`putUsageFunction` is undefined)
    */
   readonly ingestor?: IDataIngestorAggregator;
@@ -77,7 +77,7 @@ export interface DynamoDbBillingProps {
   readonly schedule?: events.Schedule;
 
   /**
-   * How far back the first usage push looks for closed windows, before it has a watermark.
+   * How far back the first usage push looks for closed windows, before it has a cursor.
    * @default Duration.days(35)
    */
   readonly initialLookback?: Duration;

@@ -20,7 +20,7 @@ export const handler = async (event: ScheduledEvent | undefined, context?: Conte
   logger.resetKeys();
   logger.appendKeys({ eventId: event?.id });
   const prices = readUnitPrices();
-  const now = new Date();
+  const now = new Date(Date.now());
   const summary = await pushUsage({
     billingTable: requiredEnv(PUSH_ENV.BILLING_TABLE_NAME),
     windows: new AggregateIndexWindows(
