@@ -1,10 +1,10 @@
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BILLING_TABLE, BillingKey, customerKey, customerPk, LIFECYCLE_ENV, METRICS, STATUS, USER_SK_PREFIX } from './contract';
+import { writtenIf } from './shared.lambda/conditional-write';
 import { deactivate, eventTimeOf } from './shared.lambda/lifecycle';
 import { publishCounts } from './shared.lambda/metrics';
 import { documentClient } from '../../shared.lambda/aws-clients';
 import { lifecycleHandler } from '../../shared.lambda/control-plane-event';
-import { isConditionalCheckFailed } from '../../shared.lambda/dynamodb';
 import { requiredEnv } from '../../shared.lambda/env';
 import { logger } from '../../shared.lambda/logger';
 
@@ -62,18 +62,12 @@ async function* activeUsers(table: string, tenantId: string): AsyncGenerator<Bil
 
 /** Closes a user that is still active (a user created again after the offboarding is left alone). */
 async function closeUser(table: string, key: BillingKey, closedAt: string): Promise<boolean> {
-  try {
-    await documentClient().send(new UpdateCommand({
-      TableName: table,
-      Key: key,
-      UpdateExpression: 'SET #status = :closed, closedAt = :closedAt',
-      ConditionExpression: '#status = :active AND (attribute_not_exists(activeSince) OR activeSince <= :closedAt)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':closed': STATUS.CLOSED, ':active': STATUS.ACTIVE, ':closedAt': closedAt },
-    }));
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
+  return writtenIf(() => documentClient().send(new UpdateCommand({
+    TableName: table,
+    Key: key,
+    UpdateExpression: 'SET #status = :closed, closedAt = :closedAt',
+    ConditionExpression: '#status = :active AND (attribute_not_exists(activeSince) OR activeSince <= :closedAt)',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':closed': STATUS.CLOSED, ':active': STATUS.ACTIVE, ':closedAt': closedAt },
+  })));
 }

@@ -8,6 +8,7 @@
  * close it again.
  */
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { writtenIf } from './conditional-write';
 import { documentClient } from '../../../shared.lambda/aws-clients';
 import { ControlPlaneEvent } from '../../../shared.lambda/control-plane-event';
 import { isConditionalCheckFailed } from '../../../shared.lambda/dynamodb';
@@ -32,18 +33,12 @@ function assignments(set: Record<string, unknown>, onlyIfAbsent: boolean) {
 
 /** Puts an item unless its key exists; false when it does. */
 export async function putIfAbsent(table: string, item: BillingKey & Record<string, unknown>): Promise<boolean> {
-  try {
-    await documentClient().send(new PutCommand({
-      TableName: table,
-      Item: item,
-      ConditionExpression: 'attribute_not_exists(#pk)',
-      ExpressionAttributeNames: { '#pk': BILLING_TABLE.partitionKey },
-    }));
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
+  return writtenIf(() => documentClient().send(new PutCommand({
+    TableName: table,
+    Item: item,
+    ConditionExpression: 'attribute_not_exists(#pk)',
+    ExpressionAttributeNames: { '#pk': BILLING_TABLE.partitionKey },
+  })));
 }
 
 /** What `reactivate` found or did. */
@@ -99,7 +94,8 @@ export async function deactivate(
 ): Promise<{ readonly since: string } | undefined> {
   const sinceAttribute = status === STATUS.DELETED ? 'deletedAt' : 'closedAt';
   const extra = assignments(set, false);
-  try {
+  let since = '';
+  const written = await writtenIf(async () => {
     const result = await documentClient().send(new UpdateCommand({
       TableName: table,
       Key: key,
@@ -109,9 +105,7 @@ export async function deactivate(
       ExpressionAttributeValues: { ':status': status, ':t': eventTime, ...extra.values },
       ReturnValues: 'ALL_NEW',
     }));
-    return { since: String(result.Attributes?.[sinceAttribute]) };
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return undefined;
-    throw error;
-  }
+    since = String(result.Attributes?.[sinceAttribute]);
+  });
+  return written ? { since } : undefined;
 }

@@ -9,8 +9,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { writtenIf } from './conditional-write';
 import { documentClient } from '../../../shared.lambda/aws-clients';
-import { isConditionalCheckFailed } from '../../../shared.lambda/dynamodb';
 import { WEBHOOK_EVENTS_TABLE, webhookEventKey } from '../contract';
 
 /** The outcome of a claim. */
@@ -30,26 +30,22 @@ export interface ClaimOptions {
 /** Claims an event id, unless it is done or another live delivery holds it. */
 export async function claimEvent(eventId: string, type: string, opts: ClaimOptions): Promise<Claim> {
   const token = randomUUID();
-  try {
-    await documentClient().send(new PutCommand({
-      TableName: opts.table,
-      Item: {
-        ...webhookEventKey(eventId),
-        status: 'PENDING',
-        type,
-        claimToken: token,
-        claimedUntil: opts.nowSeconds + opts.leaseSeconds,
-        receivedAt: new Date(opts.nowSeconds * 1000).toISOString(),
-        [WEBHOOK_EVENTS_TABLE.ttlAttribute]: opts.nowSeconds + opts.retentionSeconds,
-      },
-      ConditionExpression: 'attribute_not_exists(#pk) OR (#status = :pending AND claimedUntil < :now)',
-      ExpressionAttributeNames: { '#pk': WEBHOOK_EVENTS_TABLE.partitionKey, '#status': 'status' },
-      ExpressionAttributeValues: { ':pending': 'PENDING', ':now': opts.nowSeconds },
-    }));
-    return { state: 'CLAIMED', token };
-  } catch (error) {
-    if (!isConditionalCheckFailed(error)) throw error;
-  }
+  const claimed = await writtenIf(() => documentClient().send(new PutCommand({
+    TableName: opts.table,
+    Item: {
+      ...webhookEventKey(eventId),
+      status: 'PENDING',
+      type,
+      claimToken: token,
+      claimedUntil: opts.nowSeconds + opts.leaseSeconds,
+      receivedAt: new Date(opts.nowSeconds * 1000).toISOString(),
+      [WEBHOOK_EVENTS_TABLE.ttlAttribute]: opts.nowSeconds + opts.retentionSeconds,
+    },
+    ConditionExpression: 'attribute_not_exists(#pk) OR (#status = :pending AND claimedUntil < :now)',
+    ExpressionAttributeNames: { '#pk': WEBHOOK_EVENTS_TABLE.partitionKey, '#status': 'status' },
+    ExpressionAttributeValues: { ':pending': 'PENDING', ':now': opts.nowSeconds },
+  })));
+  if (claimed) return { state: 'CLAIMED', token };
   const { Item } = await documentClient().send(new GetCommand({ TableName: opts.table, Key: webhookEventKey(eventId), ConsistentRead: true }));
   if (Item?.status === 'DONE') return { state: 'DONE' };
   return { state: 'BUSY', retryAfterSeconds: Math.max(1, Number(Item?.claimedUntil ?? 0) - opts.nowSeconds) };
@@ -68,18 +64,12 @@ export async function releaseClaim(table: string, eventId: string, token: string
 }
 
 async function conditionalOnToken(table: string, eventId: string, token: string, update: string, values: Record<string, unknown>): Promise<boolean> {
-  try {
-    await documentClient().send(new UpdateCommand({
-      TableName: table,
-      Key: webhookEventKey(eventId),
-      UpdateExpression: update,
-      ConditionExpression: 'claimToken = :token',
-      ExpressionAttributeNames: update.includes('#status') ? { '#status': 'status' } : undefined,
-      ExpressionAttributeValues: { ':token': token, ...values },
-    }));
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
+  return writtenIf(() => documentClient().send(new UpdateCommand({
+    TableName: table,
+    Key: webhookEventKey(eventId),
+    UpdateExpression: update,
+    ConditionExpression: 'claimToken = :token',
+    ExpressionAttributeNames: update.includes('#status') ? { '#status': 'status' } : undefined,
+    ExpressionAttributeValues: { ':token': token, ...values },
+  })));
 }
