@@ -2,10 +2,10 @@
  * The one rule of the lifecycle handlers, for customers and users alike: an
  * item remembers the time of the event that made it active (`activeSince`) and
  * of the one that closed or deleted it (`closedAt`, `deletedAt`); an event
- * changes an item only when it is newer than that. An older event is stale:
- * ignored and counted (`StaleLifecycleEvents`). So a tenant onboarded again
- * after its offboarding is reopened, and a redelivered old offboarding does not
- * close it again.
+ * changes an item only when it is newer than that (on a tie, the closing
+ * wins). An older event is stale: ignored and counted (`StaleLifecycleEvents`).
+ * So a tenant onboarded again after its offboarding is reopened, and a
+ * redelivered old offboarding does not close it again.
  */
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { writtenIf } from './conditional-write';

@@ -100,7 +100,7 @@ async function pushWindow(opts: PushOptions, window: ClosedWindow, customer: Cus
 }
 
 /** Whether the customer was closed when the window started: closed now since before it, or in one of its closed spans. */
-export function closedAt(customer: CustomerState, windowStart: string): boolean {
+export function wasClosedAt(customer: CustomerState, windowStart: string): boolean {
   const t = Date.parse(windowStart);
   if (customer.status === STATUS.CLOSED && customer.closedAt !== undefined && t >= Date.parse(customer.closedAt)) return true;
   return (customer.closedPeriods ?? []).some((p) => t >= Date.parse(p.from) && t < Date.parse(p.until));
@@ -108,7 +108,7 @@ export function closedAt(customer: CustomerState, windowStart: string): boolean 
 
 /** Step 2. */
 export function dispositionOf(window: ClosedWindow, customer: CustomerState, price: UnitPrice | undefined): Disposition {
-  if (closedAt(customer, window.windowStart)) return DISPOSITION.NOT_BILLED_AFTER_CLOSE;
+  if (wasClosedAt(customer, window.windowStart)) return DISPOSITION.NOT_BILLED_AFTER_CLOSE;
   return price ? DISPOSITION.BILLED : DISPOSITION.UNPRICED;
 }
 
