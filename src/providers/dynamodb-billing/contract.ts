@@ -122,12 +122,8 @@ function billingKey(pk: string, sk: string): BillingKey {
   return { [BILLING_TABLE.partitionKey]: pk, [BILLING_TABLE.sortKey]: sk };
 }
 
-/** Customer and user status values. */
-export const STATUS = {
-  ACTIVE: 'ACTIVE',
-  CLOSED: 'CLOSED',
-  DELETED: 'DELETED',
-} as const;
+/** Customer and user status values: `STATUS.ACTIVE` is `'ACTIVE'`. */
+export const STATUS = Object.freeze({ ACTIVE: 'ACTIVE', CLOSED: 'CLOSED', DELETED: 'DELETED' } as const);
 
 /** What a charge line says about its window. */
 export const DISPOSITION = {
