@@ -1,5 +1,6 @@
-import { awscdk, javascript } from 'projen';
+import { awscdk, javascript, release, ReleasableCommits } from 'projen';
 import { UpdateSnapshot } from 'projen/lib/javascript';
+import { newcomerBuild, NEWCOMER_EXCLUDE_TYPESCRIPT } from './projenrc/newcomer';
 
 // One place for every version that has to agree across the project.
 const CDK_VERSION = '2.276.0';
@@ -124,7 +125,20 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
   githubOptions: { mergify: false },
   depsUpgrade: false,
-  release: false,
+
+  // Issue 11 (newcomer): an unreleased 0.x library. Versions are cut by hand with
+  // `npx projen release` (bump from Conventional Commits since the last v0.* tag,
+  // CHANGELOG.md, tag; nothing is pushed or published). majorVersion 0 keeps every
+  // release in 0.x: a bump to 1.0.0 fails until this line changes. The API is marked
+  // experimental in every language until then. See CONTRIBUTING.md, "Releases".
+  release: true,
+  releaseTrigger: release.ReleaseTrigger.manual({ changelogPath: 'CHANGELOG.md', gitPushCommand: '' }),
+  majorVersion: 0,
+  releasableCommits: ReleasableCommits.featuresAndFixes(),
+  stability: 'experimental',
+  // Issue 11 (newcomer): handler sources are bundled into assets/ by esbuild; jsii (and so
+  // lib/ and the npm package) compiles only the constructs. Type-checked by `typecheck`.
+  excludeTypescript: NEWCOMER_EXCLUDE_TYPESCRIPT,
   stale: false,
   pullRequestTemplate: false,
   sampleCode: false,
@@ -201,5 +215,8 @@ project.addTask('bench:stripe-push', {
   description: 'Push 10,000 closed windows to stripe-mock through StripeBilling\'s push; prints requests per window and wall time',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/stripe-push.ts` }],
 });
+
+// Issue 11 (newcomer): what a fresh clone builds, snippet compilation, release files. See projenrc/newcomer.ts.
+newcomerBuild(project);
 
 project.synth();
