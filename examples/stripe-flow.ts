@@ -17,10 +17,12 @@ import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/c
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import Stripe from 'stripe';
+import { startMoto } from './local-flow/emulators';
 import { StripeBillingStack } from './stripe-billing-stack';
-import { LocalStripeBilling, startLocalAws, startStripeMock, stripeHandlerModule, StripeProxy, TemplateJson } from './stripe-local';
+import { LocalStripeBilling, startStripeMock, stripeHandlerModule, StripeProxy } from './stripe-local';
 
 /** One step of the flow, as printed. */
 export interface FlowStep {
@@ -72,7 +74,7 @@ class DemoUsage {
 /** Runs the flow; `onStep` receives each step as it happens. */
 export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<StripeFlowResult> {
   const step = (actor: FlowStep['actor'], name: string, detail: string) => onStep({ actor, name, detail });
-  const aws = await startLocalAws();
+  const aws = await startMoto();
   const stripeMock = await startStripeMock((line) => step('flow', 'stripe-mock', line));
   const stripe = new StripeProxy(stripeMock.endpoint);
   const stripeEndpoint = await stripe.start();
@@ -82,8 +84,8 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     // The example app's StripeBilling stack, as `cdk synth` makes it.
     const app = new App({ outdir: path.join(__dirname, '..', 'test', '.out', `stripe-demo-${process.pid}`) });
     const stack = new StripeBillingStack(app, 'StripeBillingExample');
-    const template = app.synth().getStackByName(stack.stackName).template as TemplateJson;
-    const local = new LocalStripeBilling(template, stripeEndpoint, `demo-${Date.now()}`, 'StripeBilling');
+    const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Properties?: Record<string, any> }> };
+    const local = new LocalStripeBilling(stack, stripeEndpoint, `demo-${Date.now()}`, 'StripeBilling');
     await local.create();
     step('emulator', 'deploy', `tables ${local.names.customers}, ${local.names.push}, ${local.names.webhookEvents} from the synthesized template; the API key secret`);
 

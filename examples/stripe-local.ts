@@ -27,27 +27,17 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
-import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { freePort } from './local-flow/emulators';
+import { createTable, tableSchema } from './local-flow/tables';
 import { STRIPE_ENV } from '../src/providers/stripe-billing/contract';
 
 const ROOT = path.resolve(__dirname, '..');
 /** The stripe-mock release the project is tested with. */
 export const STRIPE_MOCK_VERSION = 'v0.197.0';
 const GOPATH = path.join(ROOT, '.tools', 'go');
-
-/** A free TCP port on the loopback interface. */
-export async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function onPath(tool: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
@@ -89,7 +79,7 @@ export interface StripeMock {
 /** Starts stripe-mock on free loopback ports and waits until it answers. */
 export async function startStripeMock(log?: (line: string) => void): Promise<StripeMock> {
   const bin = ensureStripeMock(log);
-  const [httpPort, httpsPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+  const [httpPort, httpsPort] = [await freePort(), await freePort()];
   const child: ChildProcess = spawn(bin, ['-http-port', String(httpPort), '-https-port', String(httpsPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => {
@@ -548,53 +538,6 @@ export class StripeProxy {
   }
 }
 
-/** A running moto server (AWS API emulator). */
-export interface LocalAws {
-  /** `http://127.0.0.1:<port>` */
-  readonly endpoint: string;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts moto's server (`moto_server`, from PATH or the project's `.venv/`,
- * where the test support installs it) on a free port and points the AWS SDK
- * of this process at it, with dummy credentials.
- */
-export async function startLocalAws(): Promise<LocalAws> {
-  const local = path.join(ROOT, '.venv', 'bin', 'moto_server');
-  const bin = fs.existsSync(local) ? local : onPath('moto_server');
-  if (!bin) throw new Error('moto_server is not installed: pip install "moto[server]>=5.1,<6" (or run the tests once: they install it into .venv/)');
-  const port = await freeLoopbackPort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' } });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${endpoint}/moto-api/`)).status < 500) break;
-    } catch {
-      // not up yet
-    }
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error('moto_server did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  Object.assign(process.env, { AWS_ENDPOINT_URL: endpoint, AWS_REGION: process.env.AWS_REGION ?? 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
-  delete process.env.AWS_PROFILE;
-  return {
-    endpoint,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-    }),
-  };
-}
-
-/** The parts of a synthesized CloudFormation template this module reads. */
-export interface TemplateJson {
-  readonly Resources: Record<string, { Type: string; Properties?: Record<string, any> }>;
-}
-
 /** Names of what `LocalStripeBilling` created in the emulator. */
 export interface LocalNames {
   customers: string;
@@ -618,9 +561,15 @@ export function stripeHandlerModule<T = Record<string, unknown>>(name: 'create-c
  */
 export class LocalStripeBilling {
   public readonly names: LocalNames;
+  private readonly functions: Record<string, { Properties: { Environment?: { Variables?: Record<string, unknown> } } }>;
 
-  constructor(private readonly template: TemplateJson, private readonly stripeEndpoint: string, suffix: string, private readonly constructId = 'Stripe') {
+  /**
+   * @param stack the stack holding the StripeBilling (as synthesized)
+   * @param constructId the StripeBilling's id in the stack (its resources' logical id prefix)
+   */
+  constructor(private readonly stack: Stack, private readonly stripeEndpoint: string, suffix: string, private readonly constructId = 'Stripe') {
     this.names = { customers: `stripe-customers-${suffix}`, push: `stripe-push-${suffix}`, webhookEvents: `stripe-webhook-events-${suffix}`, apiKeySecretArn: '', signingSecretArn: '' };
+    this.functions = Template.fromStack(stack).findResources('AWS::Lambda::Function') as typeof this.functions;
   }
 
   /** Creates the tables and the two secrets (the API key a test key stripe-mock accepts). */
@@ -641,7 +590,7 @@ export class LocalStripeBilling {
   /** Sets this process's environment to what the construct gives function `<constructId><fn>`. */
   public use(fn: 'CreateCustomer' | 'DeleteCustomer' | 'PutUsage' | 'Webhook' | 'Setup', overrides: Record<string, string> = {}): void {
     const prefix = `${this.constructId}${fn}`;
-    const entry = Object.entries(this.template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix));
+    const entry = Object.entries(this.functions).find(([id]) => id.startsWith(prefix));
     if (!entry) throw new Error(`no function ${prefix}* in the template`);
     const vars = (entry[1].Properties?.Environment?.Variables ?? {}) as Record<string, unknown>;
     for (const key of Object.values(STRIPE_ENV)) delete process.env[key];
@@ -663,21 +612,7 @@ export class LocalStripeBilling {
   }
 
   private async createTable(logicalIdPrefix: string, tableName: string): Promise<void> {
-    const [, table] = Object.entries(this.template.Resources).find(([id, r]) => r.Type === 'AWS::DynamoDB::Table' && id.startsWith(logicalIdPrefix)) ?? [];
-    if (!table?.Properties) throw new Error(`no table ${logicalIdPrefix}* in the template`);
-    const p = table.Properties;
-    const client = new DynamoDBClient({});
-    await client.send(new CreateTableCommand({
-      TableName: tableName,
-      KeySchema: p.KeySchema,
-      AttributeDefinitions: p.AttributeDefinitions,
-      BillingMode: p.BillingMode,
-      GlobalSecondaryIndexes: p.GlobalSecondaryIndexes,
-    }));
-    if (p.TimeToLiveSpecification?.AttributeName) {
-      const ttl = { Enabled: true, AttributeName: p.TimeToLiveSpecification.AttributeName };
-      await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: ttl }));
-    }
+    await createTable(tableSchema(this.stack, logicalIdPrefix, tableName));
   }
 
   private async secret(name: string, value: string): Promise<string> {

@@ -14,7 +14,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { LocalNames, LocalStripeBilling, stripeHandlerModule, TemplateJson } from '../../../examples/stripe-local';
+import { LocalNames, LocalStripeBilling, stripeHandlerModule } from '../../../examples/stripe-local';
 import { BillingProvider, StripeBilling, StripeMeterRounding, UsageIngestor } from '../../../src';
 import type { ClosedWindow, ClosedWindowPage } from '../../../src/ingestor/shared.lambda/usage-reader';
 import { startMoto, Moto } from '../../support/emulators';
@@ -175,8 +175,8 @@ export async function startWorld(extraProps: Partial<ConstructorParameters<typeo
   const awsProxy = new AwsCrashProxy(moto.endpoint, crash);
   process.env.AWS_ENDPOINT_URL = await awsProxy.start();
 
-  const { template } = synthesizeStripeBilling(extraProps);
-  const local = new LocalStripeBilling(template.toJSON() as TemplateJson, stripeEndpoint, `${process.pid}-${++worldSeq}`);
+  const { stack, template } = synthesizeStripeBilling(extraProps);
+  const local = new LocalStripeBilling(stack, stripeEndpoint, `${process.pid}-${++worldSeq}`);
   await local.create();
   return {
     moto,
