@@ -61,13 +61,19 @@ async function main(): Promise<void> {
 
     const measure = async (label: string) => {
       const counts = new Map<string, number>();
+      const busy = { stripe: 0, dynamodb: 0 };
       world.crash.arm(undefined);
       world.crash.onRequest = (what) => counts.set(what, (counts.get(what) ?? 0) + 1);
+      world.crash.onAnswer = (what, ms) => {
+        if (what.startsWith('AWS DynamoDB')) busy.dynamodb += ms;
+        else if (!what.startsWith('AWS ')) busy.stripe += ms;
+      };
       world.stripe.clearRecording();
       const started = performance.now();
       const result = await push({ id: label }, lambdaContext(label, 900_000));
       const seconds = (performance.now() - started) / 1000;
       world.crash.onRequest = undefined;
+      world.crash.onAnswer = undefined;
       const stripe = [...counts].filter(([k]) => !k.startsWith('AWS ')).reduce((n, [, v]) => n + v, 0);
       const meterEvents = counts.get('POST /v1/billing/meter_events') ?? 0;
       const dynamo = Object.fromEntries([...counts].filter(([k]) => k.startsWith('AWS DynamoDB')).map(([k, v]) => [k.replace(/^AWS DynamoDB_\d+\./, ''), v]));
@@ -82,6 +88,9 @@ async function main(): Promise<void> {
         stripeRequestsPerWindow: Number((stripe / WINDOWS).toFixed(4)),
         meterEventsPerWindow: Number((meterEvents / WINDOWS).toFixed(4)),
         dynamoRequestsPerWindow: Number((dynamoTotal / WINDOWS).toFixed(4)),
+        // Sum of the time requests spent in each service (they overlap up to the concurrency).
+        stripeMsPerRequest: Number((busy.stripe / Math.max(1, stripe)).toFixed(1)),
+        dynamoMsPerRequest: Number((busy.dynamodb / Math.max(1, dynamoTotal)).toFixed(1)),
         dynamo,
         maxCallsInFlightPerCustomerMeter: world.stripe.maxConcurrentPerCustomerMeter,
         maxMeterEventsInFlight: world.stripe.maxConcurrentMeterEvents,
@@ -101,6 +110,7 @@ async function main(): Promise<void> {
     for (const r of [first, second]) {
       console.log(`${r.run}: ${r.windows} windows, concurrency ${r.concurrency}, Stripe latency ${r.stripeLatencyMs} ms: ${r.seconds} s (${r.windowsPerSecond} windows/s); `
         + `Stripe requests/window ${r.stripeRequestsPerWindow} (meter events ${r.meterEventsPerWindow}); DynamoDB requests/window ${r.dynamoRequestsPerWindow} ${JSON.stringify(r.dynamo)}; `
+        + `answer time per request: Stripe ${r.stripeMsPerRequest} ms, DynamoDB (moto) ${r.dynamoMsPerRequest} ms; `
         + `max calls in flight per customer and meter ${r.maxCallsInFlightPerCustomerMeter}, in all ${r.maxMeterEventsInFlight}`);
     }
     console.log(`Stripe counted ${counted} meter events for ${distinct} identifiers (windows: ${WINDOWS})`);

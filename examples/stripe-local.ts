@@ -151,6 +151,8 @@ export class CrashPlan {
   public crashAt?: number;
   /** Called with each request (`POST /v1/customers`, `DynamoDB.PutItem`): to find where to crash. */
   public onRequest?: (what: string) => void;
+  /** Called when a request's answer is sent, with the time the service took (ms): to see where a run's time goes. */
+  public onAnswer?: (what: string, ms: number) => void;
 
   /** Resets the counter; `crashAt` undefined: no crash. */
   public arm(crashAt?: number): void {
@@ -313,7 +315,9 @@ export class StripeProxy {
       outcome: 'forwarded',
     };
     this.requests.push(record);
+    const started = Date.now();
     const send = (a: Answer) => {
+      this.crash?.onAnswer?.(`${method} ${url.pathname}`, Date.now() - started);
       record.status = a.status;
       res.writeHead(a.status, { 'content-type': 'application/json', 'request-id': `req_local_${record.seq}`, ...(a.headers ?? {}) });
       res.end(JSON.stringify(a.body));

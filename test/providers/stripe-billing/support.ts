@@ -117,7 +117,9 @@ export class AwsCrashProxy {
       const chunks: Buffer[] = [];
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => {
-        const step = this.plan.next(`AWS ${String(req.headers['x-amz-target'] ?? req.method)}`);
+        const what = `AWS ${String(req.headers['x-amz-target'] ?? req.method)}`;
+        const started = Date.now();
+        const step = this.plan.next(what);
         if (step === 'dead') {
           res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
           res.end(JSON.stringify({ __type: 'InjectedCrash', message: 'injected crash: the process died before this request' }));
@@ -128,6 +130,7 @@ export class AwsCrashProxy {
           up.on('data', (c) => body.push(c));
           up.on('end', () => {
             if (step === 'crash') return void req.socket.destroy();
+            this.plan.onAnswer?.(what, Date.now() - started);
             res.writeHead(up.statusCode ?? 500, up.headers);
             res.end(Buffer.concat(body));
           });
