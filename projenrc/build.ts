@@ -1,6 +1,6 @@
 /**
- * Issue 11 (newcomer): what a fresh clone builds on any machine, what the npm package
- * holds, and the checks that keep README.md and docs/ honest. Called from .projenrc.ts.
+ * What a fresh clone builds on any machine, what the npm package holds, and the checks that
+ * keep README.md and docs/ honest. Called from .projenrc.ts.
  */
 import { awscdk } from 'projen';
 
@@ -12,9 +12,9 @@ import { awscdk } from 'projen';
  * folder at any depth (`src/shared.lambda/`, `src/<feature>/shared.lambda/`).
  * `typecheck` type-checks them instead (esbuild does not); `package:check` proves the package.
  */
-export const NEWCOMER_EXCLUDE_TYPESCRIPT = ['src/**/*.lambda.ts', 'src/**/shared.lambda/**'];
+export const HANDLER_SOURCES = ['src/**/*.lambda.ts', 'src/**/shared.lambda/**'];
 
-export function newcomerBuild(project: awscdk.AwsCdkConstructLibrary): void {
+export function configureBuild(project: awscdk.AwsCdkConstructLibrary): void {
   const devTsNode = 'ts-node --project tsconfig.dev.json';
 
   // `package` packages what every machine can: the npm tarball (dist/js). projen's default runs
@@ -22,7 +22,7 @@ export function newcomerBuild(project: awscdk.AwsCdkConstructLibrary): void {
   // README's `npx projen build` failed on a newcomer's machine (spawn dotnet ENOENT).
   // `package-all` and `package:<language>` stay; `test:languages` uses them for Python, Java, Go.
   const packageJs = project.tasks.tryFind('package:js');
-  if (!packageJs) throw new Error('projenrc/newcomer.ts: projen no longer defines package:js');
+  if (!packageJs) throw new Error('projenrc/build.ts: projen no longer defines package:js');
   project.packageTask.reset();
   project.packageTask.spawn(packageJs);
 
@@ -36,6 +36,10 @@ export function newcomerBuild(project: awscdk.AwsCdkConstructLibrary): void {
 
   // jsii no longer compiles the handlers, and esbuild does not type-check: tsc does, together
   // with the tests, examples and benchmarks (ts-jest runs with isolatedModules: no type check).
+  // jsii does not remove what it compiled before: a handler source compiled by an older build, or
+  // a deleted module, would stay in lib/ and be packed. Compile into an empty lib/.
+  project.preCompileTask.prependExec('node -e "require(\'fs\').rmSync(\'lib\', { recursive: true, force: true })"');
+
   const typecheck = project.addTask('typecheck', {
     description: 'Type-check everything tsconfig.dev.json covers: handlers, tests, examples, benchmarks, projenrc',
     exec: 'tsc --noEmit -p tsconfig.dev.json',
