@@ -1,4 +1,4 @@
-import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -327,17 +327,13 @@ export class DynamoDbBilling extends Construct {
         memorySize: 512,
         environment: {
           ...common,
-          AGGREGATE_TABLE_NAME: props.ingestor.aggregateTable.tableName,
           UNIT_PRICES: JSON.stringify(pricesOf(props.unitPrices)),
           INITIAL_LOOKBACK_SECONDS: String((props.initialLookback ?? Duration.days(35)).toSeconds()),
-          SETTLE_SECONDS: '60',
         },
       });
       billingTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem');
-      props.ingestor.grantReadAggregates(putUsage);
-      acknowledgeNag(putUsage.role!.node.tryFindChild('DefaultPolicy') ?? putUsage.role!,
-        `AwsSolutions-IAM5[Resource::${nagResourceName(this, props.ingestor.aggregateTable.tableArn)}/index/*]`,
-        'The usage push reads the aggregate table through its byCloseTime index; the ingestor grants read on <table>/index/*.');
+      // The usage read contract: read access and the UsageReader's environment.
+      props.ingestor.bindUsageReader(putUsage);
       this.alarms.push(this.errorAlarm('PutUsage', putUsage, 'the usage push failed; the next run resumes from its watermark', props.alarmActions));
     }
 
@@ -380,15 +376,6 @@ export class DynamoDbBilling extends Construct {
     for (const action of actions ?? []) alarm.addAlarmAction(action);
     return alarm;
   }
-}
-
-/** How cdk-nag names a resource in a finding: `<LogicalId.Arn>` for an attribute, the string itself otherwise. */
-function nagResourceName(scope: Construct, arn: string): string {
-  const resolved = Stack.of(scope).resolve(arn);
-  if (typeof resolved === 'string') return resolved;
-  const getAtt = (resolved as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'];
-  if (getAtt) return `<${getAtt[0]}.${getAtt[1]}>`;
-  return JSON.stringify(resolved);
 }
 
 function pricesOf(unitPrices: MetricUnitPrice[] | undefined) {

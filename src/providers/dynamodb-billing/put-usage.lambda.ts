@@ -1,5 +1,6 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { exactClient, parsePrices, pushUsage, PushSummary } from './shared.lambda/push';
+import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
 import { logger, requiredEnv } from './shared.lambda/runtime';
 
 const client = exactClient();
@@ -12,13 +13,12 @@ const client = exactClient();
 export const handler = async (event: ScheduledEvent | undefined, context?: Context): Promise<PushSummary> => {
   const summary = await pushUsage({
     client,
-    aggregateTable: requiredEnv('AGGREGATE_TABLE_NAME'),
+    reader: UsageReader.fromEnvironment(),
     billingTable: requiredEnv('BILLING_TABLE_NAME'),
     prices: parsePrices(process.env.UNIT_PRICES),
     initialLookbackSeconds: Number(process.env.INITIAL_LOOKBACK_SECONDS ?? 35 * 24 * 3600),
-    settleSeconds: Number(process.env.SETTLE_SECONDS ?? 60),
     nowSeconds: Math.floor(Date.now() / 1000),
-    // Leave time to finish the current bucket; the next run continues from the watermark.
+    // Leave time to finish the current page; the next run continues from the watermark.
     hasTimeLeft: context ? () => context.getRemainingTimeInMillis() > 60_000 : undefined,
   });
   logger.info('Usage pushed', { ...summary, eventId: event?.id });
