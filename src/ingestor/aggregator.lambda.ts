@@ -201,7 +201,7 @@ class BatchRun {
         record: w.record,
         reason: 'LATE',
         detail: `${what}: window ${isoSeconds(w.windowStartMs)}..${isoSeconds(w.windowEndMs)} closed at ${isoSeconds(w.closesAtMs)}, `
-          + `before the record could be written at ${new Date().toISOString()}`,
+          + `before the record could be written at ${new Date(Date.now()).toISOString()}`,
         tenantId: w.usage.tenantId,
       });
     }

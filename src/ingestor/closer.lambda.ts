@@ -177,7 +177,7 @@ class Closer {
           [TABLE_KEYS.partitionKey]: { S: CLOSER_STATE_KEY.pk },
           [TABLE_KEYS.sortKey]: { S: CLOSER_STATE_KEY.sk },
           [NEXT_WINDOW_START]: { N: String(next) },
-          updatedAt: { S: new Date().toISOString() },
+          updatedAt: { S: new Date(Date.now()).toISOString() },
         },
         // A concurrent run may be ahead: never move back.
         ConditionExpression: 'attribute_not_exists(#pk) OR #next < :next',
@@ -221,7 +221,7 @@ class Closer {
 
   private async closeWindowStart(start: number, entries: PageEntry[]): Promise<void> {
     const windowStart = isoSeconds(start);
-    const closedAt = new Date().toISOString();
+    const closedAt = new Date(Date.now()).toISOString();
     const { groups, pages } = paginate(entries, TARGET_GROUP_BYTES, MAX_PAGE_BYTES);
     await forEachConcurrently(pages, 4, async (page) => {
       await this.putOnce({
