@@ -92,6 +92,8 @@ class Closer {
   private voidsApplied = 0;
   private unmatchedVoids = 0;
   private ledgerItemsRead = 0;
+  /** The state as stored: every window before it is closed. */
+  private saved: number | undefined;
   private readonly lengthMs: number;
 
   constructor(
@@ -107,7 +109,8 @@ class Closer {
     const now = Date.now();
     // Windows starting before `due` have passed closesAt plus the margin: nothing can be written into them any more.
     const due = Math.floor((now - (this.config.allowedLatenessSeconds + this.config.closingMarginSeconds) * 1000) / this.lengthMs) * this.lengthMs;
-    let from = await this.nextWindowStart();
+    this.saved = await this.nextWindowStart();
+    let from = this.saved;
     if (from === undefined) {
       const first = await this.firstWindowStartInLedger();
       from = Math.min(first ?? due, due);
@@ -122,7 +125,7 @@ class Closer {
       await this.closeRange(from, to);
       from = to;
     }
-    if (from >= due) await this.saveNextWindowStart(from);
+    if (from !== this.saved) await this.saveNextWindowStart(from);
     const lagMs = from < due ? now - (from + this.lengthMs + (this.config.allowedLatenessSeconds + this.config.closingMarginSeconds) * 1000) : 0;
     metrics.addMetric(METRICS.WINDOWS_CLOSED, MetricUnit.Count, this.windowsClosed);
     metrics.addMetric(METRICS.VOIDS_APPLIED, MetricUnit.Count, this.voidsApplied);
@@ -170,6 +173,7 @@ class Closer {
   }
 
   private async saveNextWindowStart(next: number): Promise<void> {
+    this.saved = next;
     try {
       await this.db.send(new PutItemCommand({
         TableName: this.config.tableName,

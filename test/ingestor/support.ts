@@ -209,7 +209,7 @@ export function kinesisEvent(records: readonly KinesisStreamRecord[]): KinesisSt
 }
 
 /** A Lambda context good enough for the handlers. */
-export function lambdaContext(remainingMs = 600_000): Context {
+export function lambdaContext(remainingMs: number | (() => number) = 600_000): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName: 'ingestor-test',
@@ -219,7 +219,7 @@ export function lambdaContext(remainingMs = 600_000): Context {
     awsRequestId: `req-${Math.random()}`,
     logGroupName: '/aws/lambda/ingestor-test',
     logStreamName: 'stream',
-    getRemainingTimeInMillis: () => remainingMs,
+    getRemainingTimeInMillis: typeof remainingMs === 'function' ? remainingMs : () => remainingMs,
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,
