@@ -361,7 +361,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     if (key) {
       for (const fn of [this.fn, this.closer]) {
         for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
-          acknowledgeNag(fn, `AwsSolutions-IAM5[Action::${action}]`,
+          acknowledgeNag(fn.role!, `AwsSolutions-IAM5[Action::${action}]`,
             `CDK's grantEncryptDecrypt on the single key given as encryptionKey; ${action} is scoped to that key's ARN.`);
         }
       }
