@@ -16,17 +16,17 @@
  *   fail records, which the event source mapping then retries.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { AttributeValue, BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { AttributeValue, BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, UpdateItemCommand, WriteRequest } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { AGGREGATOR_ENV, Granularity, GRANULARITIES, METRICS } from './ingestor-contract';
 import {
-  isoSeconds, LEDGER_ATTRIBUTES, ledgerPk, ledgerShardOf, ledgerSk, quarantinePk, quarantineSk, TABLE_KEYS, windowOf,
+  CLOSER_STATE_KEY, isoSeconds, LEDGER_ATTRIBUTES, ledgerPk, ledgerShardOf, ledgerSk, NEXT_WINDOW_START, quarantinePk, quarantineSk, TABLE_KEYS, windowOf,
 } from './layout';
 import { forEachConcurrently } from './shared.lambda/ledger';
 import { describe, parseUsageRecord, QuarantineReason, UsageRecord, VoidRecord, wellFormed } from './shared.lambda/usage-record';
 import { sdkClient } from '../shared.lambda/aws-clients';
 import { compareDecimals } from '../shared.lambda/decimal';
-import { batchWriteAll, BATCH_WRITE_LIMIT } from '../shared.lambda/dynamodb';
+import { batchWriteAll, BATCH_WRITE_LIMIT, isConditionalCheckFailed } from '../shared.lambda/dynamodb';
 import { numberEnv, requiredEnv } from '../shared.lambda/env';
 import { logger } from '../shared.lambda/logger';
 import { withRetry } from '../shared.lambda/retry';
@@ -39,6 +39,8 @@ const CONCURRENCY = 4;
 const WRITE_ATTEMPTS = 10;
 
 const metrics = new Metrics();
+/** Tables whose closer state this execution environment made sure of. */
+const CLOSER_STATE_ENSURED = new Set<string>();
 
 interface Config {
   readonly tableName: string;
@@ -111,12 +113,42 @@ class BatchRun {
       writes.set(sk, write);
     }
 
-    const chunks: LedgerWrite[][] = [];
     const list = [...writes.values()];
+    if (list.length > 0 && !(await this.ensureCloserState(Math.min(...list.map((w) => w.windowStartMs))))) {
+      for (const w of list) this.outcomes.set(w.record.kinesis.sequenceNumber, 'FAILED');
+      list.length = 0;
+    }
+    const chunks: LedgerWrite[][] = [];
     for (let i = 0; i < list.length; i += BATCH_WRITE_LIMIT) chunks.push(list.slice(i, i + BATCH_WRITE_LIMIT));
     await forEachConcurrently(chunks, CONCURRENCY, (chunk) => this.writeLedger(chunk));
     await this.sortLate();
     await this.writeQuarantine();
+  }
+
+  /**
+   * Makes sure the closer's state exists before the first ledger write (once
+   * per execution environment and table): the closer then knows that a
+   * missing state means an empty ledger. It never moves the state forward.
+   */
+  private async ensureCloserState(windowStartMs: number): Promise<boolean> {
+    if (CLOSER_STATE_ENSURED.has(this.config.tableName)) return true;
+    try {
+      await this.client.send(new UpdateItemCommand({
+        TableName: this.config.tableName,
+        Key: { [TABLE_KEYS.partitionKey]: { S: CLOSER_STATE_KEY.pk }, [TABLE_KEYS.sortKey]: { S: CLOSER_STATE_KEY.sk } },
+        UpdateExpression: 'SET #next = :next',
+        ConditionExpression: 'attribute_not_exists(#pk) OR #next > :next',
+        ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey, '#next': NEXT_WINDOW_START },
+        ExpressionAttributeValues: { ':next': { N: String(windowStartMs) } },
+      }));
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) {
+        logger.error('could not make sure the closer state exists; the batch will be retried', { error: error as Error });
+        return false;
+      }
+    }
+    CLOSER_STATE_ENSURED.add(this.config.tableName);
+    return true;
   }
 
   private ledgerWrite(record: KinesisStreamRecord, usage: UsageRecord | VoidRecord): LedgerWrite {

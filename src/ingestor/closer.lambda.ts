@@ -17,13 +17,13 @@
  * quarantined `VOID_UNMATCHED`.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { CLOSER_ENV, Granularity, GRANULARITIES, METRICS, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
 import {
   CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedPageSk, closedPagesPk, CLOSER_STATE_KEY, isoSeconds, LEDGER_SHARDS, ledgerPk,
-  NEXT_WINDOW_START, parseLedgerSk, quarantinePk, TABLE_KEYS,
+  NEXT_WINDOW_START, quarantinePk, TABLE_KEYS,
 } from './layout';
 import { forEachConcurrently, LedgerFold, paginate, PageEntry, queryItems, windowIdOf } from './shared.lambda/ledger';
 import { sdkClient } from '../shared.lambda/aws-clients';
@@ -46,6 +46,8 @@ const EVENTS_PER_REQUEST = 10;
 const RESERVE_MS = 60_000;
 
 const metrics = new Metrics();
+/** The closer state this execution environment saved last, per table (it only ever moves forward). */
+const KNOWN_STATE = new Map<string, number>();
 
 interface Config {
   readonly tableName: string;
@@ -109,12 +111,12 @@ class Closer {
     const now = Date.now();
     // Windows starting before `due` have passed closesAt plus the margin: nothing can be written into them any more.
     const due = Math.floor((now - (this.config.allowedLatenessSeconds + this.config.closingMarginSeconds) * 1000) / this.lengthMs) * this.lengthMs;
+    // A warm run that knows nothing became due since it last saved its state reads nothing.
+    const known = KNOWN_STATE.get(this.config.tableName);
+    if (known !== undefined && known >= due) return this.summary(known, false, 0);
     this.saved = await this.nextWindowStart();
-    let from = this.saved;
-    if (from === undefined) {
-      const first = await this.firstWindowStartInLedger();
-      from = Math.min(first ?? due, due);
-    }
+    // No state: the ledger is empty (the aggregator creates the state before its first write), nothing before `due` to close.
+    let from = this.saved ?? due;
     let stoppedEarly = false;
     while (from < due) {
       if (!this.hasTimeLeft()) {
@@ -127,6 +129,10 @@ class Closer {
     }
     if (from !== this.saved) await this.saveNextWindowStart(from);
     const lagMs = from < due ? now - (from + this.lengthMs + (this.config.allowedLatenessSeconds + this.config.closingMarginSeconds) * 1000) : 0;
+    return this.summary(from, stoppedEarly, lagMs);
+  }
+
+  private summary(from: number, stoppedEarly: boolean, lagMs: number): CloseSummary {
     metrics.addMetric(METRICS.WINDOWS_CLOSED, MetricUnit.Count, this.windowsClosed);
     metrics.addMetric(METRICS.VOIDS_APPLIED, MetricUnit.Count, this.voidsApplied);
     metrics.addMetric(METRICS.CLOSING_LAG_SECONDS, MetricUnit.Seconds, Math.max(0, Math.round(lagMs / 1000)));
@@ -152,28 +158,9 @@ class Closer {
     return n === undefined ? undefined : Number(n);
   }
 
-  /** The earliest window start in the ledger (first run only): the first item of each shard. */
-  private async firstWindowStartInLedger(): Promise<number | undefined> {
-    let first: number | undefined;
-    await forEachConcurrently([...Array(LEDGER_SHARDS).keys()], READ_CONCURRENCY, async (shard) => {
-      const res = await this.db.send(new QueryCommand({
-        TableName: this.config.tableName,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey },
-        ExpressionAttributeValues: { ':pk': { S: ledgerPk(shard) } },
-        Limit: 1,
-        ConsistentRead: true,
-      }));
-      const sk = res.Items?.[0]?.[TABLE_KEYS.sortKey]?.S;
-      if (sk === undefined) return;
-      const start = Date.parse(parseLedgerSk(sk).windowStart);
-      first = first === undefined ? start : Math.min(first, start);
-    });
-    return first;
-  }
-
   private async saveNextWindowStart(next: number): Promise<void> {
     this.saved = next;
+    KNOWN_STATE.set(this.config.tableName, next);
     try {
       await this.db.send(new PutItemCommand({
         TableName: this.config.tableName,

@@ -89,16 +89,32 @@ describe('closing', () => {
     expect((await readTable(emu.client, process.env.USAGE_TABLE_NAME!)).quarantine.map((q) => q.reason.S)).toEqual(['LATE']);
   });
 
-  test('the closer finds the windows on its first run, and an empty ledger costs one read per run afterwards', async () => {
-    // GIVEN an empty ledger
+  test('on an empty ledger the closer reads only its state; a warm run with nothing due reads nothing; a cold one reads the state', async () => {
+    // GIVEN an empty ledger (no state: the aggregator creates it before its first write)
     const empty = await closeAt(CLOSABLE);
+    const firstRun = emu.proxy.totals().byOperation;
     emu.proxy.clear();
+
+    // WHEN the closer runs again before another window is due
     const idle = await closeAt(CLOSABLE + 5 * 60_000);
 
-    // THEN the first run reads each shard once, later runs only the state
+    // THEN
     expect(empty).toMatchObject({ windowsClosed: 0, nextWindowStart: '2026-11-20T11:00:00Z' });
+    expect(Object.keys(firstRun).sort()).toEqual(['GetItem', 'PutItem']);
     expect(idle.windowsClosed).toBe(0);
-    expect(Object.keys(emu.proxy.totals().byOperation)).toEqual(['GetItem']);
+    expect(emu.proxy.totals().requests).toBe(0);
+  });
+
+  test('records written before the closer ever ran are closed: the aggregator creates the closer state first', async () => {
+    // GIVEN records of an hour long before the closer's first run
+    await ingest([rec('early', 3)]);
+
+    // WHEN the closer first runs a day later
+    const summary = await closeAt(CLOSABLE + 24 * HOUR);
+
+    // THEN
+    expect(summary.windowsClosed).toBe(1);
+    expect((await closedWindows()).map((w) => [w.windowStart, w.sum])).toEqual([['2026-11-20T10:00:00Z', '3']]);
   });
 
   test('a run short of time stops between passes; the next run finishes (no window closed twice or skipped)', async () => {
