@@ -22,10 +22,12 @@ import { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry } from '@aws
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { CLOSER_ENV, Granularity, GRANULARITIES, METRICS, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
 import {
-  CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedPageSk, closedPagesPk, CLOSER_STATE_KEY, isoSeconds, LEDGER_SHARDS, ledgerPk,
+  CLOSER_STATE_KEY, isoSeconds, LEDGER_SHARDS, ledgerPk,
   NEXT_WINDOW_START, quarantinePk, TABLE_KEYS,
 } from './layout';
-import { forEachConcurrently, LedgerFold, paginate, PageEntry, queryItems, windowIdOf } from './shared.lambda/ledger';
+import {
+  closedIndexItem, closedPageItem, forEachConcurrently, Item, LedgerFold, MAX_PAGE_BYTES, paginate, PageEntry, queryItems, TARGET_GROUP_BYTES, windowIdOf,
+} from './shared.lambda/ledger';
 import { sdkClient } from '../shared.lambda/aws-clients';
 import { batchWriteAll, isConditionalCheckFailed } from '../shared.lambda/dynamodb';
 import { numberEnv, requiredEnv } from '../shared.lambda/env';
@@ -36,10 +38,6 @@ import { withRetry } from '../shared.lambda/retry';
 const WINDOW_STARTS_PER_PASS = 24;
 /** Shards read at once. */
 const READ_CONCURRENCY = 8;
-/** A tenant group's share of a window start's pages (bytes) before it is split into more groups. */
-export const TARGET_GROUP_BYTES = 96 * 1024;
-/** Largest page (bytes of window entries); DynamoDB items hold 400 KB. */
-export const MAX_PAGE_BYTES = 300 * 1024;
 /** Entries of one PutEvents request. */
 const EVENTS_PER_REQUEST = 10;
 /** Stop starting passes when less time than this is left (ms). */
@@ -214,28 +212,14 @@ class Closer {
     const windowStart = isoSeconds(start);
     const closedAt = new Date(Date.now()).toISOString();
     const { groups, pages } = paginate(entries, TARGET_GROUP_BYTES, MAX_PAGE_BYTES);
-    await forEachConcurrently(pages, 4, async (page) => {
-      await this.putOnce({
-        [TABLE_KEYS.partitionKey]: { S: closedPagesPk(windowStart) },
-        [TABLE_KEYS.sortKey]: { S: closedPageSk(page.group, page.page) },
-        [CLOSED_ATTRIBUTES.windows]: { S: JSON.stringify(page.entries) },
-        [CLOSED_ATTRIBUTES.closedAt]: { S: closedAt },
-      });
-    });
-    await this.putOnce({
-      [TABLE_KEYS.partitionKey]: { S: CLOSED_INDEX_PK },
-      [TABLE_KEYS.sortKey]: { S: windowStart },
-      [CLOSED_ATTRIBUTES.granularity]: { S: this.config.granularity },
-      [CLOSED_ATTRIBUTES.groups]: { N: String(groups) },
-      [CLOSED_ATTRIBUTES.windowCount]: { N: String(entries.length) },
-      [CLOSED_ATTRIBUTES.closedAt]: { S: closedAt },
-    });
+    await forEachConcurrently(pages, 4, (page) => this.putOnce(closedPageItem(windowStart, page, closedAt)));
+    await this.putOnce(closedIndexItem(windowStart, this.config.granularity, groups, entries.length, closedAt));
     this.windowsClosed += entries.length;
     await this.putClosedEvents(start, entries, closedAt);
   }
 
   /** Writes an item unless it exists: a closed window is written once and never changes. */
-  private async putOnce(item: Record<string, { S: string } | { N: string }>): Promise<void> {
+  private async putOnce(item: Item): Promise<void> {
     try {
       await this.db.send(new PutItemCommand({
         TableName: this.config.tableName,

@@ -11,7 +11,7 @@
  * |---|---|---|---|
  * | ledger record | `L#<shard 00-63>` | `<windowStart>#<tenantId>#<encoded id>` | aggregator, one per record |
  * | ledger void | `L#<shard of the voided record>` | `<windowStart>#<tenantId>#<encoded voided id> V` | aggregator |
- * | closed window page | `CLOSED#<windowStart>` | `<group 4 digits>#<page 4 digits>` | closer, once |
+ * | closed window page | `CLOSED#<windowStart>#<tenant group, 4 digits>` | `<page, 4 digits>` | closer, once |
  * | closed window index | `CLOSED` | `<windowStart>` | closer, after the window's pages |
  * | closer state | `STATE` | `CLOSER` | closer |
  * | quarantine | `QUARANTINE#<YYYY-MM-DD>#<00-15>` | `<arrivalIso>#<shardId>#<sequenceNumber>` | aggregator, closer |
@@ -112,19 +112,14 @@ export function ledgerTenantPrefix(windowStartIso: string, tenantId: string): st
 /** Partition key of the closed window index. */
 export const CLOSED_INDEX_PK = 'CLOSED';
 
-/** Partition key of a window start's closed window pages. */
-export function closedPagesPk(windowStartIso: string): string {
-  return `${CLOSED_INDEX_PK}#${windowStartIso}`;
+/** Partition key of the closed window pages of one tenant group of a window start. */
+export function closedPagesPk(windowStartIso: string, group: number): string {
+  return `${CLOSED_INDEX_PK}#${windowStartIso}#${String(group).padStart(4, '0')}`;
 }
 
-/** Sort key of a closed window page. */
-export function closedPageSk(group: number, page: number): string {
-  return `${closedGroupPrefix(group)}${String(page).padStart(4, '0')}`;
-}
-
-/** Sort key prefix of a tenant group's pages. */
-export function closedGroupPrefix(group: number): string {
-  return `${String(group).padStart(4, '0')}#`;
+/** Sort key of a closed window page within its group. */
+export function closedPageSk(page: number): string {
+  return String(page).padStart(4, '0');
 }
 
 /** The page group of a tenant's closed windows, for a window start with `groups` groups. */

@@ -6,8 +6,7 @@
  */
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { Granularity, USAGE_READER_ENV } from '../../src/ingestor/ingestor-contract';
-import { CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedPageSk, closedPagesPk, TABLE_KEYS } from '../../src/ingestor/layout';
-import { PageEntry, paginate } from '../../src/ingestor/shared.lambda/ledger';
+import { closedIndexItem, closedPageItem, MAX_PAGE_BYTES, PageEntry, paginate, TARGET_GROUP_BYTES } from '../../src/ingestor/shared.lambda/ledger';
 
 /** A closed window to seed. */
 export interface SeedWindow {
@@ -36,28 +35,10 @@ export async function seedClosedWindows(
     byStart.set(w.windowStart, list);
   }
   for (const [windowStart, entries] of [...byStart.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const { groups, pages } = paginate(entries, 96 * 1024, 300 * 1024);
-    for (const page of pages) {
-      await client.send(new PutItemCommand({
-        TableName: tableName,
-        Item: {
-          [TABLE_KEYS.partitionKey]: { S: closedPagesPk(windowStart) },
-          [TABLE_KEYS.sortKey]: { S: closedPageSk(page.group, page.page) },
-          [CLOSED_ATTRIBUTES.windows]: { S: JSON.stringify(page.entries) },
-          [CLOSED_ATTRIBUTES.closedAt]: { S: closedAt },
-        },
-      }));
-    }
+    const { groups, pages } = paginate(entries, TARGET_GROUP_BYTES, MAX_PAGE_BYTES);
+    for (const page of pages) await client.send(new PutItemCommand({ TableName: tableName, Item: closedPageItem(windowStart, page, closedAt) }));
     await client.send(new PutItemCommand({
-      TableName: tableName,
-      Item: {
-        [TABLE_KEYS.partitionKey]: { S: CLOSED_INDEX_PK },
-        [TABLE_KEYS.sortKey]: { S: windowStart },
-        [CLOSED_ATTRIBUTES.granularity]: { S: opts.granularity ?? 'HOUR' },
-        [CLOSED_ATTRIBUTES.groups]: { N: String(groups) },
-        [CLOSED_ATTRIBUTES.windowCount]: { N: String(entries.length) },
-        [CLOSED_ATTRIBUTES.closedAt]: { S: closedAt },
-      },
+      TableName: tableName, Item: closedIndexItem(windowStart, opts.granularity ?? 'HOUR', groups, entries.length, closedAt),
     }));
   }
 }

@@ -8,7 +8,10 @@ import { createHash } from 'crypto';
 import { AttributeValue, DynamoDBClient, QueryCommand, QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { parseDecimal } from '../../shared.lambda/decimal';
 import { RECORD_LIMITS } from '../ingestor-contract';
-import { LEDGER_ATTRIBUTES, parseLedgerSk, TABLE_KEYS, tenantGroupOf, VOID_SUFFIX } from '../layout';
+import { Granularity } from '../ingestor-contract';
+import {
+  CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedPageSk, closedPagesPk, LEDGER_ATTRIBUTES, parseLedgerSk, TABLE_KEYS, tenantGroupOf, VOID_SUFFIX,
+} from '../layout';
 
 /** A DynamoDB item in the low-level client's shape. */
 export type Item = Record<string, AttributeValue>;
@@ -133,6 +136,11 @@ export async function forEachConcurrently<T>(items: readonly T[], limit: number,
   }));
 }
 
+/** A tenant group's share of a window start's closed windows (bytes) before they are split into more groups. */
+export const TARGET_GROUP_BYTES = 96 * 1024;
+/** Largest page (bytes of window entries); DynamoDB items hold 400 KB. */
+export const MAX_PAGE_BYTES = 300 * 1024;
+
 /** One window of a closed window page: `[tenantId, metric, sum, count]`. */
 export type PageEntry = [string, string, string, number];
 
@@ -159,16 +167,17 @@ export function paginate(entries: readonly PageEntry[], targetGroupBytes: number
   byGroup.forEach((list, group) => {
     let current: PageEntry[] = [];
     let bytes = 0;
+    let page = 0;
     for (const e of list) {
       if (current.length > 0 && bytes + sizeOf(e) > maxPageBytes) {
-        pages.push({ group, page: pages.filter((p) => p.group === group).length, entries: current });
+        pages.push({ group, page: page++, entries: current });
         current = [];
         bytes = 0;
       }
       current.push(e);
       bytes += sizeOf(e);
     }
-    if (current.length > 0) pages.push({ group, page: pages.filter((p) => p.group === group).length, entries: current });
+    if (current.length > 0) pages.push({ group, page, entries: current });
   });
   return { groups, pages };
 }
@@ -180,4 +189,26 @@ export function paginate(entries: readonly PageEntry[], targetGroupBytes: number
  */
 export function windowIdOf(tenantId: string, metric: string, granularity: string, windowStart: string): string {
   return createHash('sha256').update(JSON.stringify([tenantId, metric, granularity, windowStart])).digest('base64url');
+}
+
+/** The item of a closed window page. */
+export function closedPageItem(windowStart: string, page: Page, closedAt: string): Item {
+  return {
+    [TABLE_KEYS.partitionKey]: { S: closedPagesPk(windowStart, page.group) },
+    [TABLE_KEYS.sortKey]: { S: closedPageSk(page.page) },
+    [CLOSED_ATTRIBUTES.windows]: { S: JSON.stringify(page.entries) },
+    [CLOSED_ATTRIBUTES.closedAt]: { S: closedAt },
+  };
+}
+
+/** The index item of a closed window start: written after its pages, it makes them readable. */
+export function closedIndexItem(windowStart: string, granularity: Granularity, groups: number, windowCount: number, closedAt: string): Item {
+  return {
+    [TABLE_KEYS.partitionKey]: { S: CLOSED_INDEX_PK },
+    [TABLE_KEYS.sortKey]: { S: windowStart },
+    [CLOSED_ATTRIBUTES.granularity]: { S: granularity },
+    [CLOSED_ATTRIBUTES.groups]: { N: String(groups) },
+    [CLOSED_ATTRIBUTES.windowCount]: { N: String(windowCount) },
+    [CLOSED_ATTRIBUTES.closedAt]: { S: closedAt },
+  };
 }

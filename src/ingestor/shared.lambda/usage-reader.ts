@@ -19,7 +19,7 @@
 import { AttributeValue, DynamoDBClient, GetItemCommand, QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { Granularity, GRANULARITIES, USAGE_READER_ENV, WINDOW_LENGTH_MS } from '../ingestor-contract';
 import {
-  CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedGroupPrefix, closedPagesPk, CLOSER_STATE_KEY, isoSeconds, LEDGER_SHARDS, ledgerPk,
+  CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedPageSk, closedPagesPk, CLOSER_STATE_KEY, isoSeconds, LEDGER_SHARDS, ledgerPk,
   ledgerTenantPrefix, NEXT_WINDOW_START, TABLE_KEYS, tenantGroupOf,
 } from '../layout';
 import { forEachConcurrently, LedgerFold, PageEntry, queryItems, windowIdOf } from './ledger';
@@ -84,10 +84,11 @@ export interface ReadClosedWindowsOptions {
   readonly limit?: number;
 }
 
-/** Position of a cursor: the last window returned (window start, page sort key, entry), or where to start. */
+/** Position of a cursor: the last window returned (window start, tenant group, page, entry), or where to start. */
 interface Position {
   readonly w?: string;
-  readonly s?: string;
+  readonly g?: number;
+  readonly p?: number;
   readonly i?: number;
   readonly since?: string;
 }
@@ -162,15 +163,19 @@ export class UsageReader {
     for await (const entry of queryItems(this.client, index)) {
       const windowStart = entry[TABLE_KEYS.sortKey].S!;
       if (!position.w && position.since && entry[CLOSED_ATTRIBUTES.closedAt].S! < position.since) continue;
-      const resume = position.w === windowStart;
-      for await (const page of this.pages(windowStart, resume ? position.s : undefined)) {
-        const pageSk = page[TABLE_KEYS.sortKey].S!;
-        const entries = JSON.parse(page[CLOSED_ATTRIBUTES.windows].S!) as PageEntry[];
-        const first = resume && pageSk === position.s ? (position.i ?? -1) + 1 : 0;
-        for (let i = first; i < entries.length; i++) {
-          windows.push(this.closedWindow(entry, page, entries[i]));
-          position = { w: windowStart, s: pageSk, i };
-          if (windows.length === limit) return { windows, cursor: encodeCursor(position) };
+      const resume = position.w === windowStart ? position : undefined;
+      const groups = Number(entry[CLOSED_ATTRIBUTES.groups].N);
+      for (let group = resume?.g ?? 0; group < groups; group++) {
+        const from = resume && group === resume.g ? resume.p : undefined;
+        for await (const page of this.pages(windowStart, group, from)) {
+          const pageNo = Number(page[TABLE_KEYS.sortKey].S!);
+          const entries = JSON.parse(page[CLOSED_ATTRIBUTES.windows].S!) as PageEntry[];
+          const first = resume && group === resume.g && pageNo === resume.p ? (resume.i ?? -1) + 1 : 0;
+          for (let i = first; i < entries.length; i++) {
+            windows.push(this.closedWindow(entry, page, entries[i]));
+            position = { w: windowStart, g: group, p: pageNo, i };
+            if (windows.length === limit) return { windows, cursor: encodeCursor(position) };
+          }
         }
       }
     }
@@ -204,7 +209,7 @@ export class UsageReader {
     await forEachConcurrently([...entries.keys()], 8, async (n) => {
       const entry = entries[n];
       const group = tenantGroupOf(tenantId, Number(entry[CLOSED_ATTRIBUTES.groups].N));
-      for await (const page of this.pages(entry[TABLE_KEYS.sortKey].S!, undefined, closedGroupPrefix(group))) {
+      for await (const page of this.pages(entry[TABLE_KEYS.sortKey].S!, group)) {
         for (const e of JSON.parse(page[CLOSED_ATTRIBUTES.windows].S!) as PageEntry[]) {
           if (e[0] === tenantId) found[n].push(this.closedWindow(entry, page, e));
         }
@@ -253,16 +258,15 @@ export class UsageReader {
     return totals;
   }
 
-  /** The pages of a window start, from a page sort key on (or of one tenant group). */
-  private pages(windowStart: string, fromSk?: string, groupPrefix?: string): AsyncGenerator<Record<string, AttributeValue>> {
-    const condition = groupPrefix ? ' AND begins_with(#sk, :g)' : fromSk ? ' AND #sk >= :from' : '';
+  /** The pages of one tenant group of a window start, from a page on. */
+  private pages(windowStart: string, group: number, fromPage?: number): AsyncGenerator<Record<string, AttributeValue>> {
     return queryItems(this.client, {
       TableName: this.options.tableName,
-      KeyConditionExpression: `#pk = :pk${condition}`,
-      ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey, ...(condition ? { '#sk': TABLE_KEYS.sortKey } : {}) },
+      KeyConditionExpression: fromPage === undefined ? '#pk = :pk' : '#pk = :pk AND #sk >= :from',
+      ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey, ...(fromPage === undefined ? {} : { '#sk': TABLE_KEYS.sortKey }) },
       ExpressionAttributeValues: {
-        ':pk': { S: closedPagesPk(windowStart) },
-        ...(groupPrefix ? { ':g': { S: groupPrefix } } : fromSk ? { ':from': { S: fromSk } } : {}),
+        ':pk': { S: closedPagesPk(windowStart, group) },
+        ...(fromPage === undefined ? {} : { ':from': { S: closedPageSk(fromPage) } }),
       },
       ConsistentRead: true,
     });
