@@ -16,17 +16,17 @@
  *   fail records, which the event source mapping then retries.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { AttributeValue, BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, UpdateItemCommand, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { AttributeValue, BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { AGGREGATOR_ENV, Granularity, GRANULARITIES, METRICS } from './ingestor-contract';
 import {
-  CLOSER_STATE_KEY, isoSeconds, LEDGER_ATTRIBUTES, ledgerPk, ledgerShardOf, ledgerSk, NEXT_WINDOW_START, quarantinePk, quarantineSk, TABLE_KEYS, windowOf,
+  isoSeconds, LEDGER_ATTRIBUTES, ledgerPk, ledgerShardOf, ledgerSk, quarantinePk, quarantineSk, TABLE_KEYS, WINDOW_MARKERS_PK, windowOf,
 } from './layout';
 import { forEachConcurrently } from './shared.lambda/ledger';
 import { describe, parseUsageRecord, QuarantineReason, UsageRecord, VoidRecord, wellFormed } from './shared.lambda/usage-record';
 import { sdkClient } from '../shared.lambda/aws-clients';
 import { compareDecimals } from '../shared.lambda/decimal';
-import { batchWriteAll, BATCH_WRITE_LIMIT, isConditionalCheckFailed } from '../shared.lambda/dynamodb';
+import { batchWriteAll, BATCH_WRITE_LIMIT } from '../shared.lambda/dynamodb';
 import { numberEnv, requiredEnv } from '../shared.lambda/env';
 import { logger } from '../shared.lambda/logger';
 import { withRetry } from '../shared.lambda/retry';
@@ -39,8 +39,8 @@ const CONCURRENCY = 4;
 const WRITE_ATTEMPTS = 10;
 
 const metrics = new Metrics();
-/** Tables whose closer state this execution environment made sure of. */
-const CLOSER_STATE_ENSURED = new Set<string>();
+/** Window starts whose marker this execution environment wrote, per table. */
+const MARKED_WINDOWS = new Map<string, Set<number>>();
 
 interface Config {
   readonly tableName: string;
@@ -114,7 +114,7 @@ class BatchRun {
     }
 
     const list = [...writes.values()];
-    if (list.length > 0 && !(await this.ensureCloserState(Math.min(...list.map((w) => w.windowStartMs))))) {
+    if (!(await this.markWindows(list))) {
       for (const w of list) this.outcomes.set(w.record.kinesis.sequenceNumber, 'FAILED');
       list.length = 0;
     }
@@ -126,28 +126,31 @@ class BatchRun {
   }
 
   /**
-   * Makes sure the closer's state exists before the first ledger write (once
-   * per execution environment and table): the closer then knows that a
-   * missing state means an empty ledger. It never moves the state forward.
+   * Writes the marker of each window this execution environment has not
+   * written into yet, before any record of it: the closer reads only windows
+   * with a marker. Idempotent Puts, about one per window per environment.
    */
-  private async ensureCloserState(windowStartMs: number): Promise<boolean> {
-    if (CLOSER_STATE_ENSURED.has(this.config.tableName)) return true;
+  private async markWindows(writes: readonly LedgerWrite[]): Promise<boolean> {
+    const marked = MARKED_WINDOWS.get(this.config.tableName) ?? new Set<number>();
+    MARKED_WINDOWS.set(this.config.tableName, marked);
+    const fresh = new Map<number, number>();
+    for (const w of writes) if (!marked.has(w.windowStartMs)) fresh.set(w.windowStartMs, w.closesAtMs);
+    if (fresh.size === 0) return true;
     try {
-      await this.client.send(new UpdateItemCommand({
-        TableName: this.config.tableName,
-        Key: { [TABLE_KEYS.partitionKey]: { S: CLOSER_STATE_KEY.pk }, [TABLE_KEYS.sortKey]: { S: CLOSER_STATE_KEY.sk } },
-        UpdateExpression: 'SET #next = :next',
-        ConditionExpression: 'attribute_not_exists(#pk) OR #next > :next',
-        ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey, '#next': NEXT_WINDOW_START },
-        ExpressionAttributeValues: { ':next': { N: String(windowStartMs) } },
-      }));
+      await batchWriteAll(this.client, this.config.tableName, [...fresh].map(([startMs, closesAtMs]) => ({
+        PutRequest: {
+          Item: {
+            [TABLE_KEYS.partitionKey]: { S: WINDOW_MARKERS_PK },
+            [TABLE_KEYS.sortKey]: { S: isoSeconds(startMs) },
+            [TABLE_KEYS.timeToLive]: { N: String(Math.floor(closesAtMs / 1000) + this.config.ledgerRetentionSeconds) },
+          },
+        },
+      })));
     } catch (error) {
-      if (!isConditionalCheckFailed(error)) {
-        logger.error('could not make sure the closer state exists; the batch will be retried', { error: error as Error });
-        return false;
-      }
+      logger.error('could not write the window markers; the batch will be retried', { error: error as Error });
+      return false;
     }
-    CLOSER_STATE_ENSURED.add(this.config.tableName);
+    for (const startMs of fresh.keys()) marked.add(startMs);
     return true;
   }
 

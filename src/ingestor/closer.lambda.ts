@@ -23,7 +23,7 @@ import type { Context, ScheduledEvent } from 'aws-lambda';
 import { CLOSER_ENV, Granularity, GRANULARITIES, METRICS, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
 import {
   CLOSER_STATE_KEY, isoSeconds, LEDGER_SHARDS, ledgerPk,
-  NEXT_WINDOW_START, quarantinePk, TABLE_KEYS,
+  NEXT_WINDOW_START, quarantinePk, TABLE_KEYS, WINDOW_MARKERS_PK,
 } from './layout';
 import {
   closedIndexItem, closedPageItem, forEachConcurrently, Item, LedgerFold, MAX_PAGE_BYTES, paginate, PageEntry, queryItems, TARGET_GROUP_BYTES, windowIdOf,
@@ -113,8 +113,8 @@ class Closer {
     const known = KNOWN_STATE.get(this.config.tableName);
     if (known !== undefined && known >= due) return this.summary(known, false, 0);
     this.saved = await this.nextWindowStart();
-    // No state: the ledger is empty (the aggregator creates the state before its first write), nothing before `due` to close.
-    let from = this.saved ?? due;
+    // First run: from the first window with a marker (an aggregator writes it before its first record of the window).
+    let from = Math.min(this.saved ?? (await this.markedWindows(0, due, 1))[0] ?? due, due);
     let stoppedEarly = false;
     while (from < due) {
       if (!this.hasTimeLeft()) {
@@ -178,31 +178,54 @@ class Closer {
     }
   }
 
-  /** Closes the window starts in [from, to). */
+  /** The window starts in [from, to) that have a marker (in order; at most `limit`). */
+  private async markedWindows(from: number, to: number, limit?: number): Promise<number[]> {
+    const starts: number[] = [];
+    for await (const item of queryItems(this.db, {
+      TableName: this.config.tableName,
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+      ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey, '#sk': TABLE_KEYS.sortKey },
+      ExpressionAttributeValues: { ':pk': { S: WINDOW_MARKERS_PK }, ':from': { S: isoSeconds(from) }, ':to': { S: isoSeconds(to) } },
+      ConsistentRead: true,
+      Limit: limit,
+    })) {
+      const start = Date.parse(item[TABLE_KEYS.sortKey].S!);
+      if (start < to) starts.push(start);
+      if (limit !== undefined && starts.length >= limit) break;
+    }
+    return starts;
+  }
+
+  /** Closes the window starts in [from, to); only those with a marker have records to read. */
   private async closeRange(from: number, to: number): Promise<void> {
+    const marked = await this.markedWindows(from, to);
+    this.windowStartsClosed += (to - from) / this.lengthMs;
+    if (marked.length === 0) {
+      await this.saveNextWindowStart(to);
+      return;
+    }
     const fold = new LedgerFold();
     await forEachConcurrently([...Array(LEDGER_SHARDS).keys()], READ_CONCURRENCY, async (shard) => {
       for await (const item of queryItems(this.db, {
         TableName: this.config.tableName,
         KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
         ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey, '#sk': TABLE_KEYS.sortKey },
-        ExpressionAttributeValues: { ':pk': { S: ledgerPk(shard) }, ':from': { S: isoSeconds(from) }, ':to': { S: isoSeconds(to) } },
+        ExpressionAttributeValues: {
+          ':pk': { S: ledgerPk(shard) }, ':from': { S: isoSeconds(marked[0]) }, ':to': { S: isoSeconds(marked[marked.length - 1] + this.lengthMs) },
+        },
         ConsistentRead: true,
       })) fold.add(item);
     });
     this.ledgerItemsRead += fold.itemsRead;
     this.voidsApplied += fold.voidsApplied;
-    for (let start = from; start < to; start += this.lengthMs) {
-      const windowStart = isoSeconds(start);
-      const totals = fold.totals.get(windowStart);
-      if (totals) {
-        const entries: PageEntry[] = [...totals.entries()].map(([key, total]) => {
-          const [tenantId, metric] = JSON.parse(key) as [string, string];
-          return [tenantId, metric, total.sum, total.count];
-        });
-        await this.closeWindowStart(start, entries);
-      }
-      this.windowStartsClosed++;
+    for (const start of marked) {
+      const totals = fold.totals.get(isoSeconds(start));
+      if (!totals) continue;
+      const entries: PageEntry[] = [...totals.entries()].map(([key, total]) => {
+        const [tenantId, metric] = JSON.parse(key) as [string, string];
+        return [tenantId, metric, total.sum, total.count];
+      });
+      await this.closeWindowStart(start, entries);
     }
     await this.quarantineUnmatchedVoids(fold);
     await this.saveNextWindowStart(to);

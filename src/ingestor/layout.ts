@@ -13,6 +13,7 @@
  * | ledger void | `L#<shard of the voided record>` | `<windowStart>#<tenantId>#<encoded voided id> V` | aggregator |
  * | closed window page | `CLOSED#<windowStart>#<tenant group, 4 digits>` | `<page, 4 digits>` | closer, once |
  * | closed window index | `CLOSED` | `<windowStart>` | closer, after the window's pages |
+ * | window marker | `WINDOWS` | `<windowStart>` | aggregator, before its first write into a window |
  * | closer state | `STATE` | `CLOSER` | closer |
  * | quarantine | `QUARANTINE#<YYYY-MM-DD>#<00-15>` | `<arrivalIso>#<shardId>#<sequenceNumber>` | aggregator, closer |
  *
@@ -140,6 +141,13 @@ export const CLOSED_ATTRIBUTES = {
   /** Index: number of windows (tenant, metric) closed for the window start. */
   windowCount: 'windowCount',
 } as const;
+
+/**
+ * Partition key of the window markers: sort key `<windowStart>`. An aggregator
+ * writes a window's marker before its first ledger write into that window (once
+ * per execution environment), so the closer reads only windows that have records.
+ */
+export const WINDOW_MARKERS_PK = 'WINDOWS';
 
 /** Key of the closer's state item; attribute `nextWindowStart` (epoch ms): every window before it is closed. */
 export const CLOSER_STATE_KEY = { pk: 'STATE', sk: 'CLOSER' } as const;

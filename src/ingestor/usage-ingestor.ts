@@ -15,7 +15,7 @@ import { AggregatorFunction } from './aggregator-function';
 import { CloserFunction } from './closer-function';
 import { IDataIngestorAggregator, UsageReaderBinding } from './ingestor';
 import { AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT } from './ingestor-contract';
-import { CLOSER_STATE_KEY, TABLE_KEYS } from './layout';
+import { TABLE_KEYS } from './layout';
 import { EventDefinition } from '../events/event-definition';
 import { AlarmSet } from '../private/alarms';
 import { createHandlerFunction } from '../private/handler-function';
@@ -296,12 +296,6 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     });
     this.aggregatorFunction = this.fn;
     this.table.grant(this.fn, 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem');
-    // Before its first write, the aggregator makes sure the closer's state item exists: that item only.
-    this.fn.addToRolePolicy(new iam.PolicyStatement({
-      actions: ['dynamodb:UpdateItem'],
-      resources: [this.table.tableArn],
-      conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [CLOSER_STATE_KEY.pk] } },
-    }));
     key?.grantEncryptDecrypt(this.fn);
 
     this.fn.addEventSource(

@@ -89,8 +89,8 @@ describe('closing', () => {
     expect((await readTable(emu.client, process.env.USAGE_TABLE_NAME!)).quarantine.map((q) => q.reason.S)).toEqual(['LATE']);
   });
 
-  test('on an empty ledger the closer reads only its state; a warm run with nothing due reads nothing; a cold one reads the state', async () => {
-    // GIVEN an empty ledger (no state: the aggregator creates it before its first write)
+  test('on an empty ledger the closer reads its state and the window markers once; a warm run with nothing due reads nothing', async () => {
+    // GIVEN an empty ledger (no state, no window marker)
     const empty = await closeAt(CLOSABLE);
     const firstRun = emu.proxy.totals().byOperation;
     emu.proxy.clear();
@@ -100,12 +100,13 @@ describe('closing', () => {
 
     // THEN
     expect(empty).toMatchObject({ windowsClosed: 0, nextWindowStart: '2026-11-20T11:00:00Z' });
-    expect(Object.keys(firstRun).sort()).toEqual(['GetItem', 'PutItem']);
+    expect(Object.keys(firstRun).sort()).toEqual(['GetItem', 'PutItem', 'Query']);
+    expect(firstRun.Query.requests).toBe(1);
     expect(idle.windowsClosed).toBe(0);
     expect(emu.proxy.totals().requests).toBe(0);
   });
 
-  test('records written before the closer ever ran are closed: the aggregator creates the closer state first', async () => {
+  test('records written before the closer ever ran are closed: the aggregator marks a window before writing into it', async () => {
     // GIVEN records of an hour long before the closer's first run
     await ingest([rec('early', 3)]);
 
@@ -115,6 +116,19 @@ describe('closing', () => {
     // THEN
     expect(summary.windowsClosed).toBe(1);
     expect((await closedWindows()).map((w) => [w.windowStart, w.sum])).toEqual([['2026-11-20T10:00:00Z', '3']]);
+  });
+
+  test('windows without records cost no ledger read: the closer reads the shards only for windows with a marker', async () => {
+    // GIVEN a closer that knows the ledger up to T0 - 1 h, and no records for ten hours
+    await closeAt(T0 + 50 * 60_000);
+    emu.proxy.clear();
+
+    // WHEN twelve hourly windows become due
+    const summary = await closeAt(CLOSABLE + 10 * HOUR);
+
+    // THEN
+    expect(summary).toMatchObject({ windowsClosed: 0, windowStartsClosed: 12 });
+    expect(emu.proxy.totals().byOperation.Query.requests).toBe(1);
   });
 
   test('a run short of time stops between passes; the next run finishes (no window closed twice or skipped)', async () => {
@@ -151,9 +165,9 @@ describe('closing', () => {
     // WHEN
     await closeAt(CLOSABLE);
 
-    // THEN 64 strongly consistent queries of the ledger (each 1 RRU: 200 items of ~80 bytes), one page, the index, the state
+    // THEN one query of the window markers, 64 strongly consistent queries of the ledger (each 1 RRU: 200 items of ~80 bytes), one page, the index, the state
     const t = emu.proxy.totals();
-    expect(t.byOperation.Query).toEqual({ requests: 64, wru: 0, rru: 64 });
+    expect(t.byOperation.Query).toEqual({ requests: 65, wru: 0, rru: 65 });
     expect(t.byOperation.PutItem.requests).toBe(3);
     expect(t.wru).toBeLessThanOrEqual(5);
   });

@@ -139,11 +139,6 @@ describe('defaults', () => {
     const table = { 'Fn::GetAtt': [Match.stringLikeRegexp('IngestorAggregateTable'), 'Arn'] };
     expect(statementsOf(template, 'IngestorAggregatorRole').filter((s) => JSON.stringify(s.Action).includes('dynamodb'))).toEqual([
       { Effect: 'Allow', Action: ['dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem'], Resource: [expect.objectContaining({ 'Fn::GetAtt': expect.any(Array) })] },
-      // the closer's state item only
-      {
-        Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: expect.objectContaining({ 'Fn::GetAtt': expect.any(Array) }),
-        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['STATE'] } },
-      },
     ]);
     template.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: Match.stringLikeRegexp('^IngestorCloserRole') }],
@@ -154,7 +149,7 @@ describe('defaults', () => {
         ]),
       },
     });
-    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/dynamodb:(Scan|DeleteItem|\*)/);
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/dynamodb:(Scan|DeleteItem|UpdateItem|\*)/);
   });
 
   test('the functions have their own roles without managed policies', () => {
