@@ -168,7 +168,9 @@ interface Figures {
   readonly seconds: number;
 }
 
-async function runOurs(d: Distribution, sent: Sent[], proxy: Awaited<ReturnType<typeof startRecordingProxy>>, client: DynamoDBClient): Promise<Figures> {
+type Proxy = Awaited<ReturnType<typeof startRecordingProxy>>;
+
+async function runOurs(d: Distribution, sent: Sent[], proxy: Proxy, client: DynamoDBClient): Promise<Figures> {
   await createUsageTable(client, {}, `bench-${d.name}`);
   const aggregate = bundle<ReturnType<typeof kinesisEvent>, { batchItemFailures: unknown[] }>('aggregator');
   const close = bundle<unknown, { windowsClosed: number }>('closer');
@@ -190,7 +192,9 @@ async function runOurs(d: Distribution, sent: Sent[], proxy: Awaited<ReturnType<
       await closeDue(at);
       clock.set(at);
       proxy.label = 'ingest';
-      const records: KinesisStreamRecord[] = batch.map((s) => kinesisRecord({ data: usageJson(s.usage), partitionKey: s.usage.tenantId, arrivalMs: s.arrivalMs }));
+      const records: KinesisStreamRecord[] = batch.map((s) => kinesisRecord({
+        data: usageJson(s.usage), partitionKey: s.usage.tenantId, arrivalMs: s.arrivalMs,
+      }));
       failures += (await aggregate(kinesisEvent(records), lambdaContext())).batchItemFailures.length;
       if ((i + 1) % 50 === 0) process.stderr.write(`  ours/${d.name}: ${fmt((i + 1) * BATCH)} records\n`);
     }
@@ -333,7 +337,7 @@ async function costMode(): Promise<void> {
 /** The Kinesis shard of a partition key: MD5 as a 128-bit number, shards own equal hash ranges. */
 function kinesisShard(partitionKey: string, shards: number): number {
   const hash = BigInt(`0x${createHash('md5').update(partitionKey, 'utf8').digest('hex')}`);
-  return Number((hash * BigInt(shards)) >> BigInt(128));
+  return Number((hash * BigInt(shards)) / BigInt(2) ** BigInt(128));
 }
 
 async function capacityMode(): Promise<void> {
@@ -410,7 +414,9 @@ async function capacityMode(): Promise<void> {
   for (const page of pageJson) for (const item of (JSON.parse(page) as { Items: typeof items }).Items) fold.add(item);
   const foldPerSecond = items.length / ((performance.now() - started) / 1000);
   const entries: PageEntry[] = [];
-  for (const [, byKey] of fold.totals) for (const [key, total] of byKey) entries.push([...(JSON.parse(key) as [string, string]), total.sum, total.count]);
+  for (const [, byKey] of fold.totals) {
+    for (const [key, total] of byKey) entries.push([...(JSON.parse(key) as [string, string]), total.sum, total.count]);
+  }
   const closed = paginate(Array.from({ length: tenants * metrics }, (_, i) => [`tenant-${String(i % tenants).padStart(5, '0')}`, `metric_${i % metrics}`, '1234.5', 1000] as PageEntry), 96 * 1024, 300 * 1024);
   const pageBytes = closed.pages.map((p) => Buffer.byteLength(JSON.stringify(p.entries)));
   console.log(`  closer fold (JSON parse + fold, one core): ${fmt(foldPerSecond)} ledger items/s; an hourly window at ${fmt(rate)}/s holds ${fmt(rate * 3600)} items`);
@@ -418,9 +424,17 @@ async function capacityMode(): Promise<void> {
     + `${fmt(pageBytes.reduce((a, b) => a + b, 0) / 1024)} KB written in all`);
   fs.mkdirSync(OUT, { recursive: true });
   fs.writeFileSync(path.join(OUT, 'ingest-capacity.json'), JSON.stringify({
-    rate, hotRate, tenants, metrics, seconds, ledgerMaxWruPerKeyPerSecond: max, ledgerMinWruPerKeyPerSecond: min,
-    kinesisMaxPerShard: { tenant: shardMax(perShard.tenant), record: shardMax(perShard.record) }, foldPerSecond,
-    closeGroups: closed.groups, entries: entries.length,
+    rate,
+    hotRate,
+    tenants,
+    metrics,
+    seconds,
+    ledgerMaxWruPerKeyPerSecond: max,
+    ledgerMinWruPerKeyPerSecond: min,
+    kinesisMaxPerShard: { tenant: shardMax(perShard.tenant), record: shardMax(perShard.record) },
+    foldPerSecond,
+    closeGroups: closed.groups,
+    entries: entries.length,
   }, null, 2));
   await proxy.stop();
 }

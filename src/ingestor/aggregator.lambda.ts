@@ -245,7 +245,9 @@ class BatchRun {
   private async writeQuarantine(): Promise<void> {
     if (this.quarantine.length === 0) return;
     const nowSec = Math.floor(Date.now() / 1000);
-    const requests: WriteRequest[] = this.quarantine.map((q) => ({ PutRequest: { Item: quarantineItem(q, nowSec, this.config.quarantineRetentionSeconds) } }));
+    const requests: WriteRequest[] = this.quarantine.map((q) => ({
+      PutRequest: { Item: quarantineItem(q, nowSec, this.config.quarantineRetentionSeconds) },
+    }));
     try {
       // Keys are the record's own (arrival, shard, sequence number): a retried batch rewrites the same items.
       await batchWriteAll(this.client, this.config.tableName, requests, { concurrency: CONCURRENCY });

@@ -26,7 +26,8 @@ import {
   NEXT_WINDOW_START, quarantinePk, TABLE_KEYS, WINDOW_MARKERS_PK,
 } from './layout';
 import {
-  closedIndexItem, closedPageItem, forEachConcurrently, Item, LedgerFold, MAX_PAGE_BYTES, paginate, PageEntry, queryItems, TARGET_GROUP_BYTES, windowIdOf,
+  closedIndexItem, closedPageItem, forEachConcurrently, Item, LedgerFold, MAX_PAGE_BYTES, paginate, PageEntry, queryItems,
+  TARGET_GROUP_BYTES, windowIdOf,
 } from './shared.lambda/ledger';
 import { sdkClient } from '../shared.lambda/aws-clients';
 import { batchWriteAll, isConditionalCheckFailed } from '../shared.lambda/dynamodb';
@@ -264,7 +265,14 @@ class Closer {
       DetailType: WINDOW_CLOSED_EVENT.detailType,
       Time: new Date(closedAt),
       Detail: JSON.stringify({
-        tenantId, metric, granularity: this.config.granularity, windowStart, windowEnd, sum, count, closedAt,
+        tenantId,
+        metric,
+        granularity: this.config.granularity,
+        windowStart,
+        windowEnd,
+        sum,
+        count,
+        closedAt,
         windowId: windowIdOf(tenantId, metric, this.config.granularity, windowStart),
       }),
     }));
@@ -292,8 +300,10 @@ class Closer {
           [TABLE_KEYS.partitionKey]: { S: quarantinePk(Date.parse(v.windowStart), v.sk) },
           [TABLE_KEYS.sortKey]: { S: `${v.windowStart}#void#${v.pk}#${v.sk}` },
           reason: { S: 'VOID_UNMATCHED' },
-          detail: { S: `void ${JSON.stringify(v.voidId)} of record ${JSON.stringify(v.voids)}: no such record of tenant ${JSON.stringify(v.tenantId)} `
-            + `in window ${v.windowStart} when it closed; send the void with a timestamp in the voided record's window` },
+          detail: {
+            S: `void ${JSON.stringify(v.voidId)} of record ${JSON.stringify(v.voids)}: no such record of tenant ${JSON.stringify(v.tenantId)} `
+            + `in window ${v.windowStart} when it closed; send the void with a timestamp in the voided record's window`,
+          },
           tenantId: { S: v.tenantId },
           quarantinedAt: { N: String(nowSec) },
           [TABLE_KEYS.timeToLive]: { N: String(nowSec + this.config.quarantineRetentionSeconds) },

@@ -44,7 +44,9 @@ export async function seedClosedWindows(
 }
 
 /** The environment `UsageReader.fromEnvironment()` reads, for a usage table (what `bindUsageReader` sets). */
-export function usageReaderEnvironment(tableName: string, opts: { granularity?: Granularity; allowedLatenessSeconds?: number } = {}): Record<string, string> {
+export function usageReaderEnvironment(
+  tableName: string, opts: { granularity?: Granularity; allowedLatenessSeconds?: number } = {},
+): Record<string, string> {
   return {
     [USAGE_READER_ENV.TABLE_NAME]: tableName,
     [USAGE_READER_ENV.WINDOW_GRANULARITY]: opts.granularity ?? 'HOUR',

@@ -3,15 +3,15 @@
  * the real AWS SDK, moto behind the recording proxy, and moto's EventBridge
  * routing `usageWindowClosed` events to a queue.
  */
-import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DeleteRuleCommand, EventBridgeClient, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { KinesisStreamRecord } from 'aws-lambda';
-import { WINDOW_CLOSED_EVENT } from '../../src/ingestor/ingestor-contract';
-import { UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
 import {
   closedWindows, CLOSING_MARGIN_SECONDS, createUsageTable, Emulator, HOUR, kinesisEvent, kinesisRecord, lambdaContext, readTable,
   startEmulator, TestClock, toRecords, Usage,
 } from './support';
+import { WINDOW_CLOSED_EVENT } from '../../src/ingestor/ingestor-contract';
+import { UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
 
 const T0 = Date.parse('2026-11-20T10:00:00Z');
 const CLOSES_AT = T0 + 2 * HOUR; // window end + 1 hour of lateness
@@ -74,7 +74,13 @@ describe('closing', () => {
     expect(windowsEarly).toEqual([]);
     expect(first).toMatchObject({ windowStartsClosed: 1, windowsClosed: 1, nextWindowStart: '2026-11-20T11:00:00Z' });
     expect(closed).toEqual([expect.objectContaining({
-      tenantId: 't', metric: 'm', granularity: 'HOUR', windowStart: '2026-11-20T10:00:00Z', windowEnd: '2026-11-20T11:00:00Z', sum: '55', count: 10,
+      tenantId: 't',
+      metric: 'm',
+      granularity: 'HOUR',
+      windowStart: '2026-11-20T10:00:00Z',
+      windowEnd: '2026-11-20T11:00:00Z',
+      sum: '55',
+      count: 10,
       windowId: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     })]);
     expect(Date.parse(closed[0].closedAt)).toBeGreaterThanOrEqual(CLOSABLE);
@@ -199,8 +205,15 @@ describe('usageWindowClosed events', () => {
     }
     const windows = await closedWindows();
     expect(details.sort((a, b) => a.windowId.localeCompare(b.windowId))).toEqual(windows.map((w) => ({
-      tenantId: w.tenantId, metric: w.metric, granularity: 'HOUR', windowStart: w.windowStart, windowEnd: w.windowEnd,
-      sum: w.sum, count: w.count, closedAt: w.closedAt, windowId: w.windowId,
+      tenantId: w.tenantId,
+      metric: w.metric,
+      granularity: 'HOUR',
+      windowStart: w.windowStart,
+      windowEnd: w.windowEnd,
+      sum: w.sum,
+      count: w.count,
+      closedAt: w.closedAt,
+      windowId: w.windowId,
     })).sort((a, b) => a.windowId.localeCompare(b.windowId)));
     expect(details.map((d) => [d.tenantId, d.metric, d.sum, d.count]).sort()).toEqual([['t', 'm', '2.5', 2], ['t', 'other', '4', 1], ['u', 'm', '1', 1]]);
     // (the rule goes: moto routing thousands of events of later tests to a queue would slow them down)

@@ -97,7 +97,9 @@ export function usageTableSpec(): Omit<CreateTableCommandInput, 'TableName'> {
     AttributeDefinitions: p.AttributeDefinitions,
     BillingMode: 'PAY_PER_REQUEST',
     ...(p.GlobalSecondaryIndexes ? {
-      GlobalSecondaryIndexes: p.GlobalSecondaryIndexes.map((g: any) => ({ IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection })),
+      GlobalSecondaryIndexes: p.GlobalSecondaryIndexes.map((g: any) => ({
+        IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection,
+      })),
     } : {}),
   };
   return tableSpec;

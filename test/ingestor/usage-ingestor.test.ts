@@ -128,8 +128,11 @@ describe('defaults', () => {
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS', Threshold: 1 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'QuarantinedRecords', Namespace: 'CdkSaasBilling/UsageIngestor',
-      Dimensions: [{ Name: 'service', Value: Match.stringLikeRegexp('Ingestor') }], Threshold: 1, TreatMissingData: 'notBreaching',
+      MetricName: 'QuarantinedRecords',
+      Namespace: 'CdkSaasBilling/UsageIngestor',
+      Dimensions: [{ Name: 'service', Value: Match.stringLikeRegexp('Ingestor') }],
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ClosingLagSeconds', Statistic: 'Maximum', Threshold: 1800 });
     template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: Match.anyValue() }, 0);
@@ -190,7 +193,9 @@ describe('options', () => {
 
   test('daily windows, lateness and clock skew reach both functions and the reader under one name each', () => {
     // GIVEN
-    const { stack, ingestor } = unsynthesized({ windowGranularity: WindowGranularity.DAY, allowedLateness: Duration.minutes(15), maxClockSkew: Duration.minutes(1) });
+    const { stack, ingestor } = unsynthesized({
+      windowGranularity: WindowGranularity.DAY, allowedLateness: Duration.minutes(15), maxClockSkew: Duration.minutes(1),
+    });
     const consumer = new lambda.Function(stack, 'Consumer', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: inlineCode() });
     // WHEN
     ingestor.bindUsageReader(consumer);
@@ -224,7 +229,9 @@ describe('options', () => {
   });
 
   test('event source mapping options', () => {
-    const { template } = stackWith({ batchSize: 500, maxBatchingWindow: Duration.seconds(0), parallelizationFactor: 4, retryAttempts: 3, maxRecordAge: Duration.hours(1) });
+    const { template } = stackWith({
+      batchSize: 500, maxBatchingWindow: Duration.seconds(0), parallelizationFactor: 4, retryAttempts: 3, maxRecordAge: Duration.hours(1),
+    });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 500, ParallelizationFactor: 4, MaximumRetryAttempts: 3, MaximumRecordAgeInSeconds: 3600 });
   });
 

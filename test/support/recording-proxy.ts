@@ -188,7 +188,13 @@ function pkText(v: AttributeValue | undefined): string {
 }
 
 /** Forwards one request to the emulator. */
-function forward(target: URL, req: { method: string; url: string; headers: http.IncomingHttpHeaders }, body: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+interface Answer {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+function forward(target: URL, req: { method: string; url: string; headers: http.IncomingHttpHeaders }, body: Buffer): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers = { ...req.headers, host: target.host };
     const out = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (res) => {
@@ -314,19 +320,21 @@ export async function startRecordingProxy(target: string, options: RecordingProx
       if (spec.range) key[spec.range] = item[spec.range];
       return key;
     };
+    const write = (table: string, key: Item, after: Item | undefined, applied: boolean, factor = 1) =>
+      billWrite(table, key, after, applied, factor, byPk, byIndexPk);
     switch (operation) {
       case 'PutItem':
         if (ok || conditionFailed) {
-          const before = await fullItem(body.TableName, await keyFromItem(body.TableName, body.Item));
-          wru += await billWrite(body.TableName, await keyFromItem(body.TableName, body.Item), ok ? body.Item : before, ok, 1, byPk, byIndexPk);
+          const key = await keyFromItem(body.TableName, body.Item);
+          wru += await write(body.TableName, key, ok ? body.Item : await fullItem(body.TableName, key), ok);
         }
         break;
       case 'UpdateItem':
-        if (ok) wru += await billWrite(body.TableName, body.Key, await afterUpdate(body.TableName, body.Key), true, 1, byPk, byIndexPk);
-        else if (conditionFailed) wru += await billWrite(body.TableName, body.Key, await fullItem(body.TableName, body.Key), false, 1, byPk, byIndexPk);
+        if (ok) wru += await write(body.TableName, body.Key, await afterUpdate(body.TableName, body.Key), true);
+        else if (conditionFailed) wru += await write(body.TableName, body.Key, await fullItem(body.TableName, body.Key), false);
         break;
       case 'DeleteItem':
-        if (ok || conditionFailed) wru += await billWrite(body.TableName, body.Key, undefined, ok, 1, byPk, byIndexPk);
+        if (ok || conditionFailed) wru += await write(body.TableName, body.Key, undefined, ok);
         break;
       case 'BatchWriteItem':
         if (ok) {
@@ -337,8 +345,8 @@ export async function startRecordingProxy(target: string, options: RecordingProx
           for (const [table, list] of Object.entries(body.RequestItems ?? {})) {
             for (const r of list as any[]) {
               if (unprocessed.has(`${table}|${JSON.stringify(r)}`)) continue;
-              if (r.PutRequest) wru += await billWrite(table, await keyFromItem(table, r.PutRequest.Item), r.PutRequest.Item, true, 1, byPk, byIndexPk);
-              else if (r.DeleteRequest) wru += await billWrite(table, r.DeleteRequest.Key, undefined, true, 1, byPk, byIndexPk);
+              if (r.PutRequest) wru += await write(table, await keyFromItem(table, r.PutRequest.Item), r.PutRequest.Item, true);
+              else if (r.DeleteRequest) wru += await write(table, r.DeleteRequest.Key, undefined, true);
             }
           }
         }
@@ -347,12 +355,16 @@ export async function startRecordingProxy(target: string, options: RecordingProx
         const cancelled = status === 400 && /TransactionCanceled/.test(String(response?.__type ?? ''));
         if (ok || cancelled) {
           for (const t of body.TransactItems ?? []) {
-            if (t.Put) wru += await billWrite(t.Put.TableName, await keyFromItem(t.Put.TableName, t.Put.Item), t.Put.Item, ok, 2, byPk, byIndexPk);
-            else if (t.Update) {
+            if (t.Put) {
+              wru += await write(t.Put.TableName, await keyFromItem(t.Put.TableName, t.Put.Item), t.Put.Item, ok, 2);
+            } else if (t.Update) {
               const after = ok ? await afterUpdate(t.Update.TableName, t.Update.Key) : await fullItem(t.Update.TableName, t.Update.Key);
-              wru += await billWrite(t.Update.TableName, t.Update.Key, after, ok, 2, byPk, byIndexPk);
-            } else if (t.Delete) wru += await billWrite(t.Delete.TableName, t.Delete.Key, undefined, ok, 2, byPk, byIndexPk);
-            else if (t.ConditionCheck) wru += 2;
+              wru += await write(t.Update.TableName, t.Update.Key, after, ok, 2);
+            } else if (t.Delete) {
+              wru += await write(t.Delete.TableName, t.Delete.Key, undefined, ok, 2);
+            } else if (t.ConditionCheck) {
+              wru += 2;
+            }
           }
         }
         break;
@@ -402,8 +414,16 @@ export async function startRecordingProxy(target: string, options: RecordingProx
         const requestLabel = label;
         const record = (status: number, units = { wru: 0, rru: 0, byPk: new Map<string, number>(), byIndexPk: new Map<string, number>() }) => {
           requests.push({
-            service, operation, body: parsedBody, status, wru: units.wru, rru: units.rru,
-            writesByPartitionKey: units.byPk, indexWritesByPartitionKey: units.byIndexPk, label: requestLabel, at,
+            service,
+            operation,
+            body: parsedBody,
+            status,
+            wru: units.wru,
+            rru: units.rru,
+            writesByPartitionKey: units.byPk,
+            indexWritesByPartitionKey: units.byIndexPk,
+            label: requestLabel,
+            at,
           });
         };
         try {
@@ -426,7 +446,7 @@ export async function startRecordingProxy(target: string, options: RecordingProx
           }
           if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
 
-          let answer: { status: number; headers: http.IncomingHttpHeaders; body: Buffer };
+          let answer: Answer;
           if (options.sink) {
             const sinkBody = operation === 'BatchWriteItem' ? { UnprocessedItems: {} } : {};
             answer = { status: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Buffer.from(JSON.stringify(sinkBody)) };

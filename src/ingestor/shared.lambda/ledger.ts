@@ -7,8 +7,7 @@
 import { createHash } from 'crypto';
 import { AttributeValue, DynamoDBClient, QueryCommand, QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { parseDecimal } from '../../shared.lambda/decimal';
-import { RECORD_LIMITS } from '../ingestor-contract';
-import { Granularity } from '../ingestor-contract';
+import { RECORD_LIMITS, Granularity } from '../ingestor-contract';
 import {
   CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedPageSk, closedPagesPk, LEDGER_ATTRIBUTES, parseLedgerSk, TABLE_KEYS, tenantGroupOf, VOID_SUFFIX,
 } from '../layout';
@@ -100,7 +99,11 @@ export class LedgerFold {
         this.voidsApplied++;
       } else {
         this.unmatchedVoids.push({
-          pk, sk, windowStart: key.windowStart, tenantId: key.tenantId, voids: key.recordId,
+          pk,
+          sk,
+          windowStart: key.windowStart,
+          tenantId: key.tenantId,
+          voids: key.recordId,
           voidId: item[LEDGER_ATTRIBUTES.voidId]?.S ?? '',
         });
       }

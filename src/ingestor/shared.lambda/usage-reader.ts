@@ -250,8 +250,14 @@ export class UsageReader {
       for (const [key, total] of byKey) {
         const [, metric] = JSON.parse(key) as [string, string];
         totals.push({
-          tenantId, metric, granularity: this.options.granularity, windowStart, windowEnd: isoSeconds(start + this.lengthMs),
-          closesAt: isoSeconds(start + this.lengthMs + lateness), sum: total.sum, count: total.count,
+          tenantId,
+          metric,
+          granularity: this.options.granularity,
+          windowStart,
+          windowEnd: isoSeconds(start + this.lengthMs),
+          closesAt: isoSeconds(start + this.lengthMs + lateness),
+          sum: total.sum,
+          count: total.count,
         });
       }
     }
@@ -272,7 +278,9 @@ export class UsageReader {
     });
   }
 
-  private closedWindow(index: Record<string, AttributeValue>, page: Record<string, AttributeValue>, [tenantId, metric, sum, count]: PageEntry): ClosedWindow {
+  private closedWindow(
+    index: Record<string, AttributeValue>, page: Record<string, AttributeValue>, [tenantId, metric, sum, count]: PageEntry,
+  ): ClosedWindow {
     const windowStart = index[TABLE_KEYS.sortKey].S!;
     const granularity = index[CLOSED_ATTRIBUTES.granularity].S! as Granularity;
     return {

@@ -208,7 +208,7 @@ export function parseUsageRecord(data: Buffer, options: ParseOptions): ParseResu
   if (o.timestamp === undefined || o.timestamp === null) return missing('timestamp', tenantId);
   const timestampMs = parseTimestamp(o.timestamp);
   if (timestampMs === undefined) {
-    return fail('INVALID_FIELD', `timestamp must be ISO-8601 with a time zone (2026-11-27T02:15:04Z) or epoch milliseconds, `
+    return fail('INVALID_FIELD', 'timestamp must be ISO-8601 with a time zone (2026-11-27T02:15:04Z) or epoch milliseconds, '
       + `a real date from 1970 to 9999 (given ${describe(o.timestamp)})`, tenantId);
   }
   if (timestampMs > options.arrivalMs + options.maxClockSkewMs) {

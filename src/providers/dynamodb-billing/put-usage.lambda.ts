@@ -1,7 +1,7 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { exactClient, parsePrices, pushUsage, PushSummary } from './shared.lambda/push';
-import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
 import { logger, requiredEnv } from './shared.lambda/runtime';
+import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
 
 const client = exactClient();
 

@@ -9,8 +9,8 @@ import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dy
 import { bundledHandler, FaultProxy, lambdaContext, synthesizedSchemas, Schemas } from './harness';
 import { isoSeconds } from '../../../src/ingestor/layout';
 import { addDecimal } from '../../../src/providers/dynamodb-billing/shared.lambda/decimal';
-import { startMoto, Moto } from '../../support/emulators';
 import { seedClosedWindows, usageReaderEnvironment } from '../../ingestor/closed-windows';
+import { startMoto, Moto } from '../../support/emulators';
 import { createTable } from '../support';
 
 type Summary = { windowsBilled: number; windowsAlreadyBilled: number; windowsUnpriced: number; windowsAfterClose: number };
