@@ -1,16 +1,13 @@
-import { awscdk, javascript } from 'projen';
+import { awscdk, javascript, release, ReleasableCommits } from 'projen';
 import { UpdateSnapshot } from 'projen/lib/javascript';
+import { configureBuild, HANDLER_SOURCES } from './projenrc/build';
 
 // One place for every version that has to agree across the project.
 const CDK_VERSION = '2.276.0';
-// The oldest aws-cdk-lib the library accepts: its peer dependency and the floor that
-// the Python, Java, Go and .NET packages declare. PyPI and Maven Central publish
-// aws-cdk-lib later than npm (on 2026-11-27: npm and Go 2.276.0, PyPI 2.275.0, Maven
-// Central 2.272.0, and Central's maven-metadata.xml lists nothing after 2.263.0, so Maven
-// resolves the range [floor,3.0.0) only for a floor <= 2.263.0). A newer floor makes the
-// Python and Java packages uninstallable (and `package:java` fails). Finding-level nag
-// acknowledgements need 2.269.0 (aws/aws-cdk#38787); src/private/nag.ts falls back to the
-// rule before that. See docs/languages.md.
+// The oldest aws-cdk-lib the library accepts: its peer dependency and the floor that the
+// Python, Java, Go and .NET packages declare. It must be a version that PyPI and Maven
+// Central already serve (they publish aws-cdk-lib after npm), or those packages cannot be
+// installed: why and how to raise it in docs/languages.md.
 const CDK_MIN_VERSION = '2.263.0';
 const CONSTRUCTS_VERSION = '10.5.1';
 const POWERTOOLS_VERSION = '2.35.0';
@@ -124,7 +121,20 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
   githubOptions: { mergify: false },
   depsUpgrade: false,
-  release: false,
+
+  // An unreleased 0.x library. Versions are cut by hand with
+  // `npx projen release` (bump from Conventional Commits since the last v0.* tag,
+  // CHANGELOG.md, tag; nothing is pushed or published). majorVersion 0 keeps every
+  // release in 0.x: a bump to 1.0.0 fails until this line changes. The API is marked
+  // experimental in every language until then. See CONTRIBUTING.md, "Releases".
+  release: true,
+  releaseTrigger: release.ReleaseTrigger.manual({ changelogPath: 'CHANGELOG.md', gitPushCommand: '' }),
+  majorVersion: 0,
+  releasableCommits: ReleasableCommits.featuresAndFixes(),
+  stability: 'experimental',
+  // Handler sources are bundled into assets/ by esbuild; jsii (and so
+  // lib/ and the npm package) compiles only the constructs. Type-checked by `typecheck`.
+  excludeTypescript: HANDLER_SOURCES,
   stale: false,
   pullRequestTemplate: false,
   sampleCode: false,
@@ -184,11 +194,14 @@ project.addTask('bench:synth', {
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/synth.ts` }],
 });
 
-// Issue 5: build the Python, Java and Go packages (and the C# sources), synthesize the
+// Build the Python, Java and Go packages (and the C# sources), synthesize the
 // consumer apps in examples/{python,java,go} and compare their templates with TypeScript's.
 project.addTask('test:languages', {
   description: 'Package every jsii target, synthesize the Python, Java and Go consumer apps and compare each template with the TypeScript example app',
   steps: [{ exec: `${devTsNode} test/languages/run.ts` }],
 });
+
+// What a fresh clone builds, snippet compilation, release files: projenrc/build.ts.
+configureBuild(project);
 
 project.synth();

@@ -10,18 +10,36 @@
  * function (moto cannot run functions without Docker): it invokes the bundled
  * handler with exactly the event the service would deliver.
  */
-import { runFlow } from '../test/e2e/flow';
+import * as path from 'path';
+import { runFlow } from './local-flow/flow';
+
+/**
+ * An amount as billing systems send it, in the currency's minor unit (cents
+ * for USD, yen for JPY), shown in major units too: `500 (5.00 USD)`.
+ */
+function readableAmount(amount: unknown, currency: unknown): string {
+  if (typeof amount !== 'number' || typeof currency !== 'string') return String(amount);
+  const code = currency.toUpperCase();
+  const digits = new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions().maximumFractionDigits ?? 2;
+  return `${amount} in minor units (${(amount / 10 ** digits).toFixed(digits)} ${code})`;
+}
 
 async function main(): Promise<void> {
   let n = 0;
-  const result = await runFlow((step) => {
-    n++;
-    console.log(`${String(n).padStart(2)}. [${step.actor}] ${step.name}: ${step.detail}`);
+  const result = await runFlow({
+    outdir: path.join(__dirname, '..', 'cdk.out', 'local-flow'),
+    report: (step) => {
+      n++;
+      console.log(`${String(n).padStart(2)}. [${step.actor}] ${step.name}: ${step.detail}`);
+    },
   });
   console.log('');
   console.log(`customers for the tenant: ${result.customersForTenant}`);
-  console.log(`charge lines: ${result.chargeLines.map((l) => `${l.metric} ${l.quantity} -> ${l.amount} ${l.currency}`).join('; ')}`);
-  console.log(`billing events on the bus: ${result.billingEvents.map((e) => `${e.detailType} (${JSON.stringify(e.detail)})`).join('; ')}`);
+  console.log(`charge lines (exact decimals, in major units): ${result.chargeLines.map((l) => `${l.metric} ${l.quantity} -> ${l.amount} ${l.currency}`).join('; ')}`);
+  for (const e of result.billingEvents) {
+    const { amount, currency, ...rest } = e.detail;
+    console.log(`billing event on the bus: ${e.detailType}, amount ${readableAmount(amount, currency)}, ${JSON.stringify(rest)}`);
+  }
 }
 
 main().catch((error) => {

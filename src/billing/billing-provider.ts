@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Names, Resource, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, CfnResource, Duration, Names, Resource, Token } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -11,7 +11,10 @@ import { Construct } from 'constructs';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from './billing';
 import { ControlPlaneEvents, EventDefinition } from '../events/event-definition';
 import { IDataIngestorAggregator } from '../ingestor/ingestor';
+import { AlarmSet } from '../private/alarms';
 import { acknowledgeNag } from '../private/nag';
+import { PropsValidator } from '../private/validation';
+import { webhookPathProblem, webhookRoutePath } from '../private/webhook-path';
 
 /**
  * Properties of a `BillingProvider`.
@@ -29,8 +32,8 @@ export interface BillingProviderProps {
   readonly eventBus?: events.IEventBus;
 
   /**
-   * The HTTP API on which the webhook is mounted as `POST /billing/<path>`.
-   * Required when `billing.webhookFunction` is set.
+   * The HTTP API on which the webhook is mounted as `POST /billing/<path>`
+   * (`path` from `billing.webhookFunction`). Required when `billing.webhookFunction` is set.
    * @default - no HTTP API; a webhook function is refused
    */
   readonly httpApi?: apigwv2.IHttpApi;
@@ -66,7 +69,7 @@ export interface BillingProviderProps {
   readonly captureFunctionFailures?: boolean;
 
   /**
-   * Actions of the alarms that watch the dead-letter queues (for example an SNS topic action).
+   * Actions of the provider's alarms (see `alarms`), for example an SNS topic action.
    * @default - the alarms have no action
    */
   readonly alarmActions?: cloudwatch.IAlarmAction[];
@@ -93,13 +96,20 @@ export interface BillingFunctionWiring {
   readonly deadLetterQueueAlarm: cloudwatch.Alarm;
 }
 
-const WEBHOOK_SEGMENT = /^[A-Za-z0-9\-._~]+$/;
-const MIN_EVENT_AGE_SECONDS = 60;
-const MAX_EVENT_AGE_SECONDS = 24 * 60 * 60;
 const MAX_RETRY_ATTEMPTS = 185;
+const REQUIRED_FUNCTIONS = ['createCustomerFunction', 'deleteCustomerFunction'] as const;
+const OPTIONAL_FUNCTIONS = ['createUserFunction', 'deleteUserFunction', 'putUsageFunction', 'webhookFunction'] as const;
 
-/** Webhook paths mounted per HTTP API, across every provider in the process. */
-const MOUNTED_PATHS = new WeakMap<apigwv2.IHttpApi, Map<string, string>>();
+/** Marks BillingProvider instances, so that one finds the others in the construct tree. */
+const BILLING_PROVIDER = Symbol.for('cdk-saas-billing.BillingProvider');
+
+/** One function wired by a provider, as other providers look it up in the tree. */
+interface WiredFunction {
+  readonly slot: string;
+  readonly handler: lambda.IFunction;
+  /** The queue its own failures go to, when this provider set its on-failure destination. */
+  readonly failureQueue?: sqs.IQueue;
+}
 
 /**
  * Wires a billing integration (`IBilling`) into a SaaS control plane.
@@ -108,14 +118,10 @@ const MOUNTED_PATHS = new WeakMap<apigwv2.IHttpApi, Map<string, string>>();
  *   (onboarding, offboarding, tenant user created, tenant user deleted), with an
  *   explicit retry policy, an encrypted dead-letter queue and an alarm on it.
  * - The usage push runs on a schedule (every 24 hours unless given) with the same reliability.
- * - The webhook is mounted as `POST /billing/<path>` on the given HTTP API.
- * - The ingestor's data stream and aggregate table are exposed and named in outputs.
+ * - The webhook is mounted as `POST /billing/<path>` on the given HTTP API; its URL is an output.
+ * - The ingestor's data stream and aggregate table are named in outputs.
  */
 export class BillingProvider extends Construct {
-  /** The bus the rules listen on. */
-  public readonly eventBus: events.IEventBus;
-  /** The event names the provider used for default triggers. */
-  public readonly controlPlaneEvents: ControlPlaneEvents;
   /** The wiring of the create customer function. */
   public readonly createCustomer: BillingFunctionWiring;
   /** The wiring of the delete customer function. */
@@ -126,37 +132,41 @@ export class BillingProvider extends Construct {
   public readonly deleteUser?: BillingFunctionWiring;
   /** The wiring of the scheduled usage push, when set. */
   public readonly putUsage?: BillingFunctionWiring;
-  /** The usage ingestor, when set: its data stream is where producers write usage. */
-  public readonly ingestor?: IDataIngestorAggregator;
   /** The webhook route (`POST /billing/<path>`), when a webhook is set. */
   public readonly webhookRoute?: apigwv2.HttpRoute;
-  /** The webhook's full path, for example `/billing/webhook`, when a webhook is set. */
-  public readonly webhookPath?: string;
+  /** The webhook's route path, for example `/billing/webhook`, when a webhook is set. */
+  public readonly webhookRoutePath?: string;
+  /**
+   * The webhook's URL on the HTTP API's `$default` stage (`<api endpoint>/billing/<path>`),
+   * when a webhook is set and the API's endpoint is known. On a named stage, the
+   * stage name comes after the host.
+   */
+  public readonly webhookUrl?: string;
   /** Every dead-letter queue the provider created. */
-  public readonly deadLetterQueues: sqs.IQueue[];
-  /** Every alarm the provider created. */
-  public readonly alarms: cloudwatch.IAlarm[];
+  public readonly deadLetterQueues: sqs.Queue[];
+  /** Every alarm the provider created: one per dead-letter queue. */
+  public readonly alarms: cloudwatch.Alarm[];
 
   private readonly retryAttempts: number;
   private readonly maxEventAge: Duration;
   private readonly captureFunctionFailures: boolean;
-  private readonly alarmActions: cloudwatch.IAlarmAction[];
+  private readonly alarmSet: AlarmSet;
+  private readonly wired: WiredFunction[] = [];
 
   constructor(scope: Construct, id: string, props: BillingProviderProps) {
     super(scope, id);
-    validateProps(props);
+    Object.defineProperty(this, BILLING_PROVIDER, { value: true });
+    validateProps(this, props);
 
     const billing = props.billing;
-    this.controlPlaneEvents = props.controlPlaneEvents ?? ControlPlaneEvents.SBT_AWS;
-    this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
+    const cpe = props.controlPlaneEvents ?? ControlPlaneEvents.SBT_AWS;
     this.retryAttempts = props.retryAttempts ?? MAX_RETRY_ATTEMPTS;
     this.maxEventAge = props.maxEventAge ?? Duration.hours(24);
     this.captureFunctionFailures = props.captureFunctionFailures ?? true;
-    this.alarmActions = props.alarmActions ?? [];
+    this.alarmSet = new AlarmSet(this, props.alarmActions);
     this.deadLetterQueues = [];
-    this.alarms = [];
+    this.alarms = this.alarmSet.alarms;
 
-    const cpe = this.controlPlaneEvents;
     this.createCustomer = this.wireAsync('CreateCustomer', billing.createCustomerFunction, cpe.onboardingRequest, props.eventBus);
     this.deleteCustomer = this.wireAsync('DeleteCustomer', billing.deleteCustomerFunction, cpe.offboardingRequest, props.eventBus);
     if (billing.createUserFunction) {
@@ -166,21 +176,7 @@ export class BillingProvider extends Construct {
       this.deleteUser = this.wireAsync('DeleteUser', billing.deleteUserFunction, cpe.tenantUserDeleted, props.eventBus);
     }
 
-    if (billing.ingestor) {
-      this.ingestor = billing.ingestor;
-      new CfnOutput(this, 'UsageStreamName', {
-        description: 'Kinesis data stream that usage producers write records to',
-        value: billing.ingestor.dataStream.streamName,
-      });
-      new CfnOutput(this, 'UsageStreamArn', {
-        description: 'ARN of the usage data stream',
-        value: billing.ingestor.dataStream.streamArn,
-      });
-      new CfnOutput(this, 'AggregateTableName', {
-        description: 'DynamoDB table holding the aggregated usage windows',
-        value: billing.ingestor.aggregateTable.tableName,
-      });
-    }
+    if (billing.ingestor) this.outputIngestor(billing.ingestor);
 
     if (billing.putUsageFunction) {
       this.putUsage = this.wireSchedule(billing.putUsageFunction);
@@ -188,18 +184,13 @@ export class BillingProvider extends Construct {
     }
 
     if (billing.webhookFunction) {
-      const { route, fullPath } = this.mountWebhook(billing.webhookFunction, props.httpApi!);
-      this.webhookRoute = route;
-      this.webhookPath = fullPath;
+      this.webhookRoutePath = webhookRoutePath(billing.webhookFunction.path);
+      this.webhookRoute = this.mountWebhook(billing.webhookFunction, props.httpApi!, this.webhookRoutePath);
+      this.webhookUrl = this.outputWebhookUrl(props.httpApi!, this.webhookRoutePath);
     }
   }
 
-  private wireAsync(
-    slot: string,
-    fn: IASyncFunction,
-    defaultTrigger: EventDefinition,
-    eventBus: events.IEventBus | undefined,
-  ): BillingFunctionWiring {
+  private wireAsync(slot: string, fn: IASyncFunction, defaultTrigger: EventDefinition, eventBus?: events.IEventBus): BillingFunctionWiring {
     const trigger = fn.trigger ?? defaultTrigger;
     const rule = new events.Rule(this, `${slot}Rule`, {
       description: `cdk-saas-billing: ${slot} on ${trigger.source} / ${trigger.detailType}`,
@@ -230,22 +221,17 @@ export class BillingProvider extends Construct {
       retryAttempts: this.retryAttempts,
       maxEventAge: this.maxEventAge,
     }));
-    this.captureFailures(slot, handler, deadLetterQueue);
+    const failureQueue = this.captureFailures(slot, handler, deadLetterQueue);
+    this.wired.push({ slot, handler, failureQueue });
 
-    const deadLetterQueueAlarm = deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+    const deadLetterQueueAlarm = this.alarmSet.add(`${slot}DeadLetterQueueAlarm`, deadLetterQueue.metricApproximateNumberOfMessagesVisible({
       period: Duration.minutes(1),
       statistic: cloudwatch.Stats.MAXIMUM,
-    }).createAlarm(this, `${slot}DeadLetterQueueAlarm`, {
-      alarmDescription: `cdk-saas-billing: ${slot} events could not be processed; inspect ${Names.uniqueId(deadLetterQueue)}`,
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }), {
+      description: `${slot} events could not be delivered, or the ${slot} function failed on them after Lambda's retries. `
+        + `Read the messages in ${Names.uniqueId(deadLetterQueue)} and the function's logs, fix the cause, then send the events again`,
     });
-    for (const action of this.alarmActions) deadLetterQueueAlarm.addAlarmAction(action);
-
     this.deadLetterQueues.push(deadLetterQueue);
-    this.alarms.push(deadLetterQueueAlarm);
     return { handler, rule, deadLetterQueue, deadLetterQueueAlarm };
   }
 
@@ -253,136 +239,185 @@ export class BillingProvider extends Construct {
    * EventBridge invokes functions asynchronously: its retry policy and
    * dead-letter queue cover delivery only. An event the function itself fails
    * on is retried twice by Lambda and then dropped unless the function has an
-   * on-failure destination or a dead-letter queue.
+   * on-failure destination or a dead-letter queue: the provider sets its queue
+   * as the on-failure destination, unless the function already has one.
+   *
+   * @returns the queue the function's own failures now go to, when the provider set it
    */
-  private captureFailures(slot: string, handler: lambda.IFunction, queue: sqs.IQueue) {
-    if (!this.captureFunctionFailures) return;
-    if (!isDefinedInApp(handler)) {
+  private captureFailures(slot: string, handler: lambda.IFunction, queue: sqs.IQueue): sqs.IQueue | undefined {
+    const earlier = this.earlierWiring(handler);
+    if (earlier) this.warnWiredTwice(slot, handler, earlier);
+    if (!this.captureFunctionFailures) return undefined;
+    if (!Resource.isOwnedResource(handler)) {
       Annotations.of(this).addWarningV2(`cdk-saas-billing:${slot}FunctionFailuresNotCaptured`,
         `The ${slot} function (${handler.node.path}) is not defined in this app, so failures of the function itself ` +
         'after Lambda\'s retries cannot be routed here. Give it an on-failure destination or a dead-letter queue where you define it.');
-      return;
+      return undefined;
     }
-    if (hasFailureHandling(handler)) return;
-    handler.configureAsyncInvoke({
-      onFailure: new destinations.SqsDestination(queue),
-      retryAttempts: 2,
+    const existing = failureHandlingOf(handler);
+    if (existing === 'NONE') {
+      handler.configureAsyncInvoke({ onFailure: new destinations.SqsDestination(queue), retryAttempts: 2 });
+      return queue;
+    }
+    if (existing === 'ASYNC_CONFIG_WITHOUT_ON_FAILURE' && !earlier) {
+      Annotations.of(this).addWarningV2(`cdk-saas-billing:${slot}FunctionFailuresNotCaptured`,
+        `The ${slot} function (${handler.node.path}) already has an asynchronous invoke configuration without an on-failure destination, `
+        + 'so the provider cannot add one: failures of the function itself are dropped after Lambda\'s retries. Give that configuration an onFailure.');
+    }
+    return undefined;
+  }
+
+  /** The first wiring of this function by this provider or another one in the app, if any. */
+  private earlierWiring(handler: lambda.IFunction): { provider: BillingProvider; wiring: WiredFunction } | undefined {
+    for (const c of this.node.root.node.findAll()) {
+      if (!(c as unknown as Record<symbol, unknown>)[BILLING_PROVIDER]) continue;
+      const provider = c as BillingProvider;
+      const wiring = provider.wired.find((w) => w.handler === handler || w.handler.functionArn === handler.functionArn);
+      if (wiring) return { provider, wiring };
+    }
+    return undefined;
+  }
+
+  private warnWiredTwice(slot: string, handler: lambda.IFunction, earlier: { provider: BillingProvider; wiring: WiredFunction }) {
+    const where = earlier.provider === this ? `as ${earlier.wiring.slot} by this provider` : `as ${earlier.wiring.slot} by ${earlier.provider.node.path}`;
+    const failures = earlier.wiring.failureQueue
+      ? `Lambda keeps one on-failure destination per function, so failures of the function itself after Lambda's retries go to ${earlier.wiring.failureQueue.node.path} only; `
+      : '';
+    Annotations.of(this).addWarningV2('cdk-saas-billing:functionWiredTwice',
+      `The ${slot} function (${handler.node.path}) is already wired ${where}. ${failures}`
+      + 'events EventBridge cannot deliver still go to each rule\'s own dead-letter queue. Use one function per slot to keep them apart.');
+  }
+
+  private outputIngestor(ingestor: IDataIngestorAggregator) {
+    new CfnOutput(this, 'UsageStreamName', {
+      description: 'Kinesis data stream that usage producers write records to',
+      value: ingestor.dataStream.streamName,
+    });
+    new CfnOutput(this, 'UsageStreamArn', {
+      description: 'ARN of the usage data stream',
+      value: ingestor.dataStream.streamArn,
+    });
+    new CfnOutput(this, 'AggregateTableName', {
+      description: 'DynamoDB table holding the aggregated usage windows',
+      value: ingestor.aggregateTable.tableName,
     });
   }
 
-  private mountWebhook(fn: IFunctionPath, httpApi: apigwv2.IHttpApi) {
-    const fullPath = `/billing/${fn.path}`;
-    if (!Token.isUnresolved(fn.path)) {
-      let mounted = MOUNTED_PATHS.get(httpApi);
-      if (!mounted) {
-        mounted = new Map();
-        MOUNTED_PATHS.set(httpApi, mounted);
-      }
-      const existing = mounted.get(fullPath) ?? findRouteOn(httpApi, `POST ${fullPath}`);
-      if (existing) {
-        throw new Error(
-          `webhookFunction.path '${fn.path}' mounts POST ${fullPath} on HTTP API ${httpApi.node.path}, ` +
-          `which already has that route (${existing}). Give this webhook another path.`);
-      }
-      mounted.set(fullPath, this.node.path);
-    }
+  private mountWebhook(fn: IFunctionPath, httpApi: apigwv2.IHttpApi, routePath: string): apigwv2.HttpRoute {
     const route = new apigwv2.HttpRoute(this, 'WebhookRoute', {
       httpApi,
-      routeKey: apigwv2.HttpRouteKey.with(fullPath, apigwv2.HttpMethod.POST),
+      routeKey: apigwv2.HttpRouteKey.with(routePath, apigwv2.HttpMethod.POST),
       integration: new HttpLambdaIntegration('WebhookIntegration', fn.handler),
     });
     acknowledgeNag(route, 'AwsSolutions-APIG4',
       'The billing system calls this webhook without AWS credentials; the handler verifies the request signature itself.');
-    return { route, fullPath };
+    return route;
+  }
+
+  private outputWebhookUrl(httpApi: apigwv2.IHttpApi, routePath: string): string | undefined {
+    let endpoint: string;
+    try {
+      endpoint = httpApi.apiEndpoint;
+    } catch {
+      return undefined; // an imported API without its endpoint
+    }
+    const url = `${endpoint}${routePath}`;
+    new CfnOutput(this, 'WebhookUrl', {
+      description: 'URL the billing system calls (POST) with signed webhook events, on the HTTP API\'s $default stage',
+      value: url,
+    });
+    return url;
   }
 }
 
-/** True when the function is a resource of this app rather than an imported reference. */
-function isDefinedInApp(handler: lambda.IFunction): boolean {
-  return Resource.isOwnedResource(handler);
-}
-
-/** True when the user already gave the function an async on-failure destination or a dead-letter queue. */
-function hasFailureHandling(handler: lambda.IFunction): boolean {
-  if (handler.node.tryFindChild('EventInvokeConfig')) return true;
+/** How a function's own asynchronous failures are already handled, read through public API only. */
+function failureHandlingOf(handler: lambda.IFunction): 'HANDLED' | 'ASYNC_CONFIG_WITHOUT_ON_FAILURE' | 'NONE' {
   const fn = handler as Partial<lambda.Function>;
-  if (fn.deadLetterQueue || fn.deadLetterTopic) return true;
-  const cfn = handler.node.tryFindChild('Resource') as lambda.CfnFunction | undefined;
-  return cfn?.deadLetterConfig !== undefined;
+  if (fn.deadLetterQueue || fn.deadLetterTopic) return 'HANDLED';
+  const cfn = handler.node.defaultChild;
+  if (cfn instanceof lambda.CfnFunction && cfn.deadLetterConfig !== undefined) return 'HANDLED';
+  const config = invokeConfigOf(handler);
+  if (!config) return 'NONE';
+  const destinationConfig = config.destinationConfig as lambda.CfnEventInvokeConfig.DestinationConfigProperty | undefined;
+  return destinationConfig?.onFailure ? 'HANDLED' : 'ASYNC_CONFIG_WITHOUT_ON_FAILURE';
 }
 
-/** The path of a route with this route key already on the API, if any. */
-function findRouteOn(httpApi: apigwv2.IHttpApi, routeKey: string): string | undefined {
-  for (const c of httpApi.node.findAll()) {
-    if (c instanceof apigwv2.CfnRoute && c.routeKey === routeKey) return c.node.path;
+/** The asynchronous invoke configuration of the function's unqualified version, wherever in the app it was defined. */
+function invokeConfigOf(handler: lambda.IFunction): lambda.CfnEventInvokeConfig | undefined {
+  for (const c of handler.node.root.node.findAll()) {
+    if (!CfnResource.isCfnResource(c) || c.cfnResourceType !== lambda.CfnEventInvokeConfig.CFN_RESOURCE_TYPE_NAME) continue;
+    const config = c as lambda.CfnEventInvokeConfig;
+    if (config.functionName === handler.functionName && config.qualifier === '$LATEST') return config;
+  }
+  return undefined;
+}
+
+/** The path of a route with this key already on the API (a route of the user's or of another provider), if any. */
+function existingRoute(scope: Construct, httpApi: apigwv2.IHttpApi, routeKey: string): string | undefined {
+  for (const c of scope.node.root.node.findAll()) {
+    if (!CfnResource.isCfnResource(c) || c.cfnResourceType !== apigwv2.CfnRoute.CFN_RESOURCE_TYPE_NAME) continue;
+    const route = c as apigwv2.CfnRoute;
+    if (route.apiId === httpApi.apiId && route.routeKey === routeKey) return route.node.scope?.node.path ?? route.node.path;
   }
   return undefined;
 }
 
 /** Refuses bad input at synth time, reporting every problem at once. */
-function validateProps(props: BillingProviderProps) {
-  const errors: string[] = [];
+function validateProps(scope: Construct, props: BillingProviderProps) {
+  const v = new PropsValidator(scope, 'BillingProvider');
   const billing = props?.billing as IBilling | undefined;
   if (!billing || typeof billing !== 'object') {
-    throw new Error(`BillingProvider: props.billing must be an IBilling object (given ${describe(billing)}). ` +
-      'Pass at least { createCustomerFunction: { handler }, deleteCustomerFunction: { handler } }.');
+    v.add('billing', billing, 'must be an IBilling object', 'pass at least { createCustomerFunction: { handler }, deleteCustomerFunction: { handler } }');
+    v.throwIfInvalid();
+    return;
   }
-  checkFunction(errors, 'createCustomerFunction', billing.createCustomerFunction, true);
-  checkFunction(errors, 'deleteCustomerFunction', billing.deleteCustomerFunction, true);
-  checkFunction(errors, 'createUserFunction', billing.createUserFunction, false);
-  checkFunction(errors, 'deleteUserFunction', billing.deleteUserFunction, false);
-  checkFunction(errors, 'putUsageFunction', billing.putUsageFunction, false);
-  checkFunction(errors, 'webhookFunction', billing.webhookFunction, false);
+  for (const name of REQUIRED_FUNCTIONS) checkFunction(v, name, billing[name], true);
+  for (const name of OPTIONAL_FUNCTIONS) checkFunction(v, name, billing[name], false);
 
-  if (billing.putUsageFunction?.schedule) {
-    const problem = scheduleProblem(billing.putUsageFunction.schedule);
-    if (problem) errors.push(problem);
+  const schedule = billing.putUsageFunction?.schedule;
+  if (schedule && scheduleIsTooShort(schedule)) {
+    v.add('billing.putUsageFunction.schedule', schedule.expressionString, 'is shorter than one minute or not a valid rate',
+      'EventBridge schedules run at most once a minute; use for example Schedule.rate(Duration.hours(24))');
   }
 
-  if (billing.webhookFunction) {
+  const webhook = billing.webhookFunction;
+  if (webhook) {
+    const pathProblem = webhookPathProblem(webhook.path);
+    if (pathProblem) v.add('billing.webhookFunction.path', webhook.path, pathProblem.problem, pathProblem.fix);
     if (!props.httpApi) {
-      errors.push('billing.webhookFunction is set but props.httpApi is not: pass the HTTP API to mount ' +
-        `POST /billing/${String(billing.webhookFunction.path)} on (httpApi: myHttpApi), or remove webhookFunction.`);
-    }
-    const pathProblem = webhookPathProblem(billing.webhookFunction.path);
-    if (pathProblem) errors.push(pathProblem);
-  }
-
-  if (props.retryAttempts !== undefined && !Token.isUnresolved(props.retryAttempts)) {
-    if (!Number.isInteger(props.retryAttempts) || props.retryAttempts < 0 || props.retryAttempts > MAX_RETRY_ATTEMPTS) {
-      errors.push(`retryAttempts must be an integer between 0 and ${MAX_RETRY_ATTEMPTS} inclusive (given ${props.retryAttempts}).`);
-    }
-  }
-  if (props.maxEventAge !== undefined && !props.maxEventAge.isUnresolved()) {
-    const seconds = props.maxEventAge.toSeconds();
-    if (seconds < MIN_EVENT_AGE_SECONDS || seconds > MAX_EVENT_AGE_SECONDS) {
-      errors.push(`maxEventAge must be between 1 minute and 24 hours (given ${props.maxEventAge.toHumanString()}).`);
+      v.add('httpApi', props.httpApi, 'is required when billing.webhookFunction is set',
+        `pass the HTTP API to mount POST /billing/${String(webhook.path)} on, or remove billing.webhookFunction`);
+    } else if (!pathProblem && !Token.isUnresolved(webhook.path)) {
+      const routeKey = `POST ${webhookRoutePath(webhook.path)}`;
+      const existing = existingRoute(scope, props.httpApi, routeKey);
+      if (existing) {
+        v.add('billing.webhookFunction.path', webhook.path, `mounts ${routeKey} on the HTTP API ${props.httpApi.node.path}, which already has that route (${existing})`,
+          'give this webhook another path');
+      }
     }
   }
 
-  if (errors.length > 0) {
-    throw new Error(`BillingProvider: invalid props:\n- ${errors.join('\n- ')}`);
-  }
+  v.range('retryAttempts', props.retryAttempts, 0, MAX_RETRY_ATTEMPTS);
+  v.durationRange('maxEventAge', props.maxEventAge, Duration.minutes(1), Duration.hours(24));
+  v.throwIfInvalid();
 }
 
-function checkFunction(errors: string[], name: string, value: unknown, required: boolean) {
+function checkFunction(v: PropsValidator, name: string, value: unknown, required: boolean) {
+  const prop = `billing.${name}`;
   if (value === undefined || value === null) {
-    if (required) {
-      errors.push(`billing.${name} is required (given ${describe(value)}): pass { handler: myFunction }.`);
-    }
+    if (required) v.add(prop, value, 'is required', 'pass { handler: myFunction }');
     return;
   }
   const handler = (value as { handler?: unknown }).handler;
   if (typeof value !== 'object' || !isFunction(handler)) {
-    errors.push(`billing.${name}.handler must be a lambda.IFunction (given ${describe(handler)}): ` +
-      `pass { handler: myFunction }${name === 'webhookFunction' ? ' with a path' : ''}.`);
+    v.add(`${prop}.handler`, handler, 'must be a lambda.IFunction', `pass { handler: myFunction }${name === 'webhookFunction' ? ' with a path' : ''}`);
   }
   const trigger = (value as IASyncFunction).trigger;
   if (trigger !== undefined) {
     for (const key of ['source', 'detailType'] as const) {
-      const v = (trigger as unknown as Record<string, unknown>)?.[key];
-      if (typeof v !== 'string' || (!Token.isUnresolved(v) && v.trim() === '')) {
-        errors.push(`billing.${name}.trigger.${key} must be a non-empty string (given ${describe(v)}).`);
+      const given = (trigger as unknown as Record<string, unknown>)?.[key];
+      if (typeof given !== 'string' || (!Token.isUnresolved(given) && given.trim() === '')) {
+        v.add(`${prop}.trigger.${key}`, given, 'must be a non-empty string', `give the event's ${key === 'source' ? 'source' : 'detail-type'}, or leave trigger out for the default`);
       }
     }
   }
@@ -393,51 +428,15 @@ function isFunction(x: unknown): x is lambda.IFunction {
     && typeof (x as lambda.IFunction).addPermission === 'function';
 }
 
-function webhookPathProblem(path: unknown): string | undefined {
-  if (typeof path !== 'string') {
-    return `billing.webhookFunction.path must be a string (given ${describe(path)}): for example 'webhook' mounts POST /billing/webhook.`;
-  }
-  if (Token.isUnresolved(path)) return undefined;
-  if (path.length === 0) {
-    return "billing.webhookFunction.path is empty: give a path segment such as 'webhook' (mounts POST /billing/webhook).";
-  }
-  if (path.startsWith('/') || path.endsWith('/') || path.includes('//')) {
-    const fixed = path.split('/').filter((s) => s.length > 0).join('/');
-    return `billing.webhookFunction.path '${path}' would mount POST /billing/${path}: ` +
-      `remove leading, trailing and double slashes${fixed ? ` (for example '${fixed}')` : ''}.`;
-  }
-  const bad = path.split('/').find((s) => !WEBHOOK_SEGMENT.test(s));
-  if (bad !== undefined) {
-    const chars = [...new Set(bad.replace(/[A-Za-z0-9\-._~]/g, ''))].map((c) => JSON.stringify(c)).join(', ');
-    return `billing.webhookFunction.path '${path}' has characters a URL path segment cannot hold (${chars}): ` +
-      'use letters, digits and - . _ ~ only.';
-  }
-  return undefined;
-}
-
-function scheduleProblem(schedule: events.Schedule): string | undefined {
+/** Whether a `rate()` schedule runs more often than once a minute (cron() and at() cannot). */
+function scheduleIsTooShort(schedule: events.Schedule): boolean {
   const expression = schedule.expressionString;
-  if (Token.isUnresolved(expression)) return undefined;
+  if (Token.isUnresolved(expression)) return false;
   const rate = /^rate\(\s*(\S+)\s+(\S+)\s*\)$/.exec(expression);
-  if (!rate) return undefined; // cron() and at() expressions cannot fire more than once a minute
+  if (!rate) return false;
   const [, amount, unit] = rate;
-  if (Token.isUnresolved(amount)) return undefined;
+  if (Token.isUnresolved(amount)) return false;
   const n = Number(amount);
-  const units = ['minute', 'minutes', 'hour', 'hours', 'day', 'days'];
-  if (!units.includes(unit) || !Number.isInteger(n) || n < 1) {
-    return `billing.putUsageFunction.schedule '${expression}' is shorter than one minute or not a valid rate: ` +
-      'EventBridge schedules run at most once a minute; use for example Schedule.rate(Duration.hours(24)).';
-  }
-  return undefined;
+  return !['minute', 'minutes', 'hour', 'hours', 'day', 'days'].includes(unit) || !Number.isInteger(n) || n < 1;
 }
 
-function describe(x: unknown): string {
-  if (x === undefined) return 'undefined';
-  if (x === null) return 'null';
-  if (typeof x === 'string') return `'${x}'`;
-  if (typeof x === 'object') {
-    const ctor = (x as object).constructor?.name;
-    return ctor && ctor !== 'Object' ? `a ${ctor}` : `an object with keys [${Object.keys(x as object).join(', ')}]`;
-  }
-  return `${typeof x} ${String(x)}`;
-}

@@ -7,6 +7,13 @@ import { IDataIngestorAggregator } from '../ingestor/ingestor';
  * A function that the billing provider invokes asynchronously when an event
  * arrives on the bus.
  *
+ * The function receives the EventBridge event (`detail` holds the control
+ * plane's fields, for example `tenantId`). Its return value is ignored. A throw
+ * makes Lambda retry it twice; then the event goes to the provider's dead-letter
+ * queue for the slot (unless the function already has an on-failure destination)
+ * and that queue's alarm fires. Delivery is at least once: the function must be
+ * idempotent.
+ *
  * A data shape: in Python pass keyword arguments, in Java use the builder,
  * in Go a struct literal.
  *
@@ -29,6 +36,13 @@ export interface IASyncFunction {
 /**
  * A function that the billing provider invokes on a schedule.
  *
+ * The function receives EventBridge's scheduled event; its return value is
+ * ignored and a throw is handled as for `IASyncFunction`. When `IBilling.ingestor`
+ * is set, the provider binds the function to the ingestor's usage read contract
+ * (read access, and the environment its runtime reader needs). The schedule's
+ * rule is on the account's default bus, whatever bus the lifecycle rules use
+ * (EventBridge runs schedules on the default bus only).
+ *
  * @struct
  */
 export interface IFunctionSchedule {
@@ -46,6 +60,10 @@ export interface IFunctionSchedule {
 
 /**
  * A function that the billing provider mounts as `POST /billing/<path>` on an HTTP API.
+ *
+ * The function receives the API Gateway HTTP API request (payload format 2.0);
+ * its return value is the HTTP response. A throw is answered with HTTP 500, and a
+ * billing system retries the call.
  *
  * @struct
  */
@@ -110,8 +128,8 @@ export interface IBilling {
   readonly deleteUserFunction?: IASyncFunction;
 
   /**
-   * The usage ingestor: the data stream producers write usage to and the store
-   * of aggregated usage the push reads.
+   * The usage ingestor: the data stream producers write usage to, and the usage
+   * the push reads through its read contract.
    * @default - no usage ingestion
    */
   readonly ingestor?: IDataIngestorAggregator;

@@ -1,1 +1,1 @@
-export * from './dynamodb-billing';
+export * from './dynamodb-billing/dynamodb-billing';

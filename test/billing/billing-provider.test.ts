@@ -2,6 +2,7 @@ import { Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -77,7 +78,6 @@ describe('BillingProvider lifecycle rules', () => {
       EventBusName: Match.absent(),
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeleteCustomer'), 'Arn'] } })],
     });
-    expect(provider.eventBus.eventBusName).toBe('default');
     expect(provider.createUser).toBeUndefined();
     expect(provider.putUsage).toBeUndefined();
     expect(provider.webhookRoute).toBeUndefined();
@@ -91,7 +91,7 @@ describe('BillingProvider lifecycle rules', () => {
       createUserFunction: { handler: fn(stack, 'CreateUser') },
       deleteUserFunction: { handler: fn(stack, 'DeleteUser') },
     };
-    const provider = new BillingProvider(stack, 'Billing', { billing, eventBus: bus });
+    new BillingProvider(stack, 'Billing', { billing, eventBus: bus });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::Events::Rule', 4);
     const rules = template.findResources('AWS::Events::Rule');
@@ -100,7 +100,6 @@ describe('BillingProvider lifecycle rules', () => {
     }
     template.hasResourceProperties('AWS::Events::Rule', rulePattern('sbt.control.plane', 'sbt_aws_tenantUserCreated'));
     template.hasResourceProperties('AWS::Events::Rule', rulePattern('sbt.control.plane', 'sbt_aws_tenantUserDeleted'));
-    expect(provider.eventBus).toBe(bus);
   });
 
   test('a function trigger overrides its default event', () => {
@@ -200,6 +199,9 @@ describe('BillingProvider reliability', () => {
     }
     expect(provider.deadLetterQueues).toHaveLength(5);
     expect(provider.alarms).toHaveLength(5);
+    // concrete alarms: addAlarmAction type-checks in every jsii language
+    expect(provider.alarms.every((a) => a instanceof cloudwatch.Alarm)).toBe(true);
+    expect(provider.alarms).toContain(provider.putUsage?.deadLetterQueueAlarm);
   });
 
   test('failures of the function after Lambda retries go to the dead-letter queue', () => {
@@ -271,6 +273,56 @@ describe('BillingProvider reliability', () => {
     template.resourceCountIs('AWS::Lambda::Permission', 2);
   });
 
+  test('one function in two slots: the provider warns that its own failures go to the first slot\'s queue only', () => {
+    const stack = newStack();
+    const both = fn(stack, 'Lifecycle');
+    new BillingProvider(stack, 'Billing', { billing: { createCustomerFunction: { handler: both }, deleteCustomerFunction: { handler: both } } });
+    Annotations.fromStack(stack).hasWarning('/TestStack/Billing', Match.stringLikeRegexp(
+      'The DeleteCustomer function \\(TestStack/Lifecycle\\) is already wired as CreateCustomer by this provider\\. .*go to TestStack/Billing/CreateCustomerDeadLetterQueue only'));
+  });
+
+  test('a function already wired by another provider: the second provider warns where its failures go, and adds no second destination', () => {
+    // GIVEN a provider wiring a function
+    const stack = newStack();
+    const shared = fn(stack, 'Shared');
+    new BillingProvider(stack, 'First', { billing: { createCustomerFunction: { handler: shared }, deleteCustomerFunction: { handler: fn(stack, 'D1') } } });
+    // WHEN another provider wires the same function
+    new BillingProvider(stack, 'Second', { billing: { createCustomerFunction: { handler: fn(stack, 'C2') }, deleteCustomerFunction: { handler: shared } } });
+    // THEN
+    Annotations.fromStack(stack).hasWarning('/TestStack/Second', Match.stringLikeRegexp(
+      'The DeleteCustomer function \\(TestStack/Shared\\) is already wired as CreateCustomer by TestStack/First\\. Lambda keeps one on-failure destination per function, '
+      + 'so failures of the function itself after Lambda\'s retries go to TestStack/First/CreateCustomerDeadLetterQueue only'));
+    Annotations.fromStack(stack).hasNoWarning('/TestStack/First', Match.stringLikeRegexp('already wired'));
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 3);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^Shared') },
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FirstCreateCustomerDeadLetterQueue'), 'Arn'] } } },
+    });
+  });
+
+  test('an on-failure destination the user configured anywhere in the app (lambda.EventInvokeConfig) is kept', () => {
+    const stack = newStack();
+    const handler = fn(stack, 'CreateCustomer');
+    new lambda.EventInvokeConfig(stack, 'UsersConfig', { function: handler, onFailure: new destinations.SqsDestination(new sqs.Queue(stack, 'Mine')) });
+    new BillingProvider(stack, 'Billing', { billing: { createCustomerFunction: { handler }, deleteCustomerFunction: { handler: fn(stack, 'DeleteCustomer') } } });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^CreateCustomer') },
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Mine'), 'Arn'] } } },
+    });
+    Annotations.fromStack(stack).hasNoWarning('*', Match.anyValue());
+  });
+
+  test('an asynchronous configuration without on-failure destination: the provider cannot add one and says so', () => {
+    const stack = newStack();
+    const handler = fn(stack, 'CreateCustomer');
+    handler.configureAsyncInvoke({ retryAttempts: 0 });
+    new BillingProvider(stack, 'Billing', { billing: { createCustomerFunction: { handler }, deleteCustomerFunction: { handler: fn(stack, 'DeleteCustomer') } } });
+    Annotations.fromStack(stack).hasWarning('/TestStack/Billing', Match.stringLikeRegexp('CreateCustomer function .* already has an asynchronous invoke configuration without an on-failure destination'));
+  });
+
   test('dead-letter queues carry the cdk-nag 2 acknowledgement of AwsSolutions-SQS3 with a reason', () => {
     const stack = newStack();
     new BillingProvider(stack, 'Billing', { billing: requiredBilling(stack) });
@@ -328,14 +380,13 @@ describe('BillingProvider usage push and ingestor', () => {
     Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(15 1 * * ? *)' });
   });
 
-  test('with an ingestor: it is exposed, outputs name its stream and store, and the push may read the aggregates', () => {
+  test('with an ingestor: outputs name its stream and store, and the push may read the aggregates', () => {
     const stack = newStack();
     const ingestor = new FakeIngestor(stack, 'Ingestor');
-    const provider = new BillingProvider(stack, 'Billing', {
+    new BillingProvider(stack, 'Billing', {
       billing: { ...requiredBilling(stack), ingestor, putUsageFunction: { handler: fn(stack, 'PutUsage') } },
     });
     const template = Template.fromStack(stack);
-    expect(provider.ingestor).toBe(ingestor);
     const outputs = template.findOutputs('*');
     const values = Object.values(outputs).map((o) => JSON.stringify(o.Value));
     expect(values).toContain(JSON.stringify({ Ref: stack.getLogicalId(ingestor.dataStream.node.defaultChild as kinesis.CfnStream) }));
@@ -382,8 +433,14 @@ describe('BillingProvider webhook', () => {
       Principal: 'apigateway.amazonaws.com',
       FunctionName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Webhook'), 'Arn'] },
     });
-    expect(provider.webhookPath).toBe('/billing/stripe/events');
+    expect(provider.webhookRoutePath).toBe('/billing/stripe/events');
     expect(provider.webhookRoute).toBeDefined();
+    // the webhook's URL: the API's endpoint and the route path, as a property and an output
+    const apiId = stack.getLogicalId(httpApi.node.defaultChild as apigwv2.CfnApi);
+    const url = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [apiId, 'ApiEndpoint'] }, '/billing/stripe/events']] };
+    expect(stack.resolve(provider.webhookUrl)).toEqual(url);
+    const [output] = Object.entries(template.findOutputs('*')).filter(([k]) => k.startsWith('BillingWebhookUrl'));
+    expect(output[1]).toMatchObject({ Value: url, Description: expect.stringMatching(/POST/) });
     // the webhook answers synchronously: no rule, no dead-letter queue, no async config for it
     template.resourceCountIs('AWS::Events::Rule', 2);
     expect(Object.keys(template.findResources('AWS::Lambda::EventInvokeConfig', {
@@ -411,6 +468,25 @@ describe('BillingProvider webhook', () => {
     });
     Template.fromStack(stack).hasResourceProperties('AWS::ApiGatewayV2::Route', { ApiId: 'abc123', RouteKey: 'POST /billing/webhook' });
   });
+
+  test('an imported HTTP API without its endpoint: no URL output, no error', () => {
+    const stack = newStack();
+    const provider = new BillingProvider(stack, 'Billing', {
+      billing: { ...requiredBilling(stack), webhookFunction: { path: 'webhook', handler: fn(stack, 'Webhook') } },
+      httpApi: apigwv2.HttpApi.fromHttpApiAttributes(stack, 'Imported', { httpApiId: 'abc123' }),
+    });
+    expect(provider.webhookUrl).toBeUndefined();
+    expect(Object.keys(Template.fromStack(stack).findOutputs('*'))).toHaveLength(0);
+  });
+
+  test('an imported HTTP API with its endpoint: the URL output', () => {
+    const stack = newStack();
+    const provider = new BillingProvider(stack, 'Billing', {
+      billing: { ...requiredBilling(stack), webhookFunction: { path: 'webhook', handler: fn(stack, 'Webhook') } },
+      httpApi: apigwv2.HttpApi.fromHttpApiAttributes(stack, 'Imported', { httpApiId: 'abc123', apiEndpoint: 'https://abc123.execute-api.us-east-1.amazonaws.com' }),
+    });
+    expect(provider.webhookUrl).toBe('https://abc123.execute-api.us-east-1.amazonaws.com/billing/webhook');
+  });
 });
 
 describe('BillingProvider bad input', () => {
@@ -421,13 +497,15 @@ describe('BillingProvider bad input', () => {
   test('fails if a webhook is given without httpApi', () => {
     const stack = newStack();
     expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, 'webhook') }))
-      .toThrow(/webhookFunction is set but props.httpApi is not: pass the HTTP API to mount POST \/billing\/webhook/);
+      .toThrow('BillingProvider at TestStack/Billing: invalid props:\n'
+        + '- httpApi (Python: http_api) is required when billing.webhookFunction is set (given undefined): '
+        + 'pass the HTTP API to mount POST /billing/webhook on, or remove billing.webhookFunction');
   });
 
   test('fails if the webhook path is empty', () => {
     const stack = newStack();
     expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, ''), httpApi: new apigwv2.HttpApi(stack, 'Api') }))
-      .toThrow(/billing.webhookFunction.path is empty: give a path segment such as 'webhook'/);
+      .toThrow(/- billing\.webhookFunction\.path \(Python: billing\.webhook_function\.path\) is empty \(given ''\): give a path such as 'webhook'/);
   });
 
   test.each([
@@ -437,7 +515,7 @@ describe('BillingProvider bad input', () => {
   ])('fails if the webhook path %s has slashes that would give /billing//x', (path, fixed) => {
     const stack = newStack();
     expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, path), httpApi: new apigwv2.HttpApi(stack, 'Api') }))
-      .toThrow(new RegExp(`path '${path}' would mount POST /billing/${path}: remove leading, trailing and double slashes \\(for example '${fixed}'\\)`));
+      .toThrow(new RegExp(`path \\(Python: billing.webhook_function.path\\) would mount POST /billing/${path} \\(given '${path}'\\): remove leading, trailing and double slashes \\(for example '${fixed}'\\)`));
   });
 
   test.each([
@@ -449,7 +527,7 @@ describe('BillingProvider bad input', () => {
     const stack = newStack();
     const escaped = chars.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, path), httpApi: new apigwv2.HttpApi(stack, 'Api') }))
-      .toThrow(new RegExp(`characters a URL path segment cannot hold \\(${escaped}\\): use letters, digits and - . _ ~ only`));
+      .toThrow(new RegExp(`characters a URL path segment cannot hold \\(${escaped}\\) \\(given '.*'\\): use letters, digits and - . _ ~ only`));
   });
 
   test('fails if the same path is mounted twice on one API', () => {
@@ -462,7 +540,9 @@ describe('BillingProvider bad input', () => {
       webhookFunction: { path: 'webhook', handler: fn(stack, 'W2') },
     };
     expect(() => new BillingProvider(stack, 'Second', { billing: second, httpApi }))
-      .toThrow(/path 'webhook' mounts POST \/billing\/webhook on HTTP API TestStack\/Api, which already has that route \(TestStack\/First\)\. Give this webhook another path/);
+      .toThrow('BillingProvider at TestStack/Second: invalid props:\n'
+        + '- billing.webhookFunction.path (Python: billing.webhook_function.path) mounts POST /billing/webhook on the HTTP API TestStack/Api, '
+        + 'which already has that route (TestStack/First/WebhookRoute) (given \'webhook\'): give this webhook another path');
   });
 
   test('fails if the API already has a route of its own on that path', () => {
@@ -470,7 +550,7 @@ describe('BillingProvider bad input', () => {
     const httpApi = new apigwv2.HttpApi(stack, 'Api');
     httpApi.addRoutes({ path: '/billing/webhook', methods: [apigwv2.HttpMethod.POST], integration: new HttpLambdaIntegration('Mine', fn(stack, 'Mine')) });
     expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, 'webhook'), httpApi }))
-      .toThrow(/already has that route \(TestStack\/Api\/POST--billing--webhook\/Resource\)/);
+      .toThrow(/already has that route \(TestStack\/Api\/POST--billing--webhook\)/);
   });
 
   test('the same path on two different APIs is fine', () => {
@@ -489,19 +569,21 @@ describe('BillingProvider bad input', () => {
     const stack = newStack();
     const billing = { createCustomerFunction: { handler: fn(stack, 'CreateCustomer') } } as unknown as IBilling;
     expect(() => new BillingProvider(stack, 'Billing', { billing }))
-      .toThrow(/billing.deleteCustomerFunction is required \(given undefined\): pass \{ handler: myFunction \}/);
+      .toThrow(/- billing\.deleteCustomerFunction \(Python: billing\.delete_customer_function\) is required \(given undefined\): pass \{ handler: myFunction \}/);
   });
 
   test('fails if a function has no handler', () => {
     const stack = newStack();
     const billing = { createCustomerFunction: { handler: 'my-function' }, deleteCustomerFunction: {} } as unknown as IBilling;
     expect(() => new BillingProvider(stack, 'Billing', { billing }))
-      .toThrow(/billing.createCustomerFunction.handler must be a lambda.IFunction \(given 'my-function'\)[\s\S]*billing.deleteCustomerFunction.handler must be a lambda.IFunction \(given undefined\)/);
+      .toThrow(/billing\.createCustomerFunction\.handler \(Python: billing\.create_customer_function\.handler\) must be a lambda\.IFunction \(given 'my-function'\)[\s\S]*billing\.deleteCustomerFunction\.handler \(Python: billing\.delete_customer_function\.handler\) must be a lambda\.IFunction \(given undefined\)/);
   });
 
   test('fails if billing itself is missing', () => {
     const stack = newStack();
-    expect(() => new BillingProvider(stack, 'Billing', {} as any)).toThrow(/props.billing must be an IBilling object \(given undefined\)/);
+    expect(() => new BillingProvider(stack, 'Billing', {} as any))
+      .toThrow('BillingProvider at TestStack/Billing: invalid props:\n- billing must be an IBilling object (given undefined): '
+        + 'pass at least { createCustomerFunction: { handler }, deleteCustomerFunction: { handler } }');
   });
 
   test('fails if a trigger has an empty detail type', () => {
@@ -510,14 +592,14 @@ describe('BillingProvider bad input', () => {
       ...requiredBilling(stack),
       createUserFunction: { handler: fn(stack, 'CreateUser'), trigger: { source: 'sbt.control.plane', detailType: '' } },
     };
-    expect(() => new BillingProvider(stack, 'Billing', { billing })).toThrow(/billing.createUserFunction.trigger.detailType must be a non-empty string \(given ''\)/);
+    expect(() => new BillingProvider(stack, 'Billing', { billing })).toThrow(/billing\.createUserFunction\.trigger\.detailType \(Python: billing\.create_user_function\.trigger\.detail_type\) must be a non-empty string \(given ''\)/);
   });
 
   test.each(['rate(30 seconds)', 'rate(0 minutes)', 'rate(1 second)'])('fails if the schedule %s is shorter than one minute', (expression) => {
     const stack = newStack();
     const billing: IBilling = { ...requiredBilling(stack), putUsageFunction: { handler: fn(stack, 'PutUsage'), schedule: events.Schedule.expression(expression) } };
     expect(() => new BillingProvider(stack, 'Billing', { billing }))
-      .toThrow(new RegExp(`schedule '${expression.replace(/[()]/g, '\\$&')}' is shorter than one minute or not a valid rate`));
+      .toThrow(new RegExp(`billing\\.putUsageFunction\\.schedule \\(Python: billing\\.put_usage_function\\.schedule\\) is shorter than one minute or not a valid rate \\(given '${expression.replace(/[()]/g, '\\$&')}'\\)`));
   });
 
   test('a schedule of exactly one minute and an unresolved rate are accepted', () => {
@@ -533,6 +615,8 @@ describe('BillingProvider bad input', () => {
   test('fails if retryAttempts or maxEventAge are out of range, reporting both at once', () => {
     const stack = newStack();
     expect(() => new BillingProvider(stack, 'Billing', { billing: requiredBilling(stack), retryAttempts: 186, maxEventAge: Duration.seconds(30) }))
-      .toThrow(/retryAttempts must be an integer between 0 and 185 inclusive \(given 186\)[\s\S]*maxEventAge must be between 1 minute and 24 hours \(given 30 seconds\)/);
+      .toThrow('BillingProvider at TestStack/Billing: invalid props:\n'
+        + '- retryAttempts (Python: retry_attempts) must be an integer between 0 and 185 (given number 186): give a value from 0 to 185\n'
+        + '- maxEventAge (Python: max_event_age) must be between 1 minute and 1 day (given 30 seconds): give a Duration from 1 minute to 1 day');
   });
 });

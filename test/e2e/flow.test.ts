@@ -1,7 +1,8 @@
-import { runFlow } from './flow';
+import { runFlow } from '../../examples/local-flow/flow';
+import { scratchDir } from '../support/synth';
 
 test('end to end: onboarding -> customer, usage -> aggregates -> charges, signed webhook -> billingSuccess on the bus', async () => {
-  const result = await runFlow();
+  const result = await runFlow({ outdir: scratchDir('flow') });
 
   // The onboarding rule, with the synthesized pattern, routed the control plane's event (and not the other source's).
   expect(result.onboardingDeliveries).toBe(1);

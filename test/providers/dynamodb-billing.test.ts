@@ -1,21 +1,27 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { BillingProvider, ControlPlaneEvents, IBilling, UsageIngestor } from '../../src';
 import { DynamoDbBilling, DynamoDbBillingProps } from '../../src/providers';
+import {
+  BILLING_TABLE, METRIC_NAMESPACE, METRICS, PUSH_ENV, WEBHOOK_ENV, WEBHOOK_EVENTS_TABLE,
+} from '../../src/providers/dynamodb-billing/contract';
 import { cfnLintErrors, testApp } from '../support/synth';
 
 function newStack(): Stack {
   return new Stack(testApp('dynamodb-billing'), 'TestStack', { env: { account: '111111111111', region: 'us-east-1' } });
 }
 
-function envOf(template: Template, description: string): Record<string, unknown> {
-  const fns = template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp(description) } });
-  const list = Object.values(fns);
-  expect(list).toHaveLength(1);
-  return list[0].Properties.Environment.Variables;
+/** The environment of DynamoDbBilling's function `name` (construct id `Billing`). */
+function envOf(template: Template, name: string): Record<string, unknown> {
+  const fns = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([id]) => new RegExp(`^Billing${name}[0-9A-F]{8}$`).test(id));
+  expect(fns).toHaveLength(1);
+  return fns[0][1].Properties.Environment.Variables;
 }
 
 describe('DynamoDbBilling', () => {
@@ -61,9 +67,11 @@ describe('DynamoDbBilling', () => {
       Properties: { GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true } },
       DeletionPolicy: 'Retain',
     });
-    t.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs24.x', Description: Match.stringLikeRegexp('dynamodb-billing') }, 6);
+    t.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'nodejs24.x', Description: Match.stringLikeRegexp('^cdk-saas-billing DynamoDbBilling: ') }, 6);
+    // every function says what it does, never where its source is
+    expect(JSON.stringify(t.findResources('AWS::Lambda::Function'))).not.toMatch(/\.lambda\.ts|src\//);
     t.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 365 }, 6);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 3);
   });
 
   test('the webhook reads the secret at run time: the template holds its ARN, never a value', () => {
@@ -73,18 +81,22 @@ describe('DynamoDbBilling', () => {
     new DynamoDbBilling(stack, 'Billing');
     // THEN
     const t = Template.fromStack(stack);
-    const env = envOf(t, 'webhook');
-    expect(env.WEBHOOK_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/WebhookSecret/) });
+    const env = envOf(t, 'Webhook');
+    expect(env[WEBHOOK_ENV.WEBHOOK_SECRET_ARN]).toEqual({ Ref: expect.stringMatching(/WebhookSecret/) });
     expect(JSON.stringify(t.toJSON())).not.toMatch(/resolve:secretsmanager/);
     expect(env).toMatchObject({
-      SIGNATURE_HEADER: 'x-billing-signature',
-      SIGNATURE_TOLERANCE_SECONDS: '300',
-      MAX_BODY_BYTES: '262144',
-      PROCESSED_EVENT_RETENTION_SECONDS: String(30 * 86400),
-      BILLING_EVENT_SOURCE: 'sbt.control.plane',
-      BILLING_SUCCESS_DETAIL_TYPE: 'sbt_aws_billingSuccess',
-      BILLING_FAILURE_DETAIL_TYPE: 'sbt_aws_billingFailure',
+      [WEBHOOK_ENV.SIGNATURE_HEADER_NAME]: 'x-billing-signature',
+      [WEBHOOK_ENV.SIGNATURE_TOLERANCE_SECONDS]: '300',
+      [WEBHOOK_ENV.MAX_WEBHOOK_BODY_BYTES]: '262144',
+      [WEBHOOK_ENV.PROCESSED_EVENT_RETENTION_SECONDS]: String(30 * 86400),
+      [WEBHOOK_ENV.CLAIM_LEASE_SECONDS]: '30',
+      [WEBHOOK_ENV.BILLING_SUCCESS_SOURCE]: 'sbt.control.plane',
+      [WEBHOOK_ENV.BILLING_SUCCESS_DETAIL_TYPE]: 'sbt_aws_billingSuccess',
+      [WEBHOOK_ENV.BILLING_FAILURE_SOURCE]: 'sbt.control.plane',
+      [WEBHOOK_ENV.BILLING_FAILURE_DETAIL_TYPE]: 'sbt_aws_billingFailure',
     });
+    // the bus's ARN, under a name that says so
+    expect(JSON.stringify(env[WEBHOOK_ENV.EVENT_BUS_ARN])).toMatch(/:events:us-east-1:111111111111:event-bus\/default/);
     const webhookStatements = Object.values(t.findResources('AWS::IAM::Policy'))
       .filter((p) => JSON.stringify(p.Properties.Roles).includes('BillingWebhookRole'))
       .flatMap((p) => p.Properties.PolicyDocument.Statement);
@@ -119,8 +131,8 @@ describe('DynamoDbBilling', () => {
     // THEN
     expect(billing.putUsageFunction?.schedule).toBe(schedule);
     const t = Template.fromStack(stack);
-    const env = envOf(t, 'put-usage');
-    expect(JSON.parse(env.UNIT_PRICES as string)).toEqual([
+    const env = envOf(t, 'PutUsage');
+    expect(JSON.parse(env[PUSH_ENV.UNIT_PRICES] as string)).toEqual([
       { metric: 'apiCalls', unitPrice: '0.0025', currency: 'USD' },
       { metric: 'storageGb', unitPrice: '0.10', currency: 'EUR' },
     ]);
@@ -148,9 +160,9 @@ describe('DynamoDbBilling', () => {
       .flatMap((s: { Action: string | string[] }) => [s.Action].flat())
       .filter((a: string) => a.startsWith('dynamodb:'))
       .sort();
-    expect(actionsOf('BillingCreateCustomerRole')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(actionsOf('BillingCreateCustomerRole')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(actionsOf('BillingDeleteCustomerRole')).toEqual(['dynamodb:Query', 'dynamodb:UpdateItem']);
-    expect(actionsOf('BillingCreateUserRole')).toEqual(['dynamodb:PutItem']);
+    expect(actionsOf('BillingCreateUserRole')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(actionsOf('BillingDeleteUserRole')).toEqual(['dynamodb:UpdateItem']);
     expect(actionsOf('BillingWebhookRole')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     for (const role of Object.values(t.findResources('AWS::IAM::Role'))) {
@@ -169,7 +181,7 @@ describe('DynamoDbBilling', () => {
       eventBus: bus,
       webhookPath: 'payments/events',
       signatureHeaderName: 'Stripe-Signature',
-      signatureToleranceSeconds: 60,
+      signatureTolerance: Duration.minutes(1),
       maxWebhookBodyBytes: 4096,
       controlPlaneEvents: new ControlPlaneEvents({ billingSource: 'my.billing', billingSuccess: 'paid', billingFailure: 'unpaid' }),
       removalPolicy: RemovalPolicy.DESTROY,
@@ -181,15 +193,18 @@ describe('DynamoDbBilling', () => {
     t.resourceCountIs('AWS::SecretsManager::Secret', 0);
     t.resourcePropertiesCountIs('AWS::DynamoDB::Table', { DeletionProtectionEnabled: false }, 2);
     t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
-    expect(envOf(t, 'webhook')).toMatchObject({
-      EVENT_BUS_NAME: { 'Fn::GetAtt': [expect.stringMatching(/^Bus/), 'Arn'] },
-      SIGNATURE_HEADER: 'stripe-signature',
-      SIGNATURE_TOLERANCE_SECONDS: '60',
-      MAX_BODY_BYTES: '4096',
-      BILLING_EVENT_SOURCE: 'my.billing',
-      BILLING_SUCCESS_DETAIL_TYPE: 'paid',
-      BILLING_FAILURE_DETAIL_TYPE: 'unpaid',
+    expect(envOf(t, 'Webhook')).toMatchObject({
+      [WEBHOOK_ENV.EVENT_BUS_ARN]: { 'Fn::GetAtt': [expect.stringMatching(/^Bus/), 'Arn'] },
+      [WEBHOOK_ENV.SIGNATURE_HEADER_NAME]: 'stripe-signature',
+      [WEBHOOK_ENV.SIGNATURE_TOLERANCE_SECONDS]: '60',
+      [WEBHOOK_ENV.MAX_WEBHOOK_BODY_BYTES]: '4096',
+      [WEBHOOK_ENV.BILLING_SUCCESS_SOURCE]: 'my.billing',
+      [WEBHOOK_ENV.BILLING_SUCCESS_DETAIL_TYPE]: 'paid',
+      [WEBHOOK_ENV.BILLING_FAILURE_DETAIL_TYPE]: 'unpaid',
     });
+    // the log groups follow the removal policy too
+    t.resourcePropertiesCountIs('AWS::Logs::LogGroup', {}, 5);
+    expect(Object.values(t.findResources('AWS::Logs::LogGroup')).every((g) => g.DeletionPolicy === 'Delete')).toBe(true);
   });
 
   test('BillingProvider wires it: four rules, a schedule and POST /billing/webhook', () => {
@@ -229,31 +244,82 @@ describe('DynamoDbBilling', () => {
   });
 
   const bad: [string, DynamoDbBillingProps, RegExp][] = [
-    ['a price is a float-looking number with an exponent', { unitPrices: [{ metric: 'm', unitPrice: '1e-3' }] }, /unitPrices\[0\]\.unitPrice '1e-3' for 'm' must be a non-negative decimal string/],
-    ['a price is negative', { unitPrices: [{ metric: 'm', unitPrice: '-1' }] }, /unitPrice '-1'/],
+    ['a price is a float-looking number with an exponent', { unitPrices: [{ metric: 'm', unitPrice: '1e-3' }] },
+      /- unitPrices\[0\]\.unitPrice \(Python: unit_prices\[0\]\.unit_price\) must be a non-negative decimal string with at most 12 decimal places \(given '1e-3'\): write the price as a string, for example '0\.0025'/],
+    ['a price is negative', { unitPrices: [{ metric: 'm', unitPrice: '-1' }] }, /unitPrice .* \(given '-1'\)/],
     ['a price has more than 12 decimal places', { unitPrices: [{ metric: 'm', unitPrice: '0.0000000000001' }] }, /at most 12 decimal places/],
-    ['a metric is priced twice', { unitPrices: [{ metric: 'm', unitPrice: '1' }, { metric: 'm', unitPrice: '2' }] }, /unitPrices\[1\]\.metric 'm' is priced twice/],
-    ['a metric name has a space', { unitPrices: [{ metric: 'api calls', unitPrice: '1' }] }, /metric 'api calls' must be 1 to 128 characters/],
-    ['a currency is not ISO 4217', { unitPrices: [{ metric: 'm', unitPrice: '1', currency: 'usd' }] }, /currency 'usd' for 'm' must be an ISO 4217 code/],
+    ['a metric is priced twice', { unitPrices: [{ metric: 'm', unitPrice: '1' }, { metric: 'm', unitPrice: '2' }] }, /unitPrices\[1\]\.metric .*is priced twice \(given 'm'\)/],
+    ['a metric name has a space', { unitPrices: [{ metric: 'api calls', unitPrice: '1' }] }, /metric .*must be 1 to 128 characters without spaces.* \(given 'api calls'\)/],
+    ['a currency is not ISO 4217', { unitPrices: [{ metric: 'm', unitPrice: '1', currency: 'usd' }] }, /currency .*must be an ISO 4217 code in capitals \(given 'usd'\)/],
     ['the price list is too large for the environment', { unitPrices: Array.from({ length: 60 }, (_, i) => ({ metric: `metric-with-a-long-name-${i}`, unitPrice: '1' })) }, /limit 2500/],
-    ['the webhook path has a leading slash', { webhookPath: '/webhook' }, /webhookPath '\/webhook' must be segments/],
-    ['the webhook path has a double slash', { webhookPath: 'a//b' }, /webhookPath 'a\/\/b'/],
-    ['the signature header name has a space', { signatureHeaderName: 'x sig' }, /signatureHeaderName 'x sig'/],
-    ['the tolerance is 0', { signatureToleranceSeconds: 0 }, /signatureToleranceSeconds must be an integer between 1 and 3600 \(given 0\)/],
-    ['the tolerance is over an hour', { signatureToleranceSeconds: 3601 }, /\(given 3601\)/],
-    ['the body cap is below 1 KiB', { maxWebhookBodyBytes: 100 }, /maxWebhookBodyBytes must be an integer between 1024 and 6291456 \(given 100\)/],
-    ['the body cap is over 6 MiB', { maxWebhookBodyBytes: 7_000_000 }, /\(given 7000000\)/],
-    ['processed events are kept less than a day', { processedEventRetention: Duration.hours(1) }, /processedEventRetention must be at least 1 day \(given 3600 seconds\)/],
-    ['the initial lookback is under an hour', { initialLookback: Duration.minutes(5) }, /initialLookback must be between 1 hour and 400 days \(given 300 seconds\)/],
+    ['the webhook path has a leading slash', { webhookPath: '/webhook' },
+      /- webhookPath \(Python: webhook_path\) would mount POST \/billing\/\/webhook \(given '\/webhook'\): remove leading, trailing and double slashes \(for example 'webhook'\)/],
+    ['the webhook path has a double slash', { webhookPath: 'a//b' }, /webhookPath .*\(given 'a\/\/b'\)/],
+    ['the signature header name has a space', { signatureHeaderName: 'x sig' }, /signatureHeaderName .*\(given 'x sig'\)/],
+    ['the tolerance is 0', { signatureTolerance: Duration.seconds(0) }, /signatureTolerance \(Python: signature_tolerance\) must be between 1 second and 1 hour \(given 0 seconds\)/],
+    ['the tolerance is over an hour', { signatureTolerance: Duration.seconds(3601) }, /\(given 1 hour 1 second\)/],
+    ['the body cap is below 1 KiB', { maxWebhookBodyBytes: 100 }, /maxWebhookBodyBytes \(Python: max_webhook_body_bytes\) must be an integer between 1024 and 6291456 bytes \(given number 100\)/],
+    ['the body cap is over 6 MiB', { maxWebhookBodyBytes: 7_000_000 }, /\(given number 7000000\)/],
+    ['processed events are kept less than a day', { processedEventRetention: Duration.hours(1) }, /processedEventRetention .*must be at least 1 day \(given 1 hour\)/],
+    ['the initial lookback is under an hour', { initialLookback: Duration.minutes(5) }, /initialLookback .*must be between 1 hour and 400 days \(given 5 minutes\)/],
   ];
   test.each(bad)('fails if %s', (_name, props, message) => {
     const stack = newStack();
     expect(() => new DynamoDbBilling(stack, 'Billing', props)).toThrow(message);
   });
 
-  test('fails with every problem at once', () => {
+  test('fails with every problem at once, in the one format', () => {
     const stack = newStack();
-    expect(() => new DynamoDbBilling(stack, 'Billing', { signatureToleranceSeconds: 0, maxWebhookBodyBytes: 1 }))
-      .toThrow(/signatureToleranceSeconds[\s\S]*maxWebhookBodyBytes/);
+    expect(() => new DynamoDbBilling(stack, 'Billing', { signatureTolerance: Duration.seconds(0), maxWebhookBodyBytes: 1 })).toThrow(
+      'DynamoDbBilling at TestStack/Billing: invalid props:\n'
+      + '- signatureTolerance (Python: signature_tolerance) must be between 1 second and 1 hour (given 0 seconds): give a Duration from 1 second to 1 hour\n'
+      + '- maxWebhookBodyBytes (Python: max_webhook_body_bytes) must be an integer between 1024 and 6291456 bytes (given number 1): give a value from 1024 to 6291456 bytes');
+  });
+
+  test('outputs the billing table and the secret\'s ARN', () => {
+    // GIVEN
+    const stack = newStack();
+    // WHEN
+    const billing = new DynamoDbBilling(stack, 'Billing');
+    // THEN
+    const outputs = Template.fromStack(stack).findOutputs('*');
+    const byId = (part: string) => Object.entries(outputs).find(([id]) => id.startsWith(`Billing${part}`))?.[1];
+    expect(byId('BillingTableName')?.Value).toEqual({ Ref: stack.getLogicalId(billing.billingTable.node.defaultChild as CfnResource) });
+    expect(byId('WebhookSecretArn')?.Value).toEqual({ Ref: expect.stringMatching(/^BillingWebhookSecret/) });
+  });
+
+  test('alarms: concrete Alarms with the actions given, one on usage of closed customers', () => {
+    // GIVEN
+    const stack = newStack();
+    const topic = new sns.Topic(stack, 'Ops');
+    // WHEN
+    const billing = new DynamoDbBilling(stack, 'Billing', { ingestor: new UsageIngestor(stack, 'Ingestor'), alarmActions: [new cw_actions.SnsAction(topic)] });
+    // THEN
+    expect(billing.alarms.map((a) => a.node.id)).toEqual(['WebhookErrorsAlarm', 'PutUsageErrorsAlarm', 'UsageAfterCloseAlarm']);
+    expect(billing.alarms.every((a) => a instanceof cloudwatch.Alarm)).toBe(true);
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: METRIC_NAMESPACE,
+      MetricName: METRICS.WINDOWS_NOT_BILLED_AFTER_CLOSE,
+      Dimensions: [{ Name: 'service', Value: envOf(t, 'PutUsage').POWERTOOLS_SERVICE_NAME }],
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^Ops') }],
+      TreatMissingData: 'notBreaching',
+    });
+    for (const id of ['BillingWebhookErrorsAlarm', 'BillingPutUsageErrorsAlarm']) {
+      expect(Object.keys(t.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmActions: [{ Ref: Match.stringLikeRegexp('^Ops') }] } })).some((k) => k.startsWith(id))).toBe(true);
+    }
+  });
+
+  test('the tables are keyed as the contract with the handlers says', () => {
+    const stack = newStack();
+    new DynamoDbBilling(stack, 'Billing');
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: BILLING_TABLE.partitionKey, KeyType: 'HASH' }, { AttributeName: BILLING_TABLE.sortKey, KeyType: 'RANGE' }],
+    });
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: WEBHOOK_EVENTS_TABLE.partitionKey, KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: WEBHOOK_EVENTS_TABLE.ttlAttribute, Enabled: true },
+    });
   });
 });

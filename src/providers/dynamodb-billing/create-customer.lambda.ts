@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { CUSTOMER_SK, customerPk, STATUS } from './shared.lambda/layout';
-import { ddb, isConditionalCheckFailed, logger, nowIso, requiredEnv } from './shared.lambda/runtime';
-import { ControlPlaneEvent, optionalField, tenantIdOf } from '../../shared.lambda/control-plane-event';
+import { customerKey, LIFECYCLE_ENV, METRICS, STATUS } from './contract';
+import { eventTimeOf, putIfAbsent, reactivate } from './shared.lambda/lifecycle';
+import { publishCounts } from './shared.lambda/metrics';
+import { lifecycleHandler, optionalField } from '../../shared.lambda/control-plane-event';
+import { requiredEnv } from '../../shared.lambda/env';
+import { logger } from '../../shared.lambda/logger';
 
 /** The customer id of a tenant: derived from the tenant id, so every attempt computes the same one. */
 export function customerIdOf(tenantId: string): string {
@@ -13,50 +15,55 @@ export function customerIdOf(tenantId: string): string {
 export interface CreateCustomerResult {
   readonly tenantId: string;
   readonly customerId: string;
-  /** `CREATED` when this invocation created it, `EXISTS` when an earlier delivery (or an offboarding) did. */
-  readonly outcome: 'CREATED' | 'EXISTS';
+  /**
+   * `CREATED` by this invocation; `REOPENED`: the customer was closed by an
+   * offboarding older than this onboarding; `EXISTS`: nothing to do (already
+   * active, or closed by an offboarding newer than this onboarding).
+   */
+  readonly outcome: 'CREATED' | 'REOPENED' | 'EXISTS';
   readonly status: string;
 }
 
 /**
  * Creates the customer of a tenant on onboarding: one customer per tenant however
  * often and however concurrently the event is delivered (a conditional put).
- * An offboarding that arrived first leaves a CLOSED customer that onboarding does not reopen.
+ * A customer closed by an offboarding older than this onboarding is reopened
+ * (same customer id; the closed span is kept in `closedPeriods`); one closed
+ * by a newer offboarding stays closed (the onboarding is stale).
  */
-export const handler = async (event: ControlPlaneEvent): Promise<CreateCustomerResult> => {
-  const table = requiredEnv('BILLING_TABLE_NAME');
-  const tenantId = tenantIdOf(event);
+export const handler = lifecycleHandler(async ({ event, tenantId }): Promise<CreateCustomerResult> => {
+  const table = requiredEnv(LIFECYCLE_ENV.BILLING_TABLE_NAME);
   const customerId = customerIdOf(tenantId);
-  logger.appendKeys({ tenantId, eventId: event.id });
-  try {
-    await ddb().send(new PutCommand({
-      TableName: table,
-      Item: {
-        pk: customerPk(tenantId),
-        sk: CUSTOMER_SK,
-        tenantId,
-        customerId,
-        status: STATUS.ACTIVE,
-        createdAt: nowIso(),
-        tenantName: optionalField(event, 'tenantName', 'name'),
-        tier: optionalField(event, 'tier', 'tenantTier'),
-        // Billing contact: stored (encrypted at rest), never logged.
-        billingEmail: optionalField(event, 'email', 'tenantEmail', 'billingEmail'),
-        sourceEventId: event.id,
-      },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }));
+  const eventTime = eventTimeOf(event);
+  const created = await putIfAbsent(table, {
+    ...customerKey(tenantId),
+    tenantId,
+    customerId,
+    status: STATUS.ACTIVE,
+    activeSince: eventTime,
+    createdAt: new Date().toISOString(),
+    tenantName: optionalField(event, 'tenantName', 'name'),
+    tier: optionalField(event, 'tier', 'tenantTier'),
+    // Billing contact: stored (encrypted at rest), never logged.
+    billingEmail: optionalField(event, 'email', 'tenantEmail', 'billingEmail'),
+    sourceEventId: event.id,
+  });
+  if (created) {
     logger.info('Customer created', { customerId });
     return { tenantId, customerId, outcome: 'CREATED', status: STATUS.ACTIVE };
-  } catch (error) {
-    if (!isConditionalCheckFailed(error)) throw error;
   }
-  const existing = await ddb().send(new GetCommand({
-    TableName: table,
-    Key: { pk: customerPk(tenantId), sk: CUSTOMER_SK },
-    ConsistentRead: true,
-  }));
-  const status = String(existing.Item?.status ?? 'UNKNOWN');
-  logger.info('Customer already exists: nothing to do', { customerId, status });
+
+  const { outcome, status, closedPeriod } = await reactivate(table, customerKey(tenantId), eventTime, { customerId });
+  if (outcome === 'REACTIVATED') {
+    logger.info('Customer reopened: onboarded again after its offboarding', { customerId, closedPeriod });
+    publishCounts({ [METRICS.CUSTOMERS_REOPENED]: 1 });
+    return { tenantId, customerId, outcome: 'REOPENED', status };
+  }
+  if (outcome === 'STALE') {
+    logger.warn('Onboarding older than the customer\'s offboarding: the customer stays closed', { customerId, eventTime });
+    publishCounts({ [METRICS.STALE_LIFECYCLE_EVENTS]: 1 });
+  } else {
+    logger.info('Customer already exists: nothing to do', { customerId });
+  }
   return { tenantId, customerId, outcome: 'EXISTS', status };
-};
+});

@@ -1,46 +1,50 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { customerPk, STATUS, userSk } from './shared.lambda/layout';
-import { ddb, isConditionalCheckFailed, logger, nowIso, requiredEnv } from './shared.lambda/runtime';
-import { ControlPlaneEvent, optionalField, tenantIdOf, userIdOf } from '../../shared.lambda/control-plane-event';
+import { LIFECYCLE_ENV, METRICS, STATUS, userKey } from './contract';
+import { eventTimeOf, putIfAbsent, reactivate } from './shared.lambda/lifecycle';
+import { publishCounts } from './shared.lambda/metrics';
+import { lifecycleHandler, optionalField, userIdOf } from '../../shared.lambda/control-plane-event';
+import { requiredEnv } from '../../shared.lambda/env';
+import { logger } from '../../shared.lambda/logger';
 
 /** The result of a create user invocation. */
 export interface CreateUserResult {
   readonly tenantId: string;
   readonly userId: string;
-  readonly outcome: 'CREATED' | 'EXISTS';
+  /** `CREATED`; `REACTIVATED` (closed or deleted by an older event); `EXISTS` (nothing to do). */
+  readonly outcome: 'CREATED' | 'REACTIVATED' | 'EXISTS';
 }
 
 /**
- * Keeps a user under its tenant's customer. Idempotent (a conditional put): a
- * redelivery, or a user deletion that arrived first, leaves the existing item as is.
+ * Keeps a user under its tenant's customer. Idempotent (a conditional put). A
+ * user closed (by an offboarding) or deleted by an event older than this one is
+ * made active again; a deletion newer than this creation is not undone.
  */
-export const handler = async (event: ControlPlaneEvent): Promise<CreateUserResult> => {
-  const table = requiredEnv('BILLING_TABLE_NAME');
-  const tenantId = tenantIdOf(event);
+export const handler = lifecycleHandler(async ({ event, tenantId }): Promise<CreateUserResult> => {
+  const table = requiredEnv(LIFECYCLE_ENV.BILLING_TABLE_NAME);
   const userId = userIdOf(event);
-  logger.appendKeys({ tenantId, eventId: event.id });
-  try {
-    await ddb().send(new PutCommand({
-      TableName: table,
-      Item: {
-        pk: customerPk(tenantId),
-        sk: userSk(userId),
-        tenantId,
-        userId,
-        status: STATUS.ACTIVE,
-        createdAt: nowIso(),
-        // Stored (encrypted at rest), never logged.
-        email: optionalField(event, 'email', 'userEmail'),
-        userRole: optionalField(event, 'userRole', 'role'),
-        sourceEventId: event.id,
-      },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }));
+  const eventTime = eventTimeOf(event);
+  logger.appendKeys({ userId });
+  const created = await putIfAbsent(table, {
+    ...userKey(tenantId, userId),
+    tenantId,
+    userId,
+    status: STATUS.ACTIVE,
+    activeSince: eventTime,
+    createdAt: new Date().toISOString(),
+    // Stored (encrypted at rest), never logged.
+    email: optionalField(event, 'email', 'userEmail'),
+    userRole: optionalField(event, 'userRole', 'role'),
+    sourceEventId: event.id,
+  });
+  if (created) {
     logger.info('User created');
     return { tenantId, userId, outcome: 'CREATED' };
-  } catch (error) {
-    if (!isConditionalCheckFailed(error)) throw error;
-    logger.info('User already exists: nothing to do');
-    return { tenantId, userId, outcome: 'EXISTS' };
   }
-};
+  const { outcome } = await reactivate(table, userKey(tenantId, userId), eventTime);
+  if (outcome === 'REACTIVATED') {
+    logger.info('User made active again after an older closing or deletion');
+    return { tenantId, userId, outcome: 'REACTIVATED' };
+  }
+  if (outcome === 'STALE') publishCounts({ [METRICS.STALE_LIFECYCLE_EVENTS]: 1 });
+  logger.info(outcome === 'STALE' ? 'User creation older than its deletion: ignored' : 'User already exists: nothing to do');
+  return { tenantId, userId, outcome: 'EXISTS' };
+});

@@ -1,158 +1,142 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { webhookEventPk } from './shared.lambda/layout';
-import { ddb, isConditionalCheckFailed, logger, requiredEnv } from './shared.lambda/runtime';
-import { secretsFromSecretString, verifySignature } from './shared.lambda/signature';
+import { WEBHOOK_ENV } from './contract';
+import { secretsFromSecretString, verifySignature, VerifyResult } from './shared.lambda/signature';
+import { claimEvent, completeClaim, releaseClaim } from './shared.lambda/webhook-claim';
+import { readWebhookEvent, WebhookEvent } from './shared.lambda/webhook-event';
+import { sdkClient } from '../../shared.lambda/aws-clients';
+import { numberEnv, requiredEnv } from '../../shared.lambda/env';
+import { logger } from '../../shared.lambda/logger';
 
-/** Payment event types that become the billing success event. */
-export const SUCCESS_TYPES = ['invoice.paid', 'invoice.payment_succeeded', 'payment_intent.succeeded', 'charge.succeeded', 'payment.succeeded'];
-/** Payment event types that become the billing failure event. */
-export const FAILURE_TYPES = ['invoice.payment_failed', 'payment_intent.payment_failed', 'charge.failed', 'payment.failed'];
+type Response = APIGatewayProxyStructuredResultV2;
 
-const EVENT_ID = /^[\w.:@+=/-]{1,256}$/;
-
-let eventBridge: EventBridgeClient | undefined;
 let lastForcedRefresh = 0;
 
-function respond(statusCode: number, message: string, extra: Record<string, unknown> = {}): APIGatewayProxyStructuredResultV2 {
-  return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message, ...extra }) };
+function respond(statusCode: number, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+  return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ message, ...extra }) };
+}
+
+function refuse(statusCode: number, reason: string, message: string): Response {
+  logger.warn('Webhook refused', { reason });
+  return respond(statusCode, message);
 }
 
 function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
   const headers = event.headers ?? {};
-  if (headers[name] !== undefined) return headers[name];
   const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
   return key === undefined ? undefined : headers[key];
 }
 
+/** The raw body as the sender signed it (base64-decoded), or undefined when it is over the cap. */
+function rawBody(event: APIGatewayProxyEventV2, maxBytes: number): Buffer | undefined {
+  const raw = event.body ?? '';
+  const size = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) - 2 : Buffer.byteLength(raw, 'utf8');
+  if (size > maxBytes) return undefined;
+  const payload = Buffer.from(raw, event.isBase64Encoded ? 'base64' : 'utf8');
+  return payload.length > maxBytes ? undefined : payload;
+}
+
 async function signingSecrets(forceFetch: boolean): Promise<string[]> {
-  const value = await getSecret(requiredEnv('WEBHOOK_SECRET_ARN'), {
-    maxAge: Number(process.env.SECRET_CACHE_SECONDS ?? 60),
+  const value = await getSecret(requiredEnv(WEBHOOK_ENV.WEBHOOK_SECRET_ARN), {
+    maxAge: numberEnv(WEBHOOK_ENV.SECRET_CACHE_SECONDS, { min: 0, fallback: 60 }),
     forceFetch,
   });
   if (typeof value !== 'string') throw new Error('The webhook signing secret has no SecretString');
   return secretsFromSecretString(value);
 }
 
-type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+async function verify(event: APIGatewayProxyEventV2, payload: Buffer, nowSeconds: number): Promise<VerifyResult> {
+  const signature = header(event, requiredEnv(WEBHOOK_ENV.SIGNATURE_HEADER_NAME).toLowerCase());
+  const toleranceSeconds = numberEnv(WEBHOOK_ENV.SIGNATURE_TOLERANCE_SECONDS, { min: 1, integer: true });
+  const check = async (force: boolean) =>
+    verifySignature({ header: signature, payload, secrets: await signingSecrets(force), toleranceSeconds, nowSeconds });
+  const verdict = await check(false);
+  if (verdict.ok || verdict.reason !== 'mismatch' || Date.now() - lastForcedRefresh <= 30_000) return verdict;
+  // The secret may have just been rotated: read it again, at most twice a minute.
+  lastForcedRefresh = Date.now();
+  return check(true);
+}
+
+/** Puts the billing event on the bus; throws when EventBridge refuses it. */
+async function emit(event: WebhookEvent): Promise<string> {
+  const success = event.kind === 'success';
+  const detailType = requiredEnv(success ? WEBHOOK_ENV.BILLING_SUCCESS_DETAIL_TYPE : WEBHOOK_ENV.BILLING_FAILURE_DETAIL_TYPE);
+  if (!event.detail?.tenantId) logger.warn('Payment event without a tenant id (data.object.metadata.tenantId): emitted without one');
+  const result = await sdkClient(EventBridgeClient).send(new PutEventsCommand({
+    Entries: [{
+      EventBusName: requiredEnv(WEBHOOK_ENV.EVENT_BUS_ARN),
+      Source: requiredEnv(success ? WEBHOOK_ENV.BILLING_SUCCESS_SOURCE : WEBHOOK_ENV.BILLING_FAILURE_SOURCE),
+      DetailType: detailType,
+      Detail: JSON.stringify(event.detail),
+    }],
+  }));
+  if ((result.FailedEntryCount ?? 0) > 0) {
+    const failed = result.Entries?.find((e) => e.ErrorCode);
+    throw new Error(`EventBridge refused the ${detailType} event: ${failed?.ErrorCode ?? 'unknown'} ${failed?.ErrorMessage ?? ''}`);
+  }
+  return detailType;
+}
 
 /**
  * Receives the billing system's signed webhook calls (`POST /billing/<path>`,
- * HTTP API payload 2.0). Verifies the signature on the raw (base64-decoded)
- * body within the tolerance, refuses without side effects, ignores event ids
- * already processed, and turns payment events into the billing success or
- * failure event on the bus. Emission is at least once: a call that failed after
- * emitting is re-emitted on the sender's retry, with the same `detail.eventId`.
+ * HTTP API payload 2.0):
+ *
+ * 1. refuses a body over the cap (413), a missing, malformed, wrong or stale
+ *    signature (400/401), and a body whose fields do not hold (400), with no write;
+ * 2. claims the event id: a delivery of an id another delivery is processing
+ *    gets 409 with `Retry-After`; one already processed gets 200 `duplicate`;
+ * 3. emits the billing success or failure event on the bus (other types are acknowledged);
+ * 4. records the id as done.
+ *
+ * One event is emitted per event id, unless the function dies between 3 and 4:
+ * then the claim's lease expires and the sender's retry emits it again, with the
+ * same `detail.eventId`.
  */
-export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
-  const maxBytes = Number(process.env.MAX_BODY_BYTES ?? 262_144);
-  const tolerance = Number(process.env.SIGNATURE_TOLERANCE_SECONDS ?? 300);
-  const headerName = (process.env.SIGNATURE_HEADER ?? 'x-billing-signature').toLowerCase();
-  logger.appendKeys({ requestId: event.requestContext?.requestId });
-
-  const raw = event.body ?? '';
-  if (event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) - 2 > maxBytes : Buffer.byteLength(raw, 'utf8') > maxBytes) {
-    logger.warn('Webhook refused', { reason: 'too-large' });
-    return respond(413, 'payload too large');
-  }
-  const payload = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-  if (payload.length > maxBytes) {
-    logger.warn('Webhook refused', { reason: 'too-large' });
-    return respond(413, 'payload too large');
-  }
+export const handler = async (request: APIGatewayProxyEventV2): Promise<Response> => {
+  logger.resetKeys();
+  logger.appendKeys({ requestId: request.requestContext?.requestId });
+  const payload = rawBody(request, numberEnv(WEBHOOK_ENV.MAX_WEBHOOK_BODY_BYTES, { min: 1, integer: true }));
+  if (!payload) return refuse(413, 'too-large', 'payload too large');
 
   const nowSeconds = Math.floor(Date.now() / 1000);
-  const signature = header(event, headerName);
-  let verdict = verifySignature({ header: signature, payload, secrets: await signingSecrets(false), toleranceSeconds: tolerance, nowSeconds });
-  if (!verdict.ok && verdict.reason === 'mismatch' && Date.now() - lastForcedRefresh > 30_000) {
-    // The secret may have just been rotated: read it again, at most twice a minute.
-    lastForcedRefresh = Date.now();
-    verdict = verifySignature({ header: signature, payload, secrets: await signingSecrets(true), toleranceSeconds: tolerance, nowSeconds });
-  }
+  const verdict = await verify(request, payload, nowSeconds);
   if (!verdict.ok) {
-    logger.warn('Webhook refused', { reason: verdict.reason });
-    const status = verdict.reason === 'malformed' ? 400 : 401;
-    return respond(status, { missing: 'missing signature', malformed: 'malformed signature', mismatch: 'invalid signature', stale: 'timestamp outside tolerance' }[verdict.reason]);
+    const message = { missing: 'missing signature', malformed: 'malformed signature', mismatch: 'invalid signature', stale: 'timestamp outside tolerance' }[verdict.reason];
+    return refuse(verdict.reason === 'malformed' ? 400 : 401, verdict.reason, message);
   }
 
-  let body: Obj;
-  try {
-    body = obj(JSON.parse(payload.toString('utf8')));
-  } catch {
-    logger.warn('Webhook refused', { reason: 'not-json' });
-    return respond(400, 'body is not JSON');
-  }
-  const eventId = str(body.id);
-  const type = str(body.type);
-  if (!eventId || !EVENT_ID.test(eventId) || !type) {
-    logger.warn('Webhook refused', { reason: 'no-id-or-type' });
-    return respond(400, 'event id and type are required');
-  }
-  logger.appendKeys({ webhookEventId: eventId, webhookType: type });
+  const read = readWebhookEvent(payload, nowSeconds);
+  if (!read.event) return refuse(400, 'invalid-event', read.problem);
+  const event = read.event;
+  logger.appendKeys({ webhookEventId: event.eventId, webhookType: event.type });
 
-  const table = requiredEnv('WEBHOOK_EVENTS_TABLE_NAME');
-  const key = { pk: webhookEventPk(eventId) };
-  const retentionSeconds = Number(process.env.PROCESSED_EVENT_RETENTION_SECONDS ?? 30 * 24 * 3600);
-  try {
-    await ddb().send(new PutCommand({
-      TableName: table,
-      Item: { ...key, status: 'PENDING', type, receivedAt: new Date().toISOString(), expiresAt: nowSeconds + retentionSeconds },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }));
-  } catch (error) {
-    if (!isConditionalCheckFailed(error)) throw error;
-    const seen = await ddb().send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }));
-    if (seen.Item?.status === 'DONE') {
-      logger.info('Webhook event already processed: ignored');
-      return respond(200, 'duplicate', { duplicate: true });
-    }
-    logger.info('Webhook event seen before but not finished: processing it again');
+  const table = requiredEnv(WEBHOOK_ENV.WEBHOOK_EVENTS_TABLE_NAME);
+  const claim = await claimEvent(event.eventId, event.type, {
+    table,
+    nowSeconds,
+    leaseSeconds: numberEnv(WEBHOOK_ENV.CLAIM_LEASE_SECONDS, { min: 1, integer: true }),
+    retentionSeconds: numberEnv(WEBHOOK_ENV.PROCESSED_EVENT_RETENTION_SECONDS, { min: 1, integer: true }),
+  });
+  if (claim.state === 'DONE') {
+    logger.info('Webhook event already processed: ignored');
+    return respond(200, 'duplicate', { duplicate: true });
+  }
+  if (claim.state === 'BUSY') {
+    logger.info('Webhook event being processed by another delivery: the sender retries later');
+    return respond(409, 'event being processed; retry later', {}, { 'retry-after': String(claim.retryAfterSeconds) });
   }
 
-  const kind = SUCCESS_TYPES.includes(type) ? 'success' : FAILURE_TYPES.includes(type) ? 'failure' : 'ignored';
   let emitted: string | undefined;
-  if (kind !== 'ignored') {
-    const object = obj(obj(body.data).object);
-    const metadata = obj(object.metadata);
-    const tenantId = str(metadata.tenantId) ?? str(object.tenantId) ?? str(body.tenantId);
-    const detailType = requiredEnv(kind === 'success' ? 'BILLING_SUCCESS_DETAIL_TYPE' : 'BILLING_FAILURE_DETAIL_TYPE');
-    if (!tenantId) logger.warn('Payment event without a tenant id (data.object.metadata.tenantId): emitted without one');
-    eventBridge ??= new EventBridgeClient({});
-    const result = await eventBridge.send(new PutEventsCommand({
-      Entries: [{
-        EventBusName: requiredEnv('EVENT_BUS_NAME'),
-        Source: (kind === 'failure' ? process.env.BILLING_FAILURE_EVENT_SOURCE : undefined) ?? requiredEnv('BILLING_EVENT_SOURCE'),
-        DetailType: detailType,
-        Detail: JSON.stringify({
-          eventId,
-          webhookType: type,
-          tenantId,
-          customerId: str(object.customer) ?? str(object.customerId),
-          invoiceId: str(object.invoice) ?? (type.startsWith('invoice.') ? str(object.id) : undefined),
-          amount: typeof object.amount_paid === 'number' ? object.amount_paid : typeof object.amount_due === 'number' ? object.amount_due : object.amount,
-          currency: str(object.currency),
-          occurredAt: typeof body.created === 'number' ? new Date(body.created * 1000).toISOString() : undefined,
-        }),
-      }],
-    }));
-    if ((result.FailedEntryCount ?? 0) > 0) {
-      const failed = result.Entries?.find((e) => e.ErrorCode);
-      throw new Error(`EventBridge refused the ${detailType} event: ${failed?.ErrorCode ?? 'unknown'} ${failed?.ErrorMessage ?? ''}`);
-    }
-    emitted = detailType;
+  try {
+    if (event.kind !== 'ignored') emitted = await emit(event);
+  } catch (error) {
+    await releaseClaim(table, event.eventId, claim.token).catch((e) => logger.warn('Could not release the claim; it expires with its lease', { error: String(e) }));
+    throw error;
   }
-
-  await ddb().send(new UpdateCommand({
-    TableName: table,
-    Key: key,
-    UpdateExpression: 'SET #status = :done, outcome = :outcome, processedAt = :now',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':done': 'DONE', ':outcome': emitted ?? 'IGNORED', ':now': new Date().toISOString() },
-  }));
+  if (!await completeClaim(table, event.eventId, claim.token, emitted ?? 'IGNORED')) {
+    logger.error('The claim on the event expired before it was recorded: another delivery may emit it again', { emitted });
+  }
   logger.info('Webhook event processed', { emitted: emitted ?? 'none' });
   return respond(200, 'received', { emitted: emitted ?? null });
 };

@@ -48,6 +48,7 @@ export function eventBridgeEvent(
   detailType: string,
   detail: Record<string, unknown>,
   id?: string,
+  time: Date = new Date(),
 ): EventBridgeEvent<string, Record<string, unknown>> {
   eventCounter++;
   return {
@@ -56,7 +57,7 @@ export function eventBridgeEvent(
     'detail-type': detailType,
     'source': 'sbt.control.plane',
     'account': '123456789012',
-    'time': new Date().toISOString(),
+    'time': time.toISOString().replace(/\.\d{3}Z$/, 'Z'), // EventBridge: seconds
     'region': process.env.AWS_REGION ?? 'us-east-1',
     'resources': [],
     detail,

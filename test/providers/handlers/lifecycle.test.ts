@@ -23,6 +23,8 @@ beforeAll(async () => {
   moto = await startMoto();
   process.env.BILLING_TABLE_NAME = TABLE;
   process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+  process.env.POWERTOOLS_METRICS_NAMESPACE = 'CdkSaasBilling/DynamoDbBilling';
+  process.env.POWERTOOLS_SERVICE_NAME = 'billing-test';
   await createTable(synthesizedSchemas().billing(TABLE));
   doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
   createCustomer = bundledHandler('create-customer');
@@ -102,21 +104,22 @@ describe('create customer', () => {
 });
 
 describe('delete customer and users', () => {
-  test('offboarding closes the customer and its users, keeps the first closedAt, and onboarding does not reopen it', async () => {
-    await createCustomer(onboarding('tenant-off'));
+  const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000);
+  const offboarding = (tenantId: string, time: Date) => eventBridgeEvent('sbt_aws_offboardingRequest', { tenantId }, undefined, time);
+  const onboardingAt = (tenantId: string, time: Date) => eventBridgeEvent('sbt_aws_onboardingRequest', { tenantId }, undefined, time);
+
+  test('offboarding closes the customer and its active users, and a redelivery keeps the first closedAt', async () => {
+    await createCustomer(onboardingAt('tenant-off', at(60)));
     for (const userId of ['u1', 'u2', 'u3']) {
-      await createUser(eventBridgeEvent('sbt_aws_tenantUserCreated', { tenantId: 'tenant-off', userId, email: EMAIL }));
+      await createUser(eventBridgeEvent('sbt_aws_tenantUserCreated', { tenantId: 'tenant-off', userId, email: EMAIL }, undefined, at(50)));
     }
-    await deleteUser(eventBridgeEvent('sbt_aws_tenantUserDeleted', { tenantId: 'tenant-off', userId: 'u3' }));
+    await deleteUser(eventBridgeEvent('sbt_aws_tenantUserDeleted', { tenantId: 'tenant-off', userId: 'u3' }, undefined, at(40)));
 
-    const first = await deleteCustomer(eventBridgeEvent('sbt_aws_offboardingRequest', { tenantId: 'tenant-off' }));
-    const again = await deleteCustomer(eventBridgeEvent('sbt_aws_offboardingRequest', { tenantId: 'tenant-off' }));
-    expect(first.usersClosed).toBe(2);
-    expect(again.usersClosed).toBe(0);
-    expect(again.closedAt).toBe(first.closedAt);
-
-    const reonboard = await createCustomer(onboarding('tenant-off'));
-    expect(reonboard).toMatchObject({ outcome: 'EXISTS', status: 'CLOSED' });
+    const event = offboarding('tenant-off', at(30));
+    const first = await deleteCustomer(event);
+    const again = await deleteCustomer(event);
+    expect(first).toMatchObject({ outcome: 'CLOSED', usersClosed: 2, closedAt: event.time.replace('Z', '.000Z') });
+    expect(again).toMatchObject({ outcome: 'CLOSED', usersClosed: 0, closedAt: first.closedAt });
     const items = (await doc.send(new QueryCommand({
       TableName: TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'CUSTOMER#tenant-off' },
     }))).Items ?? [];
@@ -125,11 +128,61 @@ describe('delete customer and users', () => {
     ]);
   });
 
-  test('an offboarding that arrives before the onboarding leaves one CLOSED customer', async () => {
-    await deleteCustomer(eventBridgeEvent('sbt_aws_offboardingRequest', { tenantId: 'tenant-early' }));
-    const created = await createCustomer(onboarding('tenant-early'));
-    expect(created).toMatchObject({ outcome: 'EXISTS', status: 'CLOSED' });
+  test('re-onboarding after an offboarding reopens the customer (same id, the closed span kept), counted in CustomersReopened', async () => {
+    // GIVEN a tenant onboarded, then offboarded
+    const created = await createCustomer(onboardingAt('tenant-re', at(60)));
+    const closed = await deleteCustomer(offboarding('tenant-re', at(30)));
+    // WHEN it is onboarded again, by a newer event
+    const reonboarding = onboardingAt('tenant-re', at(10));
+    const { result, output } = await captureOutput(() => createCustomer(reonboarding));
+    // THEN the customer is active again, with the same id, and the span it was closed is recorded for the push
+    expect(result).toMatchObject({ outcome: 'REOPENED', status: 'ACTIVE', customerId: created.customerId });
+    const [customer] = await customersOf('tenant-re');
+    expect(customer).toMatchObject({
+      status: 'ACTIVE',
+      customerId: created.customerId,
+      closedPeriods: [{ from: closed.closedAt, until: new Date(reonboarding.time).toISOString() }],
+    });
+    expect(customer.closedAt).toBeUndefined();
+    expect(output).toMatch(/"CustomersReopened":1/);
+    // a redelivery of the re-onboarding changes nothing
+    expect(await createCustomer(reonboarding)).toMatchObject({ outcome: 'EXISTS', status: 'ACTIVE' });
+  });
+
+  test('an old offboarding redelivered after the re-onboarding is stale: the customer stays active; a newer one closes it again', async () => {
+    await createCustomer(onboardingAt('tenant-late', at(60)));
+    const oldOffboarding = offboarding('tenant-late', at(30));
+    await deleteCustomer(oldOffboarding);
+    await createCustomer(onboardingAt('tenant-late', at(10)));
+    const { result, output } = await captureOutput(() => deleteCustomer(oldOffboarding));
+    expect(result).toMatchObject({ outcome: 'STALE', usersClosed: 0 });
+    expect(output).toMatch(/"StaleLifecycleEvents":1/);
+    expect((await customersOf('tenant-late'))[0].status).toBe('ACTIVE');
+
+    const second = offboarding('tenant-late', at(5));
+    expect(await deleteCustomer(second)).toMatchObject({ outcome: 'CLOSED', closedAt: new Date(second.time).toISOString() });
+    const [customer] = await customersOf('tenant-late');
+    expect(customer.status).toBe('CLOSED');
+    expect(customer.closedPeriods).toHaveLength(1);
+  });
+
+  test('an onboarding older than the offboarding (delivered after it) leaves one CLOSED customer, counted as stale', async () => {
+    await deleteCustomer(offboarding('tenant-early', at(10)));
+    const { result, output } = await captureOutput(() => createCustomer(onboardingAt('tenant-early', at(20))));
+    expect(result).toMatchObject({ outcome: 'EXISTS', status: 'CLOSED' });
+    expect(output).toMatch(/"StaleLifecycleEvents":1/);
     expect(await customersOf('tenant-early')).toHaveLength(1);
+  });
+
+  test('a user closed by the offboarding is made active again by a newer creation', async () => {
+    await createCustomer(onboardingAt('tenant-ru', at(60)));
+    await createUser(eventBridgeEvent('sbt_aws_tenantUserCreated', { tenantId: 'tenant-ru', userId: 'admin' }, undefined, at(55)));
+    await deleteCustomer(offboarding('tenant-ru', at(30)));
+    await createCustomer(onboardingAt('tenant-ru', at(10)));
+    const again = await createUser(eventBridgeEvent('sbt_aws_tenantUserCreated', { tenantId: 'tenant-ru', userId: 'admin' }, undefined, at(9)));
+    expect(again.outcome).toBe('REACTIVATED');
+    const user = await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: 'CUSTOMER#tenant-ru', sk: 'USER#admin' } }));
+    expect(user.Item).toMatchObject({ status: 'ACTIVE' });
   });
 
   test('create user twice (and concurrently) keeps one user; a deleted user is not revived by a late creation', async () => {

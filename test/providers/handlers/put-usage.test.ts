@@ -5,15 +5,16 @@
  * the emulator kills the run at every single request in turn.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { bundledHandler, FaultProxy, lambdaContext, synthesizedSchemas, Schemas } from './harness';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { bundledHandler, captureOutput, FaultProxy, lambdaContext, synthesizedSchemas, Schemas } from './harness';
 import { isoSeconds } from '../../../src/ingestor/layout';
-import { addDecimal } from '../../../src/providers/dynamodb-billing/shared.lambda/decimal';
+import { METRIC_NAMESPACE, PUSH_ENV } from '../../../src/providers/dynamodb-billing/contract';
+import { addDecimals } from '../../../src/shared.lambda/decimal';
 import { seedClosedWindows, usageReaderEnvironment } from '../../ingestor/closed-windows';
 import { startMoto, Moto } from '../../support/emulators';
 import { createTable } from '../support';
 
-type Summary = { windowsBilled: number; windowsAlreadyBilled: number; windowsUnpriced: number; windowsAfterClose: number };
+type Summary = { pages: number; windowsBilled: number; windowsAlreadyBilled: number; windowsUnpriced: number; windowsAfterClose: number };
 type PushHandler = (event: unknown, context?: unknown) => Promise<Summary>;
 
 const AGGREGATES = 'aggregates';
@@ -63,16 +64,19 @@ async function seedAggregates(windows: Window[]) {
   })));
 }
 
-/** A fresh billing table with acme (active) and globex (closed during the -3h window). */
-async function freshBillingTable(): Promise<string> {
+/** A fresh billing table with acme (active, or as `acme` says) and globex (closed during the -3h window). */
+async function freshBillingTable(acme: Record<string, unknown> = {}): Promise<string> {
   const name = `billing-push-${++tableSeq}`;
   await createTable(schemas.billing(name));
-  await doc.send(new PutCommand({ TableName: name, Item: { pk: 'CUSTOMER#acme', sk: 'CUSTOMER', tenantId: 'acme', customerId: 'cus_acme', status: 'ACTIVE' } }));
+  await doc.send(new PutCommand({
+    TableName: name,
+    Item: { pk: 'CUSTOMER#acme', sk: 'CUSTOMER', tenantId: 'acme', customerId: 'cus_acme', status: 'ACTIVE', ...acme },
+  }));
   await doc.send(new PutCommand({
     TableName: name,
     Item: { pk: 'CUSTOMER#globex', sk: 'CUSTOMER', tenantId: 'globex', customerId: 'cus_globex', status: 'CLOSED', closedAt: closedAtGlobex },
   }));
-  process.env.BILLING_TABLE_NAME = name;
+  process.env[PUSH_ENV.BILLING_TABLE_NAME] = name;
   return name;
 }
 
@@ -98,8 +102,8 @@ async function audit(table: string, closed: Window[]): Promise<Audit> {
   for (const t of totals) {
     const billed = lines.filter((l) => l.disposition === 'BILLED' && l.tenantId === t.tenantId && l.period === t.period && l.currency === t.currency);
     billedTwice += Math.max(0, Number(t.lineCount.value) - billed.length);
-    const sum = billed.length ? addDecimal(...billed.map((l) => l.amount.value)) : '0';
-    if (addDecimal(t.totalAmount.value) !== sum) totalsWrong++;
+    const sum = billed.length ? addDecimals(...billed.map((l) => l.amount.value)) : '0';
+    if (addDecimals(t.totalAmount.value) !== sum) totalsWrong++;
   }
   billedTwice += lineKeys.length - new Set(lineKeys).size;
   return {
@@ -135,9 +139,11 @@ beforeAll(async () => {
   process.env.AWS_ENDPOINT_URL = await proxy.start();
   Object.assign(process.env, {
     ...usageReaderEnvironment(AGGREGATES, { allowedLatenessSeconds: LATENESS_S }),
-    UNIT_PRICES: JSON.stringify(PRICES),
-    INITIAL_LOOKBACK_SECONDS: String(8 * 3600),
+    [PUSH_ENV.UNIT_PRICES]: JSON.stringify(PRICES),
+    [PUSH_ENV.INITIAL_LOOKBACK_SECONDS]: String(8 * 3600),
     POWERTOOLS_LOG_LEVEL: 'ERROR',
+    POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
+    POWERTOOLS_SERVICE_NAME: 'billing-test',
   });
   push = bundledHandler('put-usage');
 });
@@ -164,8 +170,9 @@ test('a run prices every closed window once, exactly; a rerun bills nothing new'
   expect(storage).toMatchObject({ currency: 'EUR', unitPrice: '0.1', disposition: 'BILLED', customerId: 'cus_acme' });
   const afterClose = items.find((i) => i.tenantId === 'globex' && i.disposition === 'NOT_BILLED_AFTER_CLOSE');
   expect(afterClose?.windowStart).toBe(isoSeconds(hour0 - 2 * HOUR));
-  // The watermark is the usage reader's cursor after the last closed window.
+  // The cursor is the usage reader's: the rerun read one page only.
   expect(items.find((i) => i.pk === 'PUSH')?.cursor).toEqual(expect.any(String));
+  expect(second.pages).toBe(1);
 });
 
 test('killed at every request in turn, then rerun: windows billed twice = 0, windows dropped = 0, for every crash point', async () => {
@@ -208,7 +215,61 @@ test('a window that closes after a run is billed by the next run, once', async (
   // The closer closes the next hour's windows after the run.
   const late: Window = { tenantId: 'acme', metric: 'storageGb', startMs: hour0 - HOUR, sum: '1', closesAt: Math.floor(Date.now() / 1000) };
   await seedAggregates([late]);
-  const after = await push({}, lambdaContext);
-  expect(after.windowsBilled).toBe(1);
-  expect(await audit(table, [...windowsFixture(), late])).toEqual(exactlyOnce(14));
+  try {
+    const after = await push({}, lambdaContext);
+    expect(after.windowsBilled).toBe(1);
+    expect(await audit(table, [...windowsFixture(), late])).toEqual(exactlyOnce(14));
+  } finally {
+    // The later tests read the shared usage table as the fixture left it: the window goes (its index item).
+    await doc.send(new DeleteCommand({ TableName: AGGREGATES, Key: { pk: 'CLOSED', sk: isoSeconds(late.startMs) } }));
+  }
+});
+
+test('a customer reopened after a closing: windows that started while it was closed are NOT_BILLED_AFTER_CLOSE, counted in the metric; the others are billed', async () => {
+  // GIVEN acme was closed from -4h to -3h+30min (offboarded, then onboarded again)
+  const closedPeriod = { from: new Date(hour0 - 4 * HOUR).toISOString(), until: new Date(hour0 - 3 * HOUR + 30 * 60_000).toISOString() };
+  const table = await freshBillingTable({ closedPeriods: [closedPeriod], activeSince: closedPeriod.until });
+  proxy.arm();
+  // WHEN
+  const { result, output } = await captureOutput(() => push({}, lambdaContext));
+  // THEN the -4h and -3h windows of acme (apiCalls, storageGb) are not billed; -5h and -2h are
+  const items = (await doc.send(new ScanCommand({ TableName: table }))).Items ?? [];
+  const acmeLines = items.filter((i) => i.tenantId === 'acme' && String(i.sk).startsWith('CHARGE#') && i.metric !== 'unpricedMetric');
+  const notBilled = acmeLines.filter((l) => l.disposition === 'NOT_BILLED_AFTER_CLOSE').map((l) => `${l.metric}@${l.windowStart}`).sort();
+  expect(notBilled).toEqual([
+    `apiCalls@${isoSeconds(hour0 - 4 * HOUR)}`, `apiCalls@${isoSeconds(hour0 - 3 * HOUR)}`,
+    `storageGb@${isoSeconds(hour0 - 4 * HOUR)}`, `storageGb@${isoSeconds(hour0 - 3 * HOUR)}`,
+  ].sort());
+  expect(acmeLines.filter((l) => l.disposition === 'BILLED')).toHaveLength(4);
+  // globex: closed since -3h+30min, so its -2h window is not billed and the three before it are
+  expect(result).toMatchObject({ windowsBilled: 4 + 3, windowsAfterClose: 4 + 1, windowsUnpriced: 1 });
+  // the metric the UsageAfterCloseAlarm watches, in CloudWatch embedded metric format
+  const emf = output.split('\n').filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l));
+  expect(emf.find((m) => m.WindowsNotBilledAfterClose !== undefined)).toMatchObject({ WindowsNotBilledAfterClose: 5 });
+  expect(emf[0]).toMatchObject({ _aws: { CloudWatchMetrics: [{ Namespace: 'CdkSaasBilling/DynamoDbBilling', Dimensions: [['service']] }] }, service: 'billing-test' });
+});
+
+describe('a unit price refused at run time', () => {
+  test.each([
+    ['negative', '-0.5', /"-0.5" is negative/],
+    ['malformed', '1e-3', /not a decimal number: "1e-3"/],
+    ['too precise', '0.0000000000001', /more than 12 digits after the decimal point/],
+  ])('%s: the run fails before billing anything, with an error log naming the price', async (_name, unitPrice, message) => {
+    // GIVEN a price the construct would have refused at synth time, set on the function after deployment
+    const table = await freshBillingTable();
+    process.env[PUSH_ENV.UNIT_PRICES] = JSON.stringify([...PRICES, { metric: 'unpricedMetric', unitPrice, currency: 'USD' }]);
+    try {
+      proxy.arm();
+      // WHEN
+      const { error, output } = await captureOutput(() => push({}, lambdaContext));
+      // THEN the invocation fails (the errors alarm counts it), the log says why, and no line was written
+      expect(String(error)).toMatch(/UNIT_PRICES refused: the price of "unpricedMetric"/);
+      expect(String(error)).toMatch(message);
+      expect(output).toMatch(/"level":"ERROR".*Unit prices refused/);
+      expect(proxy.requests).toBe(0);
+      expect((await audit(table, windowsFixture())).windowsWithALine).toBe(0);
+    } finally {
+      process.env[PUSH_ENV.UNIT_PRICES] = JSON.stringify(PRICES);
+    }
+  });
 });

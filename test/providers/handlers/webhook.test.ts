@@ -7,10 +7,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Stripe from 'stripe';
 import { bundledHandler, captureOutput, synthesizedSchemas } from './harness';
+import { WEBHOOK_ENV } from '../../../src/providers/dynamodb-billing/contract';
 import { computeSignature, signatureHeader } from '../../../src/providers/dynamodb-billing/shared.lambda/signature';
 import { startMoto, Moto } from '../../support/emulators';
 import { createTable } from '../support';
@@ -36,6 +37,11 @@ function paymentEvent(type = 'invoice.paid', id = `evt_${++seq}_${Date.now()}`) 
     created: Math.floor(Date.now() / 1000),
     data: { object: { id: `in_${seq}`, customer: 'cus_123', amount_paid: 4200, currency: 'usd', metadata: { tenantId: 'tenant-1' } } },
   };
+}
+
+function withObject(fields: Record<string, unknown>) {
+  const event = paymentEvent();
+  return { ...event, data: { object: { ...event.data.object, ...fields } } };
 }
 
 function request(body: string, headers: Record<string, string | undefined>, isBase64Encoded = false): APIGatewayProxyEventV2 {
@@ -98,18 +104,21 @@ beforeAll(async () => {
   }));
   await eb.send(new PutTargetsCommand({ Rule: 'billing-events', Targets: [{ Id: 'queue', Arn: queueArn }] }));
   Object.assign(process.env, {
-    WEBHOOK_EVENTS_TABLE_NAME: TABLE,
-    WEBHOOK_SECRET_ARN: secretArn,
-    SIGNATURE_HEADER: 'x-billing-signature',
-    SIGNATURE_TOLERANCE_SECONDS: '300',
-    MAX_BODY_BYTES: '4096',
-    EVENT_BUS_NAME: `arn:aws:events:${process.env.AWS_REGION}:123456789012:event-bus/default`,
-    BILLING_EVENT_SOURCE: 'sbt.control.plane',
-    BILLING_SUCCESS_DETAIL_TYPE: 'sbt_aws_billingSuccess',
-    BILLING_FAILURE_DETAIL_TYPE: 'sbt_aws_billingFailure',
+    [WEBHOOK_ENV.WEBHOOK_EVENTS_TABLE_NAME]: TABLE,
+    [WEBHOOK_ENV.WEBHOOK_SECRET_ARN]: secretArn,
+    [WEBHOOK_ENV.SIGNATURE_HEADER_NAME]: 'x-billing-signature',
+    [WEBHOOK_ENV.SIGNATURE_TOLERANCE_SECONDS]: '300',
+    [WEBHOOK_ENV.MAX_WEBHOOK_BODY_BYTES]: '4096',
+    [WEBHOOK_ENV.PROCESSED_EVENT_RETENTION_SECONDS]: String(30 * 86400),
+    [WEBHOOK_ENV.CLAIM_LEASE_SECONDS]: '30',
+    [WEBHOOK_ENV.EVENT_BUS_ARN]: `arn:aws:events:${process.env.AWS_REGION}:123456789012:event-bus/default`,
+    [WEBHOOK_ENV.BILLING_SUCCESS_SOURCE]: 'sbt.control.plane',
+    [WEBHOOK_ENV.BILLING_SUCCESS_DETAIL_TYPE]: 'sbt_aws_billingSuccess',
+    [WEBHOOK_ENV.BILLING_FAILURE_SOURCE]: 'sbt.control.plane',
+    [WEBHOOK_ENV.BILLING_FAILURE_DETAIL_TYPE]: 'sbt_aws_billingFailure',
     POWERTOOLS_LOG_LEVEL: 'INFO',
     // The function caches the secret 60 s by default; 1 s keeps the rotation test short.
-    SECRET_CACHE_SECONDS: '1',
+    [WEBHOOK_ENV.SECRET_CACHE_SECONDS]: '1',
   });
   webhook = bundledHandler('webhook');
 });
@@ -209,6 +218,14 @@ describe('refused, with side effects = 0', () => {
     }, 413],
     ['signed body that is not JSON', () => signed('not json'), 400],
     ['signed event without an id', () => signed(JSON.stringify({ type: 'invoice.paid' })), 400],
+    ['created out of range (year 5138)', () => signed(JSON.stringify({ ...paymentEvent(), created: 99_999_999_999 })), 400],
+    ['created far beyond what a Date holds', () => signed(JSON.stringify({ ...paymentEvent(), created: 1e20 })), 400],
+    ['created not a whole number', () => signed(JSON.stringify({ ...paymentEvent(), created: '2026-11-27' })), 400],
+    ['a negative amount', () => signed(JSON.stringify(withObject({ amount_paid: -5 }))), 400],
+    ['an amount with a fraction', () => signed(JSON.stringify(withObject({ amount_paid: 4.2 }))), 400],
+    ['a currency that is not ISO 4217', () => signed(JSON.stringify(withObject({ currency: 'dollars' }))), 400],
+    ['a tenant id with spaces', () => signed(JSON.stringify(withObject({ metadata: { tenantId: 'tenant 1' } }))), 400],
+    ['data.object that is not an object', () => signed(JSON.stringify({ ...paymentEvent(), data: { object: 'x' } })), 400],
   ];
   test.each(cases)('%s', async (_name, make, status) => {
     const r = await call(make());
@@ -227,6 +244,45 @@ describe('refused, with side effects = 0', () => {
       expect(r.output).not.toContain('payer@example.com');
     }
     expect(bad.output).toMatch(/Webhook refused/);
+  });
+});
+
+describe('concurrent deliveries and claims', () => {
+  test('10 concurrent deliveries of one event: 1 event on the bus, 1 processed item; the others answer 409 (retry later) or 200 duplicate', async () => {
+    // GIVEN one signed event
+    const event = paymentEvent();
+    const payload = JSON.stringify(event);
+    const before = await processedCount();
+    // WHEN the sender delivers it 10 times at once
+    const results = await Promise.all(Array.from({ length: 10 }, () => webhook(signed(payload))));
+    // THEN exactly one delivery emitted
+    const emitted = await drainBus(2);
+    expect(emitted.filter((e) => e.detail.eventId === event.id)).toHaveLength(1);
+    expect((await processedCount()) - before).toBe(1);
+    expect(results.every((r) => r.statusCode === 200 || r.statusCode === 409)).toBe(true);
+    const received = results.filter((r) => JSON.parse(String(r.body)).message === 'received');
+    expect(received).toHaveLength(1);
+    for (const busy of results.filter((r) => r.statusCode === 409)) expect(Number(busy.headers?.['retry-after'])).toBeGreaterThan(0);
+    // and a later delivery is a duplicate
+    expect((await call(signed(payload))).body).toMatchObject({ duplicate: true });
+  });
+
+  test('a claim held by a live delivery: 409 with Retry-After, nothing emitted', async () => {
+    const event = paymentEvent();
+    const now = Math.floor(Date.now() / 1000);
+    await doc.send(new PutCommand({ TableName: TABLE, Item: { pk: `EVENT#${event.id}`, status: 'PENDING', claimToken: 'other', claimedUntil: now + 20 } }));
+    const r = await call(signed(JSON.stringify(event)));
+    expect(r).toMatchObject({ status: 409, itemsWritten: 0, emitted: [] });
+  });
+
+  test('a claim left by a delivery that died (its lease passed) is taken over: the event is emitted and recorded', async () => {
+    const event = paymentEvent();
+    const now = Math.floor(Date.now() / 1000);
+    await doc.send(new PutCommand({ TableName: TABLE, Item: { pk: `EVENT#${event.id}`, status: 'PENDING', claimToken: 'dead', claimedUntil: now - 1 } }));
+    const r = await call(signed(JSON.stringify(event)));
+    expect(r.status).toBe(200);
+    expect(r.emitted.map((e) => e.detail.eventId)).toEqual([event.id]);
+    expect((await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `EVENT#${event.id}` } }))).Item).toMatchObject({ status: 'DONE' });
   });
 });
 
@@ -249,15 +305,16 @@ describe('secret rotation and failures', () => {
 
   test('the bus refuses the event: the handler throws (HTTP 5xx, the sender retries), and the retry emits and completes', async () => {
     const payload = JSON.stringify(paymentEvent('invoice.payment_failed'));
-    const bus = process.env.EVENT_BUS_NAME;
-    process.env.EVENT_BUS_NAME = 'no-such-bus';
+    const bus = process.env[WEBHOOK_ENV.EVENT_BUS_ARN];
+    process.env[WEBHOOK_ENV.EVENT_BUS_ARN] = 'no-such-bus';
     try {
       await expect(webhook(signed(payload))).rejects.toThrow();
     } finally {
-      process.env.EVENT_BUS_NAME = bus;
+      process.env[WEBHOOK_ENV.EVENT_BUS_ARN] = bus;
     }
     const id = JSON.parse(payload).id;
-    expect((await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `EVENT#${id}` } }))).Item?.status).toBe('PENDING');
+    // nothing was emitted, so the claim was released at once: the sender's retry need not wait for the lease
+    expect((await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `EVENT#${id}` } }))).Item).toMatchObject({ status: 'PENDING', claimedUntil: 0 });
     const retry = await call(signed(payload));
     expect(retry.status).toBe(200);
     expect(retry.emitted.map((e) => [e['detail-type'], e.detail.eventId])).toEqual([['sbt_aws_billingFailure', id]]);

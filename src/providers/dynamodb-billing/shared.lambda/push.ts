@@ -1,229 +1,214 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, NumberValue, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { decimalOf, isDecimal, multiplyDecimal } from './decimal';
-import { billingPeriodOf, chargeSk, CUSTOMER_SK, customerPk, periodSk, STATUS, WATERMARK_KEY } from './layout';
-import { ClosedWindow, UsageReader } from '../../../ingestor/shared.lambda/usage-reader';
+/**
+ * The usage push: closed usage windows become charge lines, exactly once.
+ *
+ * A run reads pages of closed windows through the usage read contract from
+ * its stored cursor on, and for each window:
+ *
+ * 1. `customerOf`: reads its customer (once per run);
+ * 2. `dispositionOf`: decides whether it is billed (`BILLED`), has no price
+ *    (`UNPRICED`) or started while the customer was closed (`NOT_BILLED_AFTER_CLOSE`);
+ * 3. `chargeLineOf`: prices it exactly;
+ * 4. `writeChargeLine`: one transaction puts the charge line (on condition that
+ *    it does not exist: the line, keyed by the window, is its pushed marker) and
+ *    adds a billed amount to the customer's period total.
+ *
+ * After each page the cursor is stored. A rerun after a crash at any point
+ * reads again from the last stored cursor and skips the lines already written:
+ * no window is billed twice or dropped.
+ */
+import { NumberValue, PutCommand, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ClosedWindow, ClosedWindowSource } from './closed-windows';
+import { documentClient } from '../../../shared.lambda/aws-clients';
+import { multiplyDecimals, parseDecimal } from '../../../shared.lambda/decimal';
+import { cancellationCodes } from '../../../shared.lambda/dynamodb';
+import { withRetry } from '../../../shared.lambda/retry';
+import {
+  BILLING_TABLE, billingPeriodOf, chargeLineKey, customerKey, CustomerState, DISPOSITION, Disposition,
+  periodTotalKey, PUSH_CURSOR_KEY, STATUS, UnitPrice,
+} from '../contract';
 
-/** A unit price as the construct passes it to the function (environment `UNIT_PRICES`, JSON array). */
-export interface PriceEntry {
-  readonly metric: string;
-  /** Price of one unit of the metric, a decimal string (exact). */
-  readonly unitPrice: string;
-  /** ISO 4217 code. */
-  readonly currency: string;
-}
-
-/** What a window's charge line says about it. */
-export type Disposition = 'BILLED' | 'UNPRICED' | 'NOT_BILLED_AFTER_CLOSE';
-
-/** Configuration of one push run. */
+/** What one push run needs. */
 export interface PushOptions {
-  readonly client: DynamoDBDocumentClient;
-  /** The usage read contract of the ingestor (closed windows). */
-  readonly reader: UsageReader;
   readonly billingTable: string;
-  readonly prices: PriceEntry[];
-  /** Where the first run starts when there is no watermark yet. */
-  readonly initialLookbackSeconds: number;
-  readonly nowSeconds: number;
-  /** Called before each page of closed windows; false stops the run early (the watermark keeps the progress). */
-  readonly hasTimeLeft?: () => boolean;
+  readonly windows: ClosedWindowSource;
+  readonly prices: ReadonlyMap<string, UnitPrice>;
+  /** Where the first run starts reading (it has no cursor yet): ISO-8601. */
+  readonly firstRunSince: string;
+  readonly now: Date;
+  /** Checked before each page; false stops the run (the stored cursor keeps the progress). */
+  readonly hasTimeLeft: () => boolean;
+  /** Windows per page. @default 100 */
+  readonly pageSize?: number;
 }
+
+/** What happened to a window in a run. */
+export type WindowOutcome = Disposition | 'ALREADY_PUSHED';
 
 /** What a push run did. */
 export interface PushSummary {
-  /** Pages of closed windows read. */
-  readonly pagesRead: number;
+  readonly pages: number;
   readonly windowsBilled: number;
-  readonly windowsAlreadyBilled: number;
   readonly windowsUnpriced: number;
   readonly windowsAfterClose: number;
-  /** The usage reader's cursor the next run continues from. */
-  readonly cursor: string;
+  /** Windows whose charge line an earlier run had written (a rerun, or windows read again). */
+  readonly windowsAlreadyBilled: number;
   readonly stoppedEarly: boolean;
 }
 
-/** A document client that returns numbers as exact strings (`NumberValue`). */
-export function exactClient(client: DynamoDBClient = new DynamoDBClient({})): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(client, {
-    marshallOptions: { removeUndefinedValues: true },
-    unmarshallOptions: { wrapNumbers: true },
-  });
-}
-
-/** Parses and checks the `UNIT_PRICES` environment value. */
-export function parsePrices(json: string | undefined): PriceEntry[] {
-  if (!json) return [];
-  const parsed = JSON.parse(json) as PriceEntry[];
-  if (!Array.isArray(parsed)) throw new Error('UNIT_PRICES must be a JSON array');
-  for (const p of parsed) {
-    if (typeof p.metric !== 'string' || typeof p.unitPrice !== 'string' || !isDecimal(p.unitPrice) || typeof p.currency !== 'string') {
-      throw new Error(`UNIT_PRICES has an invalid entry for metric '${String(p.metric)}'`);
-    }
-  }
-  return parsed;
-}
-
-function isTransactionConditionFailure(error: unknown): boolean {
-  const e = error as { name?: string; message?: string; CancellationReasons?: { Code?: string }[] };
-  if (e?.name !== 'TransactionCanceledException') return false;
-  if (e.CancellationReasons?.length) return e.CancellationReasons[0]?.Code === 'ConditionalCheckFailed';
-  return /ConditionalCheckFailed/.test(e.message ?? '');
-}
-
-type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;
-
-function isTransactionConflict(error: unknown): boolean {
-  const e = error as { name?: string; CancellationReasons?: { Code?: string }[] };
-  return e?.name === 'TransactionCanceledException' && (e.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict');
-}
-
-/**
- * One transaction; retried (with jitter) when DynamoDB cancels it because another
- * transaction (a concurrent push) touched the same period total at that moment.
- */
-async function transactWithConflictRetry(client: DynamoDBDocumentClient, items: TransactItems): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await client.send(new TransactWriteCommand({ TransactItems: items }));
-      return;
-    } catch (error) {
-      if (!isTransactionConflict(error) || attempt >= 6) throw error;
-      await new Promise((r) => setTimeout(r, Math.random() * 50 * 2 ** attempt));
-    }
-  }
-}
-
-/**
- * Pushes closed usage windows into charge lines. The ingestor's usage reader
- * returns each closed window (final, never changed) after the stored cursor;
- * for each, one transaction puts its charge line (condition: not there yet:
- * the line doubles as the window's pushed marker) and adds its amount to the
- * customer's period total. A rerun after a crash at any point skips the lines
- * already written and writes the others: no window is billed twice or dropped.
- * The watermark (the reader's cursor) advances after each page is handled.
- */
+/** Pushes every closed window not pushed yet (see the file header). */
 export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
-  const prices = new Map(opts.prices.map((p) => [p.metric, p]));
-  const customers = new Map<string, { customerId?: string; closedAt?: string }>();
-
-  const wm = await opts.client.send(new GetCommand({ TableName: opts.billingTable, Key: WATERMARK_KEY, ConsistentRead: true }));
-  let cursor = typeof wm.Item?.cursor === 'string' ? wm.Item.cursor : undefined;
-  const since = new Date((opts.nowSeconds - opts.initialLookbackSeconds) * 1000).toISOString();
-
-  let pagesRead = 0;
-  let windowsBilled = 0;
-  let windowsAlreadyBilled = 0;
-  let windowsUnpriced = 0;
-  let windowsAfterClose = 0;
-  let stoppedEarly = false;
-
-  const customerOf = async (tenantId: string) => {
-    let c = customers.get(tenantId);
-    if (!c) {
-      const got = await opts.client.send(new GetCommand({
-        TableName: opts.billingTable,
-        Key: { pk: customerPk(tenantId), sk: CUSTOMER_SK },
-        ConsistentRead: true,
-      }));
-      c = {
-        customerId: got.Item?.customerId as string | undefined,
-        closedAt: got.Item?.status === STATUS.CLOSED ? String(got.Item.closedAt) : undefined,
-      };
-      customers.set(tenantId, c);
-    }
-    return c;
+  const tally: Record<WindowOutcome, number> = { BILLED: 0, UNPRICED: 0, NOT_BILLED_AFTER_CLOSE: 0, ALREADY_PUSHED: 0 };
+  const customers = new Map<string, Promise<CustomerState>>();
+  const customerOf = (tenantId: string) => {
+    if (!customers.has(tenantId)) customers.set(tenantId, readCustomer(opts.billingTable, tenantId));
+    return customers.get(tenantId)!;
   };
+  let cursor = await readCursor(opts.billingTable);
+  let pages = 0;
+  let stoppedEarly = false;
+  for (;;) {
+    if (!opts.hasTimeLeft()) {
+      stoppedEarly = true;
+      break;
+    }
+    const page = await opts.windows.readClosedWindows({ cursor, since: cursor ? undefined : opts.firstRunSince, limit: opts.pageSize ?? 100 });
+    pages++;
+    for (const window of page.windows) {
+      tally[await pushWindow(opts, window, await customerOf(window.tenantId))]++;
+    }
+    if (page.cursor === cursor) break; // caught up: nothing closed after the cursor yet
+    await saveCursor(opts.billingTable, page.cursor, opts.now);
+    cursor = page.cursor;
+  }
+  return {
+    pages,
+    windowsBilled: tally.BILLED,
+    windowsUnpriced: tally.UNPRICED,
+    windowsAfterClose: tally.NOT_BILLED_AFTER_CLOSE,
+    windowsAlreadyBilled: tally.ALREADY_PUSHED,
+    stoppedEarly,
+  };
+}
 
-  const pushWindow = async (w: ClosedWindow) => {
-    const { tenantId, metric, granularity, windowStart } = w;
-    const quantity = decimalOf(w.sum);
-    const customer = await customerOf(tenantId);
-    const price = prices.get(metric);
-    let disposition: Disposition = 'BILLED';
-    if (customer.closedAt !== undefined && Date.parse(windowStart) >= Date.parse(customer.closedAt)) disposition = 'NOT_BILLED_AFTER_CLOSE';
-    else if (!price) disposition = 'UNPRICED';
-    const amount = disposition === 'BILLED' ? multiplyDecimal(quantity, price!.unitPrice) : '0';
-    const currency = price?.currency ?? 'NONE';
-    const period = billingPeriodOf(windowStart);
-    const pushedAt = new Date(opts.nowSeconds * 1000).toISOString();
-    const line = {
-      pk: customerPk(tenantId),
-      sk: chargeSk(windowStart, granularity, metric),
+/** Steps 2 to 4 for one window. */
+async function pushWindow(opts: PushOptions, window: ClosedWindow, customer: CustomerState): Promise<WindowOutcome> {
+  const price = opts.prices.get(window.metric);
+  const disposition = dispositionOf(window, customer, price);
+  const line = chargeLineOf(window, customer, disposition === DISPOSITION.BILLED ? price : undefined, disposition, opts.now);
+  const written = await writeChargeLine(opts.billingTable, line);
+  return written ? disposition : 'ALREADY_PUSHED';
+}
+
+/** Whether the customer was closed when the window started: closed now since before it, or in one of its closed spans. */
+export function wasClosedAt(customer: CustomerState, windowStart: string): boolean {
+  const t = Date.parse(windowStart);
+  if (customer.status === STATUS.CLOSED && customer.closedAt !== undefined && t >= Date.parse(customer.closedAt)) return true;
+  return (customer.closedPeriods ?? []).some((p) => t >= Date.parse(p.from) && t < Date.parse(p.until));
+}
+
+/** Step 2. */
+export function dispositionOf(window: ClosedWindow, customer: CustomerState, price: UnitPrice | undefined): Disposition {
+  if (wasClosedAt(customer, window.windowStart)) return DISPOSITION.NOT_BILLED_AFTER_CLOSE;
+  return price ? DISPOSITION.BILLED : DISPOSITION.UNPRICED;
+}
+
+/** A charge line, ready to write. */
+interface ChargeLine {
+  readonly item: Record<string, unknown>;
+  readonly disposition: Disposition;
+  readonly amount: string;
+  readonly currency: string;
+  readonly tenantId: string;
+  readonly period: string;
+  readonly pushedAt: string;
+}
+
+/** Step 3: `price` is given for a billed window only; the amount is exact. */
+function chargeLineOf(window: ClosedWindow, customer: CustomerState, price: UnitPrice | undefined, disposition: Disposition, now: Date): ChargeLine {
+  const quantity = parseDecimal(window.sum, { allowNegative: true });
+  const amount = price ? multiplyDecimals(quantity, price.unitPrice) : '0';
+  const currency = price?.currency ?? 'NONE';
+  const period = billingPeriodOf(window.windowStart);
+  const pushedAt = now.toISOString();
+  return {
+    disposition,
+    amount,
+    currency,
+    period,
+    pushedAt,
+    tenantId: window.tenantId,
+    item: {
+      ...chargeLineKey(window.tenantId, window.windowStart, window.granularity, window.metric),
       kind: 'CHARGE',
-      tenantId,
+      tenantId: window.tenantId,
       customerId: customer.customerId,
       period,
-      metric,
-      granularity,
-      windowStart,
-      windowEnd: w.windowEnd,
+      metric: window.metric,
+      granularity: window.granularity,
+      windowStart: window.windowStart,
+      windowEnd: window.windowEnd,
       quantity: NumberValue.from(quantity),
-      recordCount: NumberValue.from(String(w.count)),
+      recordCount: window.count,
       unitPrice: price?.unitPrice,
       currency,
       amount: NumberValue.from(amount),
       disposition,
-      windowId: w.windowId,
+      windowId: window.windowId,
       pushedAt,
-    };
-    const items: TransactItems = [
-      { Put: { TableName: opts.billingTable, Item: line, ConditionExpression: 'attribute_not_exists(pk)' } },
-    ];
-    if (disposition === 'BILLED') {
-      items.push({
-        Update: {
-          TableName: opts.billingTable,
-          Key: { pk: customerPk(tenantId), sk: periodSk(period, currency) },
-          UpdateExpression: 'ADD totalAmount :amount, lineCount :one SET tenantId = :t, period = :p, currency = :c, kind = :k, updatedAt = :now',
-          ExpressionAttributeValues: {
-            ':amount': NumberValue.from(amount),
-            ':one': 1,
-            ':t': tenantId,
-            ':p': period,
-            ':c': currency,
-            ':k': 'PERIOD_TOTAL',
-            ':now': pushedAt,
-          },
+    },
+  };
+}
+
+/**
+ * Step 4: the line (unless it exists) and, when billed, its amount on the
+ * period total, in one transaction; false when the line was already there.
+ * A transaction cancelled by a concurrent one on the same total is retried.
+ */
+async function writeChargeLine(table: string, line: ChargeLine): Promise<boolean> {
+  const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [{
+    Put: {
+      TableName: table,
+      Item: line.item,
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': BILLING_TABLE.partitionKey },
+    },
+  }];
+  if (line.disposition === DISPOSITION.BILLED) {
+    items.push({
+      Update: {
+        TableName: table,
+        Key: periodTotalKey(line.tenantId, line.period, line.currency),
+        UpdateExpression: 'ADD totalAmount :amount, lineCount :one SET tenantId = :t, period = :p, currency = :c, kind = :k, updatedAt = :now',
+        ExpressionAttributeValues: {
+          ':amount': NumberValue.from(line.amount), ':one': 1, ':t': line.tenantId, ':p': line.period, ':c': line.currency, ':k': 'PERIOD_TOTAL', ':now': line.pushedAt,
         },
-      });
-    }
-    try {
-      await transactWithConflictRetry(opts.client, items);
-      if (disposition === 'BILLED') windowsBilled++;
-      else if (disposition === 'UNPRICED') windowsUnpriced++;
-      else windowsAfterClose++;
-    } catch (error) {
-      if (!isTransactionConditionFailure(error)) throw error;
-      windowsAlreadyBilled++;
-    }
-  };
-
-  for (;;) {
-    if (opts.hasTimeLeft && !opts.hasTimeLeft()) {
-      stoppedEarly = true;
-      break;
-    }
-    const page = await opts.reader.readClosedWindows({ cursor, since, limit: 500 });
-    pagesRead++;
-    for (const w of page.windows) await pushWindow(w);
-    if (page.cursor !== cursor) {
-      cursor = page.cursor;
-      await opts.client.send(new PutCommand({
-        TableName: opts.billingTable,
-        Item: { ...WATERMARK_KEY, cursor, updatedAt: new Date(opts.nowSeconds * 1000).toISOString() },
-      }));
-    }
-    if (page.windows.length === 0) break;
+      },
+    });
   }
+  try {
+    await withRetry(() => documentClient().send(new TransactWriteCommand({ TransactItems: items })), {
+      attempts: 6,
+      baseDelayMs: 50,
+      retryable: (error) => cancellationCodes(error)?.includes('TransactionConflict') ?? false,
+    });
+    return true;
+  } catch (error) {
+    if (cancellationCodes(error)?.[0] === 'ConditionalCheckFailed') return false;
+    throw error;
+  }
+}
 
-  return {
-    pagesRead,
-    windowsBilled,
-    windowsAlreadyBilled,
-    windowsUnpriced,
-    windowsAfterClose,
-    cursor: cursor ?? '',
-    stoppedEarly,
-  };
+/** Step 1: the customer's state as the lifecycle handlers keep it (an unknown tenant is an active one without a customer id). */
+async function readCustomer(table: string, tenantId: string): Promise<CustomerState> {
+  const { Item } = await documentClient().send(new GetCommand({ TableName: table, Key: customerKey(tenantId), ConsistentRead: true }));
+  return (Item ?? {}) as CustomerState;
+}
+
+async function readCursor(table: string): Promise<string | undefined> {
+  const { Item } = await documentClient().send(new GetCommand({ TableName: table, Key: PUSH_CURSOR_KEY, ConsistentRead: true }));
+  return typeof Item?.cursor === 'string' ? Item.cursor : undefined;
+}
+
+async function saveCursor(table: string, cursor: string, now: Date): Promise<void> {
+  await documentClient().send(new PutCommand({ TableName: table, Item: { ...PUSH_CURSOR_KEY, cursor, updatedAt: now.toISOString() } }));
 }

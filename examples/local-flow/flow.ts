@@ -1,7 +1,7 @@
 /**
  * The whole billing flow, driven through the AWS API emulator (moto) with the
- * bundled handlers: shared by the end-to-end test (test/e2e/flow.test.ts) and
- * the local runner (`npx projen demo:local`, examples/local-flow.ts).
+ * bundled handlers: run by `npx projen demo:local` (examples/local-flow.ts)
+ * and by the end-to-end test (test/e2e/flow.test.ts).
  *
  * moto stores and routes (EventBridge rules to SQS, Kinesis, DynamoDB, Secrets
  * Manager) but cannot run a Lambda function without Docker, so wherever a
@@ -24,13 +24,13 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import type { APIGatewayProxyEventV2, KinesisStreamEvent } from 'aws-lambda';
+import { startMoto } from './emulators';
+import { createTable, tableSchema } from './tables';
 import { BillingProvider, ControlPlaneEvents, UsageIngestor } from '../../src';
 import { UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
 import { DynamoDbBilling } from '../../src/providers';
+import { WEBHOOK_ENV } from '../../src/providers/dynamodb-billing/contract';
 import { signatureHeader } from '../../src/providers/dynamodb-billing/shared.lambda/signature';
-import { createTable, tableSchema } from '../providers/support';
-import { startMoto } from '../support/emulators';
-import { scratchDir } from '../support/synth';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CPE = ControlPlaneEvents.SBT_AWS;
@@ -43,6 +43,14 @@ export interface FlowStep {
   readonly name: string;
   readonly actor: Actor;
   readonly detail: string;
+}
+
+/** How to run the flow. */
+export interface FlowOptions {
+  /** Where the app is synthesized. */
+  readonly outdir: string;
+  /** Called after each step. */
+  readonly report?: (step: FlowStep) => void;
 }
 
 /** What the flow observed. */
@@ -71,8 +79,8 @@ const lambdaContext = {
 };
 
 /** The app under test: BillingProvider wiring DynamoDbBilling and UsageIngestor, as the README's example does. */
-export function synthesizeBillingStack(): Stack {
-  const app = new App({ outdir: scratchDir('flow') });
+export function synthesizeBillingStack(outdir: string): Stack {
+  const app = new App({ outdir });
   const stack = new Stack(app, 'BillingFlow');
   const ingestor = new UsageIngestor(stack, 'Ingestor');
   const billing = new DynamoDbBilling(stack, 'Billing', {
@@ -86,10 +94,11 @@ export function synthesizeBillingStack(): Stack {
 
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
 
-function functionLogicalId(resources: Resources, entry: string): string {
-  const ids = Object.keys(resources).filter((id) => resources[id].Type === 'AWS::Lambda::Function'
-    && String(resources[id].Properties.Description ?? '').includes(entry));
-  if (ids.length !== 1) throw new Error(`Expected one function for ${entry}, found ${ids.length}`);
+/** The logical id of the function with construct path `<construct>/<name>` (`Billing/CreateCustomer`). */
+function functionLogicalId(resources: Resources, constructPath: string): string {
+  const prefix = constructPath.replace(/\//g, '');
+  const ids = Object.keys(resources).filter((id) => resources[id].Type === 'AWS::Lambda::Function' && new RegExp(`^${prefix}[0-9A-F]{8}$`).test(id));
+  if (ids.length !== 1) throw new Error(`Expected one function ${constructPath}, found ${ids.length}`);
   return ids[0];
 }
 
@@ -134,7 +143,8 @@ function applyEnvironment(vars: Record<string, string>): void {
  * stream -> aggregator -> ledger; closer -> closed windows; push -> charge lines; signed webhook ->
  * billingSuccess on the bus. `report` is called after each step.
  */
-export async function runFlow(report: (step: FlowStep) => void = () => undefined): Promise<FlowResult> {
+export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
+  const report = opts.report ?? (() => undefined);
   const steps: FlowStep[] = [];
   const step = (name: string, actor: Actor, detail: string) => {
     const s = { name, actor, detail };
@@ -147,7 +157,7 @@ export async function runFlow(report: (step: FlowStep) => void = () => undefined
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   try {
     // 1. Synthesize.
-    const stack = synthesizeBillingStack();
+    const stack = synthesizeBillingStack(opts.outdir);
     const resources = Template.fromStack(stack).toJSON().Resources as Resources;
     step('synthesize', 'flow', `BillingProvider + DynamoDbBilling + UsageIngestor: ${Object.keys(resources).length} resources`);
 
@@ -167,7 +177,7 @@ export async function runFlow(report: (step: FlowStep) => void = () => undefined
       [logicalIdOf(resources, 'AWS::DynamoDB::Table', 'BillingWebhookEventsTable')]: names.webhookEvents,
       [logicalIdOf(resources, 'AWS::DynamoDB::Table', 'IngestorAggregateTable')]: names.aggregates,
       [logicalIdOf(resources, 'AWS::SecretsManager::Secret', 'BillingWebhookSecret')]: secretArn,
-      // The webhook's EVENT_BUS_NAME is the default bus's ARN, joined from AWS::AccountId and the region.
+      // The webhook's EVENT_BUS_ARN is the default bus's ARN, joined from AWS::AccountId and the region.
       'AWS::AccountId': `arn:aws:events:${region}:123456789012:event-bus/default`,
     };
     step('emulator resources', 'flow', `tables ${Object.values(names).slice(0, 3).join(', ')}, stream ${names.stream}, secret ${secretArn.split(':').pop()}`);
@@ -181,7 +191,7 @@ export async function runFlow(report: (step: FlowStep) => void = () => undefined
       const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
       return { url, arn };
     };
-    const createCustomerId = functionLogicalId(resources, 'create-customer.lambda');
+    const createCustomerId = functionLogicalId(resources, 'Billing/CreateCustomer');
     const onboardingPattern = rulePatternFor(resources, createCustomerId);
     const onboardingQueue = await queue('flow-create-customer-target');
     await eb.send(new PutRuleCommand({ Name: 'flow-onboarding', EventPattern: JSON.stringify(onboardingPattern) }));
@@ -265,7 +275,7 @@ export async function runFlow(report: (step: FlowStep) => void = () => undefined
       })),
     };
     step('usage records', 'emulator', `PutRecords of ${records.length} records (one a producer retry); GetRecords returned ${kinesisEvent.Records.length}`);
-    const aggregatorId = functionLogicalId(resources, 'writes each usage record');
+    const aggregatorId = functionLogicalId(resources, 'Ingestor/Aggregator');
     applyEnvironment(environmentOf(resources, aggregatorId, refs));
     const aggregate = bundled('ingestor/aggregator.lambda');
     const firstBatch = await aggregate(kinesisEvent, lambdaContext) as { batchItemFailures: unknown[] };
@@ -276,7 +286,7 @@ export async function runFlow(report: (step: FlowStep) => void = () => undefined
       + `ledger items ${ledgerItems.length}`);
 
     // 6. Close: the closer's schedule, with the clock moved past the windows' close (end of hour + lateness + closing margin).
-    const closerId = functionLogicalId(resources, 'closes usage windows');
+    const closerId = functionLogicalId(resources, 'Ingestor/Closer');
     const closerEnvironment = environmentOf(resources, closerId, refs);
     applyEnvironment(closerEnvironment);
     const hourMs = 3_600_000;
@@ -301,7 +311,7 @@ export async function runFlow(report: (step: FlowStep) => void = () => undefined
     let aggregates: Array<{ metric: string; sum: string; count: string }>;
     try {
       const closed = await bundled('ingestor/closer.lambda')(scheduled, lambdaContext) as { windowsClosed: number };
-      applyEnvironment(environmentOf(resources, functionLogicalId(resources, 'put-usage.lambda'), refs));
+      applyEnvironment(environmentOf(resources, functionLogicalId(resources, 'Billing/PutUsage'), refs));
       aggregates = (await UsageReader.fromEnvironment().readClosedWindows({ since: '1970-01-01T00:00:00Z' })).windows
         .map((w) => ({ metric: w.metric, sum: w.sum, count: String(w.count) }));
       step('close windows', 'flow', `clock moved ${Math.round(offsetMs / 60000)} min ahead (end of hour + lateness + closing margin); `
@@ -322,7 +332,7 @@ export async function runFlow(report: (step: FlowStep) => void = () => undefined
     step('push usage', 'flow', `run 1 billed ${pushed.windowsBilled}, run 2 billed ${rerun.windowsBilled}; charge lines ${lines.map((l) => `${l.metric} ${l.quantity} -> ${l.amount} ${l.currency}`).join(', ')}`);
 
     // 8. Webhook: the billing system signs with the secret it shares; API Gateway delivers payload 2.0.
-    const webhookId = functionLogicalId(resources, 'webhook.lambda');
+    const webhookId = functionLogicalId(resources, 'Billing/Webhook');
     applyEnvironment(environmentOf(resources, webhookId, refs));
     const route = Object.values(resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Route')!.Properties.RouteKey as string;
     const shared = (await sm.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString!;
@@ -338,7 +348,7 @@ export async function runFlow(report: (step: FlowStep) => void = () => undefined
       routeKey: route,
       rawPath,
       rawQueryString: '',
-      headers: { 'content-type': 'application/json', [process.env.SIGNATURE_HEADER!]: signatureHeader([shared], payload) },
+      headers: { 'content-type': 'application/json', [process.env[WEBHOOK_ENV.SIGNATURE_HEADER_NAME]!]: signatureHeader([shared], payload) },
       requestContext: { requestId: 'flow-webhook', http: { method, path: rawPath } } as APIGatewayProxyEventV2['requestContext'],
       body: payload,
       isBase64Encoded: false,
