@@ -18,16 +18,17 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { AttributeValue, BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
-import { AGGREGATOR_ENV, Granularity, GRANULARITIES, METRICS } from './ingestor-contract';
+import { AGGREGATOR_ENV, METRICS } from './ingestor-contract';
 import {
   isoSeconds, LEDGER_ATTRIBUTES, ledgerPk, ledgerShardOf, ledgerSk, quarantinePk, quarantineSk, TABLE_KEYS, WINDOW_MARKERS_PK, windowOf,
 } from './layout';
 import { forEachConcurrently } from './shared.lambda/ledger';
+import { windowSettingsFromEnv, WindowSettings } from './shared.lambda/settings';
 import { describe, parseUsageRecord, QuarantineReason, UsageRecord, VoidRecord, wellFormed } from './shared.lambda/usage-record';
 import { sdkClient } from '../shared.lambda/aws-clients';
 import { compareDecimals } from '../shared.lambda/decimal';
 import { batchWriteAll, BATCH_WRITE_LIMIT } from '../shared.lambda/dynamodb';
-import { numberEnv, requiredEnv } from '../shared.lambda/env';
+import { numberEnv } from '../shared.lambda/env';
 import { logger } from '../shared.lambda/logger';
 import { withRetry } from '../shared.lambda/retry';
 
@@ -42,27 +43,16 @@ const metrics = new Metrics();
 /** Window starts whose marker this execution environment wrote, per table. */
 const MARKED_WINDOWS = new Map<string, Set<number>>();
 
-interface Config {
-  readonly tableName: string;
-  readonly granularity: Granularity;
-  readonly allowedLatenessSeconds: number;
+interface Config extends WindowSettings {
   readonly maxClockSkewMs: number;
   readonly ledgerRetentionSeconds: number;
-  readonly quarantineRetentionSeconds: number;
 }
 
 function configFromEnv(): Config {
-  const granularity = requiredEnv(AGGREGATOR_ENV.WINDOW_GRANULARITY) as Granularity;
-  if (!GRANULARITIES.includes(granularity)) {
-    throw new Error(`Environment variable ${AGGREGATOR_ENV.WINDOW_GRANULARITY} must be one of ${GRANULARITIES.join(', ')} (given ${JSON.stringify(granularity)})`);
-  }
   return {
-    tableName: requiredEnv(AGGREGATOR_ENV.TABLE_NAME),
-    granularity,
-    allowedLatenessSeconds: numberEnv(AGGREGATOR_ENV.ALLOWED_LATENESS_SECONDS, { min: 0, integer: true }),
+    ...windowSettingsFromEnv(),
     maxClockSkewMs: numberEnv(AGGREGATOR_ENV.MAX_CLOCK_SKEW_SECONDS, { min: 0, integer: true }) * 1000,
     ledgerRetentionSeconds: numberEnv(AGGREGATOR_ENV.LEDGER_RETENTION_SECONDS, { min: 0, integer: true }),
-    quarantineRetentionSeconds: numberEnv(AGGREGATOR_ENV.QUARANTINE_RETENTION_SECONDS, { min: 0, integer: true }),
   };
 }
 

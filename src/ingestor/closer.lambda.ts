@@ -20,7 +20,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { CLOSER_ENV, Granularity, GRANULARITIES, METRICS, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
+import { CLOSER_ENV, METRICS, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
 import {
   CLOSER_STATE_KEY, isoSeconds, LEDGER_SHARDS, ledgerPk,
   NEXT_WINDOW_START, quarantinePk, TABLE_KEYS, WINDOW_MARKERS_PK,
@@ -29,6 +29,7 @@ import {
   closedIndexItem, closedPageItem, forEachConcurrently, Item, LedgerFold, MAX_PAGE_BYTES, paginate, PageEntry, queryItems,
   TARGET_GROUP_BYTES, windowIdOf,
 } from './shared.lambda/ledger';
+import { windowSettingsFromEnv, WindowSettings } from './shared.lambda/settings';
 import { sdkClient } from '../shared.lambda/aws-clients';
 import { batchWriteAll, isConditionalCheckFailed } from '../shared.lambda/dynamodb';
 import { numberEnv, requiredEnv } from '../shared.lambda/env';
@@ -48,27 +49,16 @@ const metrics = new Metrics();
 /** The closer state this execution environment saved last, per table (it only ever moves forward). */
 const KNOWN_STATE = new Map<string, number>();
 
-interface Config {
-  readonly tableName: string;
-  readonly granularity: Granularity;
-  readonly allowedLatenessSeconds: number;
+interface Config extends WindowSettings {
   readonly closingMarginSeconds: number;
   readonly eventBusArn: string;
-  readonly quarantineRetentionSeconds: number;
 }
 
 function configFromEnv(): Config {
-  const granularity = requiredEnv(CLOSER_ENV.WINDOW_GRANULARITY) as Granularity;
-  if (!GRANULARITIES.includes(granularity)) {
-    throw new Error(`Environment variable ${CLOSER_ENV.WINDOW_GRANULARITY} must be one of ${GRANULARITIES.join(', ')} (given ${JSON.stringify(granularity)})`);
-  }
   return {
-    tableName: requiredEnv(CLOSER_ENV.TABLE_NAME),
-    granularity,
-    allowedLatenessSeconds: numberEnv(CLOSER_ENV.ALLOWED_LATENESS_SECONDS, { min: 0, integer: true }),
+    ...windowSettingsFromEnv(),
     closingMarginSeconds: numberEnv(CLOSER_ENV.CLOSING_MARGIN_SECONDS, { min: 0, integer: true }),
     eventBusArn: requiredEnv(CLOSER_ENV.EVENT_BUS_ARN),
-    quarantineRetentionSeconds: numberEnv(CLOSER_ENV.QUARANTINE_RETENTION_SECONDS, { min: 0, integer: true }),
   };
 }
 

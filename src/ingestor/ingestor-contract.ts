@@ -44,24 +44,24 @@ export const USAGE_READER_ENV = {
   MAX_CLOCK_SKEW_SECONDS: 'USAGE_READER_MAX_CLOCK_SKEW_SECONDS',
 } as const;
 
-/** CloudWatch namespace of the handlers' own metrics (dimension `service`). */
-export const METRIC_NAMESPACE = 'CdkSaasBilling/UsageIngestor';
-
-/** Names of the handlers' own metrics. */
+/**
+ * Names of the handlers' own metrics (namespace `METRIC_NAMESPACE`, dimension `service`): records
+ * written to the ledger (records and voids), records dropped because the same record was written
+ * already (in the batch, or before a window closed), records set aside in the quarantine, windows
+ * the closer closed, voids it applied, and how long after it could be closed the oldest window
+ * still open is (seconds).
+ */
 export const METRICS = {
-  /** Records (and voids) written to the ledger. */
   RECORDS_COUNTED: 'RecordsCounted',
-  /** Records dropped because the same record was written already (in the batch, or before a window closed). */
   DUPLICATE_RECORDS: 'DuplicateRecords',
-  /** Records set aside in the quarantine. */
   QUARANTINED_RECORDS: 'QuarantinedRecords',
-  /** Windows the closer closed. */
   WINDOWS_CLOSED: 'WindowsClosed',
-  /** Voids the closer applied. */
   VOIDS_APPLIED: 'VoidsApplied',
-  /** How long after it could be closed the oldest window still open is (seconds). */
   CLOSING_LAG_SECONDS: 'ClosingLagSeconds',
 } as const;
+
+/** CloudWatch namespace of the handlers' own metrics. */
+export const METRIC_NAMESPACE = 'CdkSaasBilling/UsageIngestor';
 
 /** The event the closer puts on the bus when a window closes. */
 export const WINDOW_CLOSED_EVENT = {

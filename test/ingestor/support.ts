@@ -14,6 +14,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { UsageIngestor } from '../../src/ingestor';
+import type { CloseSummary } from '../../src/ingestor/closer.lambda';
 import { AGGREGATOR_ENV, CLOSER_ENV, USAGE_READER_ENV } from '../../src/ingestor/ingestor-contract';
 import { ClosedWindow, UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
 import { addDecimals } from '../../src/shared.lambda/decimal';
@@ -28,17 +29,6 @@ export const CLOSING_MARGIN_SECONDS = 120;
 
 /** A bundled handler, exactly the code Lambda runs (built by `npx projen bundle`). */
 export type Handler<E, R> = (event: E, context?: Context) => Promise<R>;
-
-/** The close summary the closer returns. */
-export interface CloseSummary {
-  readonly windowStartsClosed: number;
-  readonly windowsClosed: number;
-  readonly voidsApplied: number;
-  readonly unmatchedVoids: number;
-  readonly ledgerItemsRead: number;
-  readonly nextWindowStart: string;
-  readonly stoppedEarly: boolean;
-}
 
 /** Loads a bundle from assets/ (after the emulator's endpoint is set). */
 export function bundle<E, R>(name: 'aggregator' | 'closer'): Handler<E, R> {

@@ -17,12 +17,13 @@
  * Handler-side module (bundled into the consumer's handler); it uses the AWS SDK v3.
  */
 import { AttributeValue, DynamoDBClient, GetItemCommand, QueryCommandInput } from '@aws-sdk/client-dynamodb';
-import { Granularity, GRANULARITIES, USAGE_READER_ENV, WINDOW_LENGTH_MS } from '../ingestor-contract';
+import { Granularity, USAGE_READER_ENV, WINDOW_LENGTH_MS } from '../ingestor-contract';
 import {
   CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedPageSk, closedPagesPk, CLOSER_STATE_KEY, isoSeconds, LEDGER_SHARDS, ledgerPk,
   ledgerTenantPrefix, NEXT_WINDOW_START, TABLE_KEYS, tenantGroupOf,
 } from '../layout';
 import { forEachConcurrently, LedgerFold, PageEntry, queryItems, windowIdOf } from './ledger';
+import { granularityOf } from './settings';
 import { sdkClient } from '../../shared.lambda/aws-clients';
 
 /** A closed window: its final SUM and COUNT, which never change. */
@@ -125,10 +126,7 @@ export class UsageReader {
       }
       return v;
     };
-    const granularity = read(USAGE_READER_ENV.WINDOW_GRANULARITY) as Granularity;
-    if (!GRANULARITIES.includes(granularity)) {
-      throw new Error(`Environment variable ${USAGE_READER_ENV.WINDOW_GRANULARITY} must be one of ${GRANULARITIES.join(', ')} (given ${JSON.stringify(granularity)})`);
-    }
+    const granularity = granularityOf(USAGE_READER_ENV.WINDOW_GRANULARITY, read(USAGE_READER_ENV.WINDOW_GRANULARITY));
     return new UsageReader({
       tableName: read(USAGE_READER_ENV.TABLE_NAME),
       granularity,
