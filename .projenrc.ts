@@ -143,6 +143,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
 // AwsCdkDeps replaces a constructs devDep given in the options; pin it here instead.
 project.addDevDeps(`constructs@${CONSTRUCTS_VERSION}`);
 
+// Usage ingestor: usage records are parsed from their text without binary floats
+// (numbers keep every digit); bundled into the aggregator, hence a devDependency.
+project.addDevDeps('lossless-json@^4.3.3');
+
 // Test scratch output; added after projen's own `!/test/` so it stays ignored.
 project.gitignore.exclude('/test/.out/');
 
@@ -181,7 +185,7 @@ project.addTask('demo:local', {
 
 // Benchmarks: kept in the repo, not in the test suite.
 project.addTask('bench:ingest', {
-  description: 'Feed 100,000 synthetic usage records through the aggregator (and sbt-aws\'s) against moto; prints throughput and drift',
+  description: 'Feed 20,000 synthetic usage records in three distributions through the aggregator and closer (and sbt-aws\'s aggregator) against moto; prints WRU per record, requests and drift (BENCH_MODE=capacity: writes per partition key per second)',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/ingest.ts` }],
 });
 

@@ -6,8 +6,10 @@ object invokes the handler with an S3 event.
 
 Usage: python sbt_aws_aggregator.py CONFIG.json   (written by bench/ingest.ts)
 
-Config: endpoint, package (unpacked npm package dir), table, bucket, batches
-(path of a JSON file: a list of batches, each a list of record lines).
+Config: endpoint (the emulator), dynamodbEndpoint (the recording proxy in
+front of it, which bills each DynamoDB request), package (unpacked npm package
+dir), table, bucket, batches (path of a JSON file: a list of batches, each a
+list of record lines).
 Prints one JSON line: handler seconds, DynamoDB and S3 requests.
 """
 import importlib.util
@@ -21,6 +23,7 @@ import boto3
 cfg = json.load(open(sys.argv[1]))
 os.environ.update({
     "AWS_ENDPOINT_URL": cfg["endpoint"],
+    "AWS_ENDPOINT_URL_DYNAMODB": cfg.get("dynamodbEndpoint", cfg["endpoint"]),
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -27,6 +27,7 @@ import type { APIGatewayProxyEventV2, KinesisStreamEvent } from 'aws-lambda';
 import { startMoto } from './emulators';
 import { createTable, tableSchema } from './tables';
 import { BillingProvider, ControlPlaneEvents, UsageIngestor } from '../../src';
+import { UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
 import { DynamoDbBilling } from '../../src/providers';
 import { WEBHOOK_ENV } from '../../src/providers/dynamodb-billing/contract';
 import { signatureHeader } from '../../src/providers/dynamodb-billing/shared.lambda/signature';
@@ -139,7 +140,7 @@ function applyEnvironment(vars: Record<string, string>): void {
 
 /**
  * Runs the flow: onboarding event -> rule -> create customer; usage records ->
- * stream -> aggregator -> aggregates; push -> charge lines; signed webhook ->
+ * stream -> aggregator -> ledger; closer -> closed windows; push -> charge lines; signed webhook ->
  * billingSuccess on the bus. `report` is called after each step.
  */
 export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
@@ -279,17 +280,21 @@ export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
     const aggregate = bundled('ingestor/aggregator.lambda');
     const firstBatch = await aggregate(kinesisEvent, lambdaContext) as { batchItemFailures: unknown[] };
     const retriedBatch = await aggregate(kinesisEvent, lambdaContext) as { batchItemFailures: unknown[] };
-    const aggItems = ((await doc.send(new ScanCommand({ TableName: names.aggregates, ConsistentRead: true }))).Items ?? [])
-      .filter((i) => String(i.pk).startsWith('AGG#'));
-    const aggregates = aggItems.map((i) => ({ metric: String(i.metric), sum: i.sum.value as string, count: i.count.value as string }));
+    const ledgerItems = ((await doc.send(new ScanCommand({ TableName: names.aggregates, ConsistentRead: true }))).Items ?? [])
+      .filter((i) => String(i.pk).startsWith('L#'));
     step('aggregate', 'flow', `invoked the bundled aggregator with the batch, then again (a retry): failures ${firstBatch.batchItemFailures.length}/${retriedBatch.batchItemFailures.length}; `
-      + `aggregates ${aggregates.map((a) => `${a.metric}=${a.sum} (${a.count} records)`).join(', ')}`);
+      + `ledger items ${ledgerItems.length}`);
 
-    // 6. Push: the schedule's event, with the clock moved past the windows' close (end of hour + lateness).
-    const putUsageId = functionLogicalId(resources, 'Billing/PutUsage');
-    applyEnvironment(environmentOf(resources, putUsageId, refs));
-    const closesAt = Math.max(...aggItems.map((i) => Number(i.closesAt.value)));
-    const push = bundled('providers/dynamodb-billing/put-usage.lambda');
+    // 6. Close: the closer's schedule, with the clock moved past the windows' close (end of hour + lateness + closing margin).
+    const closerId = functionLogicalId(resources, 'Ingestor/Closer');
+    const closerEnvironment = environmentOf(resources, closerId, refs);
+    applyEnvironment(closerEnvironment);
+    const hourMs = 3_600_000;
+    const closableMs = (Math.floor(nowMs / hourMs) + 1) * hourMs
+      + (Number(closerEnvironment.ALLOWED_LATENESS_SECONDS) + Number(closerEnvironment.CLOSING_MARGIN_SECONDS)) * 1000;
+    const realNow = Date.now;
+    const offsetMs = closableMs + 60_000 - realNow();
+    Date.now = () => realNow() + offsetMs;
     const scheduled = {
       'version': '0',
       'id': 'flow-schedule',
@@ -301,12 +306,19 @@ export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
       'resources': [],
       'detail': {},
     };
-    const realNow = Date.now;
-    const offsetMs = (closesAt + 120) * 1000 - realNow();
-    Date.now = () => realNow() + offsetMs;
     let pushed: any;
     let rerun: any;
+    let aggregates: Array<{ metric: string; sum: string; count: string }>;
     try {
+      const closed = await bundled('ingestor/closer.lambda')(scheduled, lambdaContext) as { windowsClosed: number };
+      applyEnvironment(environmentOf(resources, functionLogicalId(resources, 'Billing/PutUsage'), refs));
+      aggregates = (await UsageReader.fromEnvironment().readClosedWindows({ since: '1970-01-01T00:00:00Z' })).windows
+        .map((w) => ({ metric: w.metric, sum: w.sum, count: String(w.count) }));
+      step('close windows', 'flow', `clock moved ${Math.round(offsetMs / 60000)} min ahead (end of hour + lateness + closing margin); `
+        + `invoked the bundled closer: ${closed.windowsClosed} windows closed; ${aggregates.map((a) => `${a.metric}=${a.sum} (${a.count} records)`).join(', ')}`);
+
+      // 7. Push: the schedule's event; the push reads the closed windows through the usage read contract.
+      const push = bundled('providers/dynamodb-billing/put-usage.lambda');
       pushed = await push(scheduled, lambdaContext);
       rerun = await push(scheduled, lambdaContext);
     } finally {
@@ -317,10 +329,9 @@ export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :c)',
       ExpressionAttributeValues: { ':pk': `CUSTOMER#${tenantId}`, ':c': 'CHARGE#' },
     }))).Items ?? []).map((l) => ({ metric: String(l.metric), quantity: l.quantity.value, amount: l.amount.value, currency: String(l.currency) }));
-    step('push usage', 'flow', `clock moved ${Math.round(offsetMs / 60000)} min ahead (windows close at end of hour + lateness); `
-      + `run 1 billed ${pushed.windowsBilled}, run 2 billed ${rerun.windowsBilled}; charge lines ${lines.map((l) => `${l.metric} ${l.quantity} -> ${l.amount} ${l.currency}`).join(', ')}`);
+    step('push usage', 'flow', `run 1 billed ${pushed.windowsBilled}, run 2 billed ${rerun.windowsBilled}; charge lines ${lines.map((l) => `${l.metric} ${l.quantity} -> ${l.amount} ${l.currency}`).join(', ')}`);
 
-    // 7. Webhook: the billing system signs with the secret it shares; API Gateway delivers payload 2.0.
+    // 8. Webhook: the billing system signs with the secret it shares; API Gateway delivers payload 2.0.
     const webhookId = functionLogicalId(resources, 'Billing/Webhook');
     applyEnvironment(environmentOf(resources, webhookId, refs));
     const route = Object.values(resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Route')!.Properties.RouteKey as string;

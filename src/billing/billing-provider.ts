@@ -180,7 +180,7 @@ export class BillingProvider extends Construct {
 
     if (billing.putUsageFunction) {
       this.putUsage = this.wireSchedule(billing.putUsageFunction);
-      billing.ingestor?.grantReadAggregates(billing.putUsageFunction.handler);
+      billing.ingestor?.bindUsageReader(billing.putUsageFunction.handler);
     }
 
     if (billing.webhookFunction) {

@@ -1,105 +1,58 @@
 /**
  * The usage aggregator: reads usage records from the Kinesis data stream and
- * keeps exactly-once, per-tenant, per-metric, per-window SUM and COUNT in the
- * aggregate table (layout in `./layout.ts`).
+ * writes each valid record once into the ledger (layout in `./layout.ts`).
  *
- * Exactly once: the records of one aggregate key are written in DynamoDB
- * transactions that hold, for each record, a conditional Put of its dedup mark
- * (`attribute_not_exists(pk)`) and one `ADD sum, count` on the aggregate. A
- * record whose mark exists was counted before and is dropped from the
- * transaction, which is retried with the rest; a crash between transactions
- * leaves each one either fully applied (and its records marked) or not at all.
- *
- * Malformed and late records never fail the batch: they go to the quarantine
- * with their reason and raw data. Only infrastructure errors are reported as
- * per-record failures, so the event source mapping retries (and bisects) them.
+ * - One ledger item per record, keyed by its tenant, window and id: a
+ *   redelivered batch or a producer's resend overwrites its own item (an
+ *   idempotent Put, BatchWriteItem 25 at a time, no transaction). Duplicates
+ *   inside a batch are dropped before writing (the last occurrence wins).
+ * - Lateness is judged at the time of each write request: an item whose window
+ *   has reached `closesAt` is never written; the record is quarantined `LATE`
+ *   (or dropped as a duplicate when the same record is in the ledger already).
+ *   The closer reads a window only `closingMargin` after its `closesAt`, a
+ *   margin longer than this function's timeout: nothing it reads can change.
+ * - Whatever cannot be counted (unparseable, out of range, oversized, invalid
+ *   Unicode, ...) is quarantined with its reason; only infrastructure errors
+ *   fail records, which the event source mapping then retries.
  */
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { AttributeValue, BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import { AGGREGATOR_ENV, METRICS } from './ingestor-contract';
 import {
-  AttributeValue,
-  BatchGetItemCommand,
-  BatchWriteItemCommand,
-  DynamoDBClient,
-  TransactionCanceledException,
-  TransactWriteItem,
-  TransactWriteItemsCommand,
-  WriteRequest,
-} from '@aws-sdk/client-dynamodb';
-import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
-import {
-  aggregatePkOf,
-  closeBucketOf,
-  closeSortKeyOf,
-  DEDUP_SK,
-  dedupPkOf,
-  isoSeconds,
-  quarantinePkOf,
-  quarantineSkOf,
+  isoSeconds, LEDGER_ATTRIBUTES, ledgerPk, ledgerShardOf, ledgerSk, quarantinePk, quarantineSk, TABLE_KEYS, WINDOW_MARKERS_PK, windowOf,
 } from './layout';
-import { Granularity, parseUsageRecord, QuarantineReason, sumDecimals, ValidRecord } from './shared.lambda/usage-record';
+import { forEachConcurrently } from './shared.lambda/ledger';
+import { windowSettingsFromEnv, WindowSettings } from './shared.lambda/settings';
+import { describe, parseUsageRecord, QuarantineReason, UsageRecord, VoidRecord, wellFormed } from './shared.lambda/usage-record';
+import { sdkClient } from '../shared.lambda/aws-clients';
+import { compareDecimals } from '../shared.lambda/decimal';
+import { batchWriteAll, BATCH_WRITE_LIMIT } from '../shared.lambda/dynamodb';
+import { numberEnv } from '../shared.lambda/env';
+import { logger } from '../shared.lambda/logger';
+import { withRetry } from '../shared.lambda/retry';
 
-/** Environment variables the construct sets. */
-export const ENV = {
-  TABLE_NAME: 'AGGREGATE_TABLE_NAME',
-  GRANULARITY: 'WINDOW_GRANULARITY',
-  ALLOWED_LATENESS_SECONDS: 'ALLOWED_LATENESS_SECONDS',
-  MAX_FUTURE_SKEW_SECONDS: 'MAX_FUTURE_SKEW_SECONDS',
-  DEDUP_RETENTION_SECONDS: 'DEDUP_RETENTION_SECONDS',
-  QUARANTINE_RETENTION_SECONDS: 'QUARANTINE_RETENTION_SECONDS',
-} as const;
+/** Largest part of a record's data a quarantine item keeps (the item stays far below DynamoDB's 400 KB). */
+export const MAX_QUARANTINED_BYTES = 32_768;
+/** BatchWriteItem requests in flight at once per invocation. */
+const CONCURRENCY = 4;
+/** Attempts at items DynamoDB leaves unprocessed. */
+const WRITE_ATTEMPTS = 10;
 
-/** Name of the CloudWatch metric (EMF) counting quarantined records. */
-export const QUARANTINED_METRIC = 'QuarantinedRecords';
-
-/** DynamoDB's limit of items in one transaction. */
-const MAX_TRANSACTION_ITEMS = 100;
-/** Largest raw record kept in a quarantine item (DynamoDB items hold 400 KB). */
-const MAX_RAW_BYTES = 300_000;
-/** Transactions in flight at once per invocation. */
-const CONCURRENCY = 16;
-/** Attempts at one transaction cancelled by conflicts or throttling. */
-const MAX_TRANSACTION_ATTEMPTS = 10;
-
-/**
- * The DynamoDB client. Exported so that tests and the benchmark can add
- * middleware (request counting, fault injection) to the real SDK client.
- */
-export const dynamodb = new DynamoDBClient({ maxAttempts: 6 });
-
-const logger = new Logger();
 const metrics = new Metrics();
+/** Window starts whose marker this execution environment wrote, per table. */
+const MARKED_WINDOWS = new Map<string, Set<number>>();
 
-interface Config {
-  readonly tableName: string;
-  readonly granularity: Granularity;
-  readonly allowedLatenessSeconds: number;
-  readonly maxFutureSkewMs: number;
-  readonly dedupRetentionSeconds: number;
-  readonly quarantineRetentionSeconds: number;
-}
-
-function numberEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number (given ${raw})`);
-  return n;
+interface Config extends WindowSettings {
+  readonly maxClockSkewMs: number;
+  readonly ledgerRetentionSeconds: number;
 }
 
 function configFromEnv(): Config {
-  const tableName = process.env[ENV.TABLE_NAME];
-  if (!tableName) throw new Error(`${ENV.TABLE_NAME} is not set`);
-  const granularity = (process.env[ENV.GRANULARITY] ?? 'HOUR') as Granularity;
-  if (granularity !== 'HOUR' && granularity !== 'DAY') throw new Error(`${ENV.GRANULARITY} must be HOUR or DAY (given ${granularity})`);
   return {
-    tableName,
-    granularity,
-    allowedLatenessSeconds: numberEnv(ENV.ALLOWED_LATENESS_SECONDS, 3600),
-    maxFutureSkewMs: numberEnv(ENV.MAX_FUTURE_SKEW_SECONDS, 300) * 1000,
-    dedupRetentionSeconds: numberEnv(ENV.DEDUP_RETENTION_SECONDS, 7 * 86400),
-    quarantineRetentionSeconds: numberEnv(ENV.QUARANTINE_RETENTION_SECONDS, 90 * 86400),
+    ...windowSettingsFromEnv(),
+    maxClockSkewMs: numberEnv(AGGREGATOR_ENV.MAX_CLOCK_SKEW_SECONDS, { min: 0, integer: true }) * 1000,
+    ledgerRetentionSeconds: numberEnv(AGGREGATOR_ENV.LEDGER_RETENTION_SECONDS, { min: 0, integer: true }),
   };
 }
 
@@ -113,284 +66,249 @@ interface Quarantine {
   readonly tenantId?: string;
 }
 
-interface Counted {
+/** A ledger write of one record. */
+interface LedgerWrite {
   readonly record: KinesisStreamRecord;
-  readonly usage: ValidRecord;
+  readonly usage: UsageRecord | VoidRecord;
+  readonly item: Record<string, AttributeValue>;
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
+  readonly closesAtMs: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+class UnprocessedItems extends Error {}
 
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      await work(item);
-    }
-  });
-  await Promise.all(runners);
-}
-
-function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-/** Processes a batch and tells what became of each record, keyed by sequence number. */
+/** Processes one batch and tells what became of each record, by sequence number. */
 class BatchRun {
-  readonly outcomes = new Map<string, Outcome>();
-  readonly quarantine: Quarantine[] = [];
-  private readonly nowMs = Date.now();
+  public readonly outcomes = new Map<string, Outcome>();
+  public readonly quarantine: Quarantine[] = [];
+  private readonly late: LedgerWrite[] = [];
 
-  constructor(private readonly config: Config) {}
+  constructor(private readonly config: Config, private readonly client: DynamoDBClient) {}
 
-  async run(records: readonly KinesisStreamRecord[]): Promise<void> {
-    const seen = new Set<string>();
-    const groups = new Map<string, Counted[]>();
-    const lateCandidates: Counted[] = [];
+  public async run(records: readonly KinesisStreamRecord[]): Promise<void> {
+    // Duplicates inside the batch: one write per ledger key (its sort key names tenant, window and id: injective).
+    const writes = new Map<string, LedgerWrite>();
     for (const record of records) {
       const arrivalMs = Math.round(record.kinesis.approximateArrivalTimestamp * 1000);
-      const parsed = parseUsageRecord(Buffer.from(record.kinesis.data, 'base64'), {
-        granularity: this.config.granularity,
-        allowedLatenessSeconds: this.config.allowedLatenessSeconds,
-        arrivalMs,
-        maxFutureSkewMs: this.config.maxFutureSkewMs,
-      });
+      const parsed = parseUsageRecord(Buffer.from(record.kinesis.data, 'base64'), { arrivalMs, maxClockSkewMs: this.config.maxClockSkewMs });
       if (!parsed.ok) {
         this.quarantine.push({ record, reason: parsed.reason, detail: parsed.detail, tenantId: parsed.tenantId });
         continue;
       }
-      const usage = parsed.record;
-      const dedupKey = `${usage.tenantId}\u0000${usage.id}`;
-      if (seen.has(dedupKey)) {
-        // A duplicate within the batch: the first occurrence decides.
-        this.outcomes.set(record.kinesis.sequenceNumber, 'DUPLICATE');
-        continue;
-      }
-      seen.add(dedupKey);
-      if (this.nowMs >= usage.closesAt * 1000) {
-        lateCandidates.push({ record, usage });
-        continue;
-      }
-      const key = `${usage.tenantId}\u0000${usage.aggregateSk}`;
-      const group = groups.get(key) ?? [];
-      group.push({ record, usage });
-      groups.set(key, group);
+      const write = this.ledgerWrite(record, parsed.record);
+      const sk = write.item[TABLE_KEYS.sortKey].S!;
+      const earlier = writes.get(sk);
+      if (earlier) this.outcomes.set(earlier.record.kinesis.sequenceNumber, 'DUPLICATE');
+      writes.set(sk, write);
     }
 
-    const units: Counted[][] = [];
-    for (const group of groups.values()) units.push(...chunk(group, MAX_TRANSACTION_ITEMS - 1));
-    await pool(units, CONCURRENCY, async (unit) => {
-      try {
-        await this.countOnce(unit, lateCandidates);
-      } catch (e) {
-        logger.error('transaction failed; records will be retried', { error: e as Error, records: unit.length });
-        for (const c of unit) this.outcomes.set(c.record.kinesis.sequenceNumber, 'FAILED');
-      }
-    });
-
-    await this.sortLate(lateCandidates);
+    const list = [...writes.values()];
+    if (!(await this.markWindows(list))) {
+      for (const w of list) this.outcomes.set(w.record.kinesis.sequenceNumber, 'FAILED');
+      list.length = 0;
+    }
+    const chunks: LedgerWrite[][] = [];
+    for (let i = 0; i < list.length; i += BATCH_WRITE_LIMIT) chunks.push(list.slice(i, i + BATCH_WRITE_LIMIT));
+    await forEachConcurrently(chunks, CONCURRENCY, (chunk) => this.writeLedger(chunk));
+    await this.sortLate();
     await this.writeQuarantine();
   }
 
-  /** Counts a unit of one aggregate key's records exactly once. */
-  private async countOnce(unit: readonly Counted[], late: Counted[]): Promise<void> {
-    let pending = [...unit];
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      try {
-        await dynamodb.send(new TransactWriteItemsCommand({ TransactItems: this.transaction(pending) }));
-        for (const c of pending) this.outcomes.set(c.record.kinesis.sequenceNumber, 'COUNTED');
-        return;
-      } catch (e) {
-        if (!(e instanceof TransactionCanceledException) && (e as Error).name !== 'TransactionCanceledException') throw e;
-        const reasons = (e as TransactionCanceledException).CancellationReasons ?? [];
-        const already = new Set<number>();
-        pending.forEach((_, i) => {
-          if (reasons[i]?.Code === 'ConditionalCheckFailed') already.add(i);
-        });
-        const windowClosed = reasons[pending.length]?.Code === 'ConditionalCheckFailed';
-        for (const i of already) this.outcomes.set(pending[i].record.kinesis.sequenceNumber, 'DUPLICATE');
-        pending = pending.filter((_, i) => !already.has(i));
-        if (windowClosed) {
-          // The window closed between our check and the write: the rest are late.
-          late.push(...pending);
-          return;
+  /**
+   * Writes the marker of each window this execution environment has not
+   * written into yet, before any record of it: the closer reads only windows
+   * with a marker. Idempotent Puts, about one per window per environment.
+   */
+  private async markWindows(writes: readonly LedgerWrite[]): Promise<boolean> {
+    const marked = MARKED_WINDOWS.get(this.config.tableName) ?? new Set<number>();
+    MARKED_WINDOWS.set(this.config.tableName, marked);
+    const fresh = new Map<number, number>();
+    for (const w of writes) if (!marked.has(w.windowStartMs)) fresh.set(w.windowStartMs, w.closesAtMs);
+    if (fresh.size === 0) return true;
+    try {
+      await batchWriteAll(this.client, this.config.tableName, [...fresh].map(([startMs, closesAtMs]) => ({
+        PutRequest: {
+          Item: {
+            [TABLE_KEYS.partitionKey]: { S: WINDOW_MARKERS_PK },
+            [TABLE_KEYS.sortKey]: { S: isoSeconds(startMs) },
+            [TABLE_KEYS.timeToLive]: { N: String(Math.floor(closesAtMs / 1000) + this.config.ledgerRetentionSeconds) },
+          },
+        },
+      })));
+    } catch (error) {
+      logger.error('could not write the window markers; the batch will be retried', { error: error as Error });
+      return false;
+    }
+    for (const startMs of fresh.keys()) marked.add(startMs);
+    return true;
+  }
+
+  private ledgerWrite(record: KinesisStreamRecord, usage: UsageRecord | VoidRecord): LedgerWrite {
+    const { startMs, endMs, closesAtMs } = windowOf(this.config.granularity, usage.timestampMs, this.config.allowedLatenessSeconds);
+    const isVoid = usage.kind === 'VOID';
+    const recordId = isVoid ? usage.voids : usage.id;
+    const item: Record<string, AttributeValue> = {
+      [TABLE_KEYS.partitionKey]: { S: ledgerPk(ledgerShardOf(usage.tenantId, recordId)) },
+      [TABLE_KEYS.sortKey]: { S: ledgerSk(isoSeconds(startMs), usage.tenantId, recordId, isVoid) },
+      [TABLE_KEYS.timeToLive]: { N: String(Math.floor(closesAtMs / 1000) + this.config.ledgerRetentionSeconds) },
+    };
+    if (isVoid) {
+      item[LEDGER_ATTRIBUTES.voidId] = { S: usage.id };
+    } else {
+      item[LEDGER_ATTRIBUTES.metric] = { S: usage.metric };
+      item[LEDGER_ATTRIBUTES.value] = { N: usage.value };
+    }
+    return { record, usage, item, windowStartMs: startMs, windowEndMs: endMs, closesAtMs };
+  }
+
+  /** Writes a chunk; before every request, items whose window reached `closesAt` are set aside as late. */
+  private async writeLedger(chunk: readonly LedgerWrite[]): Promise<void> {
+    let left = [...chunk];
+    try {
+      await withRetry(async () => {
+        const now = Date.now();
+        this.late.push(...left.filter((w) => now >= w.closesAtMs));
+        left = left.filter((w) => now < w.closesAtMs);
+        if (left.length === 0) return;
+        const res = await this.client.send(new BatchWriteItemCommand({
+          RequestItems: { [this.config.tableName]: left.map((w) => ({ PutRequest: { Item: w.item } })) },
+        }));
+        const unprocessed = new Set((res.UnprocessedItems?.[this.config.tableName] ?? [])
+          .map((r) => r.PutRequest?.Item?.[TABLE_KEYS.sortKey]?.S));
+        for (const w of left) {
+          if (!unprocessed.has(w.item[TABLE_KEYS.sortKey].S)) this.outcomes.set(w.record.kinesis.sequenceNumber, 'COUNTED');
         }
-        if (already.size === 0) {
-          // Cancelled by a conflict or throttling: back off and try again.
-          if (attempt >= MAX_TRANSACTION_ATTEMPTS) throw e;
-          await sleep(Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random()));
-        }
-      }
+        left = left.filter((w) => unprocessed.has(w.item[TABLE_KEYS.sortKey].S));
+        if (left.length > 0) throw new UnprocessedItems(`BatchWriteItem left ${left.length} items unprocessed`);
+      }, { attempts: WRITE_ATTEMPTS, baseDelayMs: 50, retryable: (e) => e instanceof UnprocessedItems });
+    } catch (error) {
+      logger.error('ledger write failed; the records will be retried', { error: error as Error, records: left.length });
+      for (const w of left) this.outcomes.set(w.record.kinesis.sequenceNumber, 'FAILED');
     }
   }
 
-  private transaction(pending: readonly Counted[]): TransactWriteItem[] {
-    const { tableName, granularity, dedupRetentionSeconds } = this.config;
-    const nowSec = Math.floor(this.nowMs / 1000);
-    const first = pending[0].usage;
-    const items: TransactWriteItem[] = pending.map(({ usage, record }) => ({
-      Put: {
-        TableName: tableName,
-        Item: {
-          pk: { S: dedupPkOf(usage.tenantId, usage.id) },
-          sk: { S: DEDUP_SK },
-          tenantId: { S: usage.tenantId },
-          recordId: { S: usage.id },
-          aggregateSk: { S: usage.aggregateSk },
-          value: { N: usage.value },
-          sequenceNumber: { S: record.kinesis.sequenceNumber },
-          countedAt: { N: String(nowSec) },
-          expiresAt: { N: String(usage.closesAt + dedupRetentionSeconds) },
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      },
-    }));
-    const windowStart = isoSeconds(first.windowStartMs);
-    items.push({
-      Update: {
-        TableName: tableName,
-        Key: { pk: { S: aggregatePkOf(first.tenantId) }, sk: { S: first.aggregateSk } },
-        UpdateExpression:
-          'SET tenantId = :t, metric = :m, granularity = :g, windowStart = :ws, windowEnd = :we, closesAt = :ca, ' +
-          'closeBucket = :cb, closeSortKey = :cs, updatedAt = :now ADD #sum :s, #count :c',
-        ConditionExpression: 'attribute_not_exists(pk) OR closesAt > :now',
-        ExpressionAttributeNames: { '#sum': 'sum', '#count': 'count' },
-        ExpressionAttributeValues: {
-          ':t': { S: first.tenantId },
-          ':m': { S: first.metric },
-          ':g': { S: granularity },
-          ':ws': { S: windowStart },
-          ':we': { S: isoSeconds(first.windowEndMs) },
-          ':ca': { N: String(first.closesAt) },
-          ':cb': { S: closeBucketOf(first.closesAt) },
-          ':cs': { S: closeSortKeyOf(first.closesAt, first.tenantId, first.metric, windowStart) },
-          ':now': { N: String(nowSec) },
-          ':s': { N: sumDecimals(pending.map((c) => c.usage.value)) },
-          ':c': { N: String(pending.length) },
-        },
-      },
-    });
-    return items;
-  }
-
-  /** A late record already counted (its dedup mark exists) is a duplicate; the others are quarantined. */
-  private async sortLate(late: readonly Counted[]): Promise<void> {
-    if (late.length === 0) return;
-    const found = new Set<string>();
-    for (const part of chunk(late, 100)) {
-      let keys: Record<string, AttributeValue>[] = part.map(({ usage }) => ({
-        pk: { S: dedupPkOf(usage.tenantId, usage.id) },
-        sk: { S: DEDUP_SK },
-      }));
-      for (let attempt = 1; keys.length > 0; attempt++) {
-        const res = await dynamodb.send(
-          new BatchGetItemCommand({
-            RequestItems: { [this.config.tableName]: { Keys: keys, ProjectionExpression: 'pk', ConsistentRead: true } },
-          }),
-        );
-        for (const item of res.Responses?.[this.config.tableName] ?? []) found.add(item.pk.S!);
-        keys = (res.UnprocessedKeys?.[this.config.tableName]?.Keys ?? []) as Record<string, AttributeValue>[];
-        if (keys.length > 0) {
-          if (attempt >= MAX_TRANSACTION_ATTEMPTS) throw new Error('BatchGetItem left keys unprocessed');
-          await sleep(Math.min(1000, 25 * 2 ** attempt));
-        }
+  /** A late record already in the ledger unchanged is a duplicate; any other is quarantined `LATE`. */
+  private async sortLate(): Promise<void> {
+    if (this.late.length === 0) return;
+    const found = new Map<string, Record<string, AttributeValue>>();
+    try {
+      for (let i = 0; i < this.late.length; i += 100) {
+        let keys = this.late.slice(i, i + 100).map((w) => ({
+          [TABLE_KEYS.partitionKey]: w.item[TABLE_KEYS.partitionKey],
+          [TABLE_KEYS.sortKey]: w.item[TABLE_KEYS.sortKey],
+        }));
+        await withRetry(async () => {
+          const res = await this.client.send(new BatchGetItemCommand({
+            RequestItems: { [this.config.tableName]: { Keys: keys, ConsistentRead: true } },
+          }));
+          for (const item of res.Responses?.[this.config.tableName] ?? []) found.set(item[TABLE_KEYS.sortKey].S!, item);
+          keys = (res.UnprocessedKeys?.[this.config.tableName]?.Keys ?? []) as typeof keys;
+          if (keys.length > 0) throw new UnprocessedItems(`BatchGetItem left ${keys.length} keys unprocessed`);
+        }, { attempts: WRITE_ATTEMPTS, baseDelayMs: 50, retryable: (e) => e instanceof UnprocessedItems });
       }
+    } catch (error) {
+      logger.error('reading the ledger for late records failed; they will be retried', { error: error as Error, records: this.late.length });
+      for (const w of this.late) this.outcomes.set(w.record.kinesis.sequenceNumber, 'FAILED');
+      return;
     }
-    for (const c of late) {
-      if (found.has(dedupPkOf(c.usage.tenantId, c.usage.id))) {
-        this.outcomes.set(c.record.kinesis.sequenceNumber, 'DUPLICATE');
-      } else {
-        this.quarantine.push({
-          record: c.record,
-          reason: 'LATE',
-          detail:
-            `window ${isoSeconds(c.usage.windowStartMs)}..${isoSeconds(c.usage.windowEndMs)} closed at ` +
-            `${isoSeconds(c.usage.closesAt * 1000)}, before the record was processed at ${isoSeconds(this.nowMs)}`,
-          tenantId: c.usage.tenantId,
-        });
+    for (const w of this.late) {
+      const existing = found.get(w.item[TABLE_KEYS.sortKey].S!);
+      const same = existing && (w.usage.kind === 'VOID' || (
+        existing[LEDGER_ATTRIBUTES.metric]?.S === w.usage.metric
+        && compareDecimals(existing[LEDGER_ATTRIBUTES.value].N!, w.usage.value) === 0));
+      if (same) {
+        this.outcomes.set(w.record.kinesis.sequenceNumber, 'DUPLICATE');
+        continue;
       }
+      const what = w.usage.kind === 'VOID' ? `void of record ${describe(w.usage.voids)}` : existing ? 'changed resend of a record counted' : 'record';
+      this.quarantine.push({
+        record: w.record,
+        reason: 'LATE',
+        detail: `${what}: window ${isoSeconds(w.windowStartMs)}..${isoSeconds(w.windowEndMs)} closed at ${isoSeconds(w.closesAtMs)}, `
+          + `before the record could be written at ${new Date(Date.now()).toISOString()}`,
+        tenantId: w.usage.tenantId,
+      });
     }
   }
 
   private async writeQuarantine(): Promise<void> {
     if (this.quarantine.length === 0) return;
-    const nowSec = Math.floor(this.nowMs / 1000);
-    const requests = this.quarantine.map((q): [Quarantine, WriteRequest] => {
-      const k = q.record.kinesis;
-      const arrivalMs = Math.round(k.approximateArrivalTimestamp * 1000);
-      const raw = Buffer.from(k.data, 'base64');
-      const utf8 = raw.toString('utf8');
-      const isText = Buffer.from(utf8, 'utf8').equals(raw);
-      const kept = raw.subarray(0, MAX_RAW_BYTES);
-      const shardId = q.record.eventID.split(':')[0];
-      const item: Record<string, AttributeValue> = {
-        pk: { S: quarantinePkOf(arrivalMs) },
-        sk: { S: quarantineSkOf(arrivalMs, shardId, k.sequenceNumber) },
-        reason: { S: q.reason },
-        detail: { S: q.detail },
-        rawEncoding: { S: isText ? 'utf8' : 'base64' },
-        raw: { S: isText ? kept.toString('utf8') : kept.toString('base64') },
-        rawTruncated: { BOOL: raw.length > MAX_RAW_BYTES },
-        partitionKey: { S: k.partitionKey },
-        shardId: { S: shardId },
-        sequenceNumber: { S: k.sequenceNumber },
-        arrivedAt: { S: new Date(arrivalMs).toISOString() },
-        quarantinedAt: { N: String(nowSec) },
-        expiresAt: { N: String(nowSec + this.config.quarantineRetentionSeconds) },
-      };
-      if (q.tenantId) item.tenantId = { S: q.tenantId };
-      return [q, { PutRequest: { Item: item } }];
-    });
-    // Put is idempotent (same key for the same record): a retried batch rewrites the same items.
-    await pool(chunk(requests, 25), CONCURRENCY, async (part) => {
-      let pending = part.map(([, r]) => r);
-      try {
-        for (let attempt = 1; pending.length > 0; attempt++) {
-          const res = await dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [this.config.tableName]: pending } }));
-          pending = res.UnprocessedItems?.[this.config.tableName] ?? [];
-          if (pending.length > 0) {
-            if (attempt >= MAX_TRANSACTION_ATTEMPTS) throw new Error('BatchWriteItem left items unprocessed');
-            await sleep(Math.min(1000, 25 * 2 ** attempt));
-          }
-        }
-        for (const [q] of part) this.outcomes.set(q.record.kinesis.sequenceNumber, 'QUARANTINED');
-      } catch (e) {
-        logger.error('quarantine write failed; records will be retried', { error: e as Error });
-        for (const [q] of part) this.outcomes.set(q.record.kinesis.sequenceNumber, 'FAILED');
-      }
-    });
+    const nowSec = Math.floor(Date.now() / 1000);
+    const requests: WriteRequest[] = this.quarantine.map((q) => ({
+      PutRequest: { Item: quarantineItem(q, nowSec, this.config.quarantineRetentionSeconds) },
+    }));
+    try {
+      // Keys are the record's own (arrival, shard, sequence number): a retried batch rewrites the same items.
+      await batchWriteAll(this.client, this.config.tableName, requests, { concurrency: CONCURRENCY });
+      for (const q of this.quarantine) this.outcomes.set(q.record.kinesis.sequenceNumber, 'QUARANTINED');
+    } catch (error) {
+      logger.error('quarantine write failed; the records will be retried', { error: error as Error, records: this.quarantine.length });
+      for (const q of this.quarantine) this.outcomes.set(q.record.kinesis.sequenceNumber, 'FAILED');
+    }
   }
 }
 
+/** The quarantine item of a record: its reason, and as much of its data as fits (truncated to `MAX_QUARANTINED_BYTES`). */
+function quarantineItem(q: Quarantine, nowSec: number, retentionSeconds: number): Record<string, AttributeValue> {
+  const k = q.record.kinesis;
+  const arrivalMs = Math.round(k.approximateArrivalTimestamp * 1000);
+  const raw = Buffer.from(k.data, 'base64');
+  const shardId = q.record.eventID.split(':')[0];
+  let text: string | undefined;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    text = undefined;
+  }
+  const truncated = raw.length > MAX_QUARANTINED_BYTES;
+  let kept: string;
+  if (text !== undefined) {
+    // Cut on a character boundary: decode the first bytes leniently and drop a cut character.
+    kept = truncated ? new TextDecoder('utf-8').decode(raw.subarray(0, MAX_QUARANTINED_BYTES)).replace(/\uFFFD$/, '') : text;
+  } else {
+    kept = raw.subarray(0, MAX_QUARANTINED_BYTES).toString('base64');
+  }
+  const item: Record<string, AttributeValue> = {
+    [TABLE_KEYS.partitionKey]: { S: quarantinePk(arrivalMs, k.sequenceNumber) },
+    [TABLE_KEYS.sortKey]: { S: quarantineSk(arrivalMs, shardId, k.sequenceNumber) },
+    reason: { S: q.reason },
+    detail: { S: q.detail },
+    rawEncoding: { S: text !== undefined ? 'utf8' : 'base64' },
+    raw: { S: kept },
+    rawBytes: { N: String(raw.length) },
+    rawTruncated: { BOOL: truncated },
+    partitionKey: { S: wellFormed(k.partitionKey) },
+    shardId: { S: shardId },
+    sequenceNumber: { S: k.sequenceNumber },
+    arrivedAt: { S: new Date(arrivalMs).toISOString() },
+    quarantinedAt: { N: String(nowSec) },
+    [TABLE_KEYS.timeToLive]: { N: String(nowSec + retentionSeconds) },
+  };
+  if (q.tenantId) item.tenantId = { S: q.tenantId };
+  return item;
+}
+
 /** The Lambda handler, invoked by the Kinesis event source mapping. */
-export async function handler(event: KinesisStreamEvent, context: Context): Promise<KinesisStreamBatchResponse> {
-  const run = new BatchRun(configFromEnv());
+export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
+  const run = new BatchRun(configFromEnv(), sdkClient(DynamoDBClient));
   await run.run(event.Records);
 
   const counts: Record<Outcome, number> = { COUNTED: 0, DUPLICATE: 0, QUARANTINED: 0, FAILED: 0 };
   for (const o of run.outcomes.values()) counts[o]++;
-  metrics.addMetric('RecordsCounted', MetricUnit.Count, counts.COUNTED);
-  metrics.addMetric('DuplicateRecords', MetricUnit.Count, counts.DUPLICATE);
-  metrics.addMetric(QUARANTINED_METRIC, MetricUnit.Count, counts.QUARANTINED);
+  metrics.addMetric(METRICS.RECORDS_COUNTED, MetricUnit.Count, counts.COUNTED);
+  metrics.addMetric(METRICS.DUPLICATE_RECORDS, MetricUnit.Count, counts.DUPLICATE);
+  metrics.addMetric(METRICS.QUARANTINED_RECORDS, MetricUnit.Count, counts.QUARANTINED);
   metrics.publishStoredMetrics();
   for (const q of run.quarantine) {
     logger.warn('record quarantined', { reason: q.reason, detail: q.detail, sequenceNumber: q.record.kinesis.sequenceNumber });
   }
 
-  // Powertools reports the records whose writes failed, so that the event
-  // source mapping retries from the first of them (and bisects the batch).
-  return processPartialResponse(
-    event,
-    async (record: KinesisStreamRecord) => {
-      const outcome = run.outcomes.get(record.kinesis.sequenceNumber);
-      if (outcome === undefined || outcome === 'FAILED') {
-        throw new Error(`record ${record.kinesis.sequenceNumber} was not written; it will be retried`);
-      }
-    },
-    // One processor per invocation: its state must not be shared between batches.
-    new BatchProcessor(EventType.KinesisDataStreams),
-    { context },
-  );
+  // Records whose writes failed are reported, so that the event source mapping
+  // retries from the first of them; when every record failed, the invocation fails.
+  const failed = event.Records.filter((r) => (run.outcomes.get(r.kinesis.sequenceNumber) ?? 'FAILED') === 'FAILED');
+  if (failed.length > 0 && failed.length === event.Records.length) {
+    throw new Error(`none of the ${failed.length} records could be written; the batch will be retried`);
+  }
+  return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.kinesis.sequenceNumber })) };
 }

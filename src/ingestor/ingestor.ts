@@ -5,9 +5,13 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { IConstruct } from 'constructs';
 
 /**
- * The contract of a usage ingestor: a data stream producers write usage records
- * to, a function that aggregates them, and a store of the aggregates that the
- * usage push reads.
+ * What a usage ingestor provides: a data stream producers write usage records
+ * to, and the usage read contract through which consumers (a billing
+ * provider's usage push, for one) read closed windows and open running totals.
+ *
+ * A consumer never reads the ingestor's tables itself: it calls
+ * `bindUsageReader(fn)` and, in its handler, `UsageReader.fromEnvironment()`
+ * (`cdk-saas-billing`'s runtime module `ingestor/shared.lambda/usage-reader`).
  */
 export interface IDataIngestorAggregator extends IConstruct {
   /**
@@ -16,12 +20,13 @@ export interface IDataIngestorAggregator extends IConstruct {
   readonly dataStream: kinesis.IStream;
 
   /**
-   * The store of aggregated usage.
+   * The store of the ingestor's usage (for outputs and operators). Consumers
+   * read usage through `bindUsageReader`, never from this table directly.
    */
   readonly aggregateTable: dynamodb.ITable;
 
   /**
-   * The function that reads the data stream and writes the aggregates.
+   * The function that reads the data stream.
    */
   readonly aggregatorFunction: lambda.IFunction;
 
@@ -33,9 +38,23 @@ export interface IDataIngestorAggregator extends IConstruct {
   grantPutUsage(grantee: iam.IGrantable): iam.Grant;
 
   /**
-   * Grants a consumer (the usage push) the right to read the aggregates.
+   * Lets a consumer read usage through the usage read contract: grants it read
+   * access and, when it is a `lambda.Function` of this app, sets the
+   * environment the runtime `UsageReader` reads. Returns that environment, for
+   * a consumer it cannot set it on.
    *
-   * @param grantee the consumer
+   * @param consumer the function that reads usage
    */
-  grantReadAggregates(grantee: iam.IGrantable): iam.Grant;
+  bindUsageReader(consumer: lambda.IFunction): UsageReaderBinding;
+}
+
+/**
+ * What `bindUsageReader` did: the environment the consumer's `UsageReader` reads.
+ */
+export interface UsageReaderBinding {
+  /**
+   * Environment variables for `UsageReader.fromEnvironment()`; already set on
+   * the consumer when it is a `lambda.Function` of this app.
+   */
+  readonly environment: { [name: string]: string };
 }

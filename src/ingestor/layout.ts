@@ -1,98 +1,188 @@
 /**
- * The documented layout of the usage ingestor's aggregate table. Shared by the
- * ingestor's construct and handler (writer) and by usage push handlers (readers).
+ * The layout of the usage ingestor's table, shared by its construct, its
+ * handlers (aggregator, closer) and the usage reader. Pure functions, no AWS
+ * SDK. Nothing outside `src/ingestor` reads this table: consumers go through
+ * the usage read contract (`shared.lambda/usage-reader.ts`).
  *
  * Table keys: partition key `pk` (S), sort key `sk` (S); TTL attribute `expiresAt`.
+ * No index: every read is by key.
  *
- * | item        | pk                              | sk                                          |
- * |-------------|---------------------------------|---------------------------------------------|
- * | aggregate   | `AGG#<tenantId>`                | `<granularity>#<windowStartIso>#<metric>`   |
- * | dedup mark  | `DEDUP#<tenantId>#<recordId>`   | `DEDUP`                                     |
- * | quarantine  | `QUARANTINE#<YYYY-MM-DD>`       | `<arrivalIso>#<shardId>#<sequenceNumber>`   |
+ * | item | pk | sk | written by |
+ * |---|---|---|---|
+ * | ledger record | `L#<shard 00-63>` | `<windowStart>#<tenantId>#<encoded id>` | aggregator, one per record |
+ * | ledger void | `L#<shard of the voided record>` | `<windowStart>#<tenantId>#<encoded voided id> V` | aggregator |
+ * | closed window page | `CLOSED#<windowStart>#<tenant group, 4 digits>` | `<page, 4 digits>` | closer, once |
+ * | closed window index | `CLOSED` | `<windowStart>` | closer, after the window's pages |
+ * | window marker | `WINDOWS` | `<windowStart>` | aggregator, before its first write into a window |
+ * | closer state | `STATE` | `CLOSER` | closer |
+ * | quarantine | `QUARANTINE#<YYYY-MM-DD>#<00-15>` | `<arrivalIso>#<shardId>#<sequenceNumber>` | aggregator, closer |
  *
- * Aggregate attributes: `tenantId`, `metric`, `granularity` (`HOUR` | `DAY`),
- * `windowStart` and `windowEnd` (ISO-8601 UTC), `closesAt` (epoch seconds:
- * window end plus the allowed lateness; from then on the window never changes),
- * `sum` (N), `count` (N), and the index keys below.
- *
- * Global secondary index `byCloseTime` (projection ALL) lists aggregates by the
- * hour in which they close: partition key `closeBucket` = `CLOSE#<YYYY-MM-DDTHH>`
- * (UTC hour of `closesAt`), sort key `closeSortKey` =
- * `<closesAt, 12 digits zero-padded>#<tenantId>#<metric>#<windowStartIso>`.
- * A reader finds every window closed by `now` by querying each bucket since its
- * last watermark with `closeSortKey <= <now, 12 digits>~`.
+ * The ledger shard is a hash of `[tenantId, id]`, so one hot tenant-metric
+ * spreads evenly over the 64 shards, and a record's resend lands on the item it
+ * overwrites. The sort key starts with the window, so the closer reads a range
+ * of windows from each shard with one query. Record ids are encoded (`%` as
+ * `%%`, space as `%_`), so the ` V` suffix of a void follows its record's key
+ * immediately in sort order.
  */
-export const AGGREGATE_LAYOUT = {
+import { Granularity, WINDOW_LENGTH_MS } from './ingestor-contract';
+
+/** Key and TTL attribute names of the table. */
+export const TABLE_KEYS = {
   partitionKey: 'pk',
   sortKey: 'sk',
-  ttlAttribute: 'expiresAt',
-  closeIndexName: 'byCloseTime',
-  closeIndexPartitionKey: 'closeBucket',
-  closeIndexSortKey: 'closeSortKey',
+  timeToLive: 'expiresAt',
 } as const;
 
-/** Prefix of aggregate items' partition key. */
-export const AGGREGATE_PK_PREFIX = 'AGG#';
-/** Prefix of dedup marks' partition key. */
-export const DEDUP_PK_PREFIX = 'DEDUP#';
-/** Prefix of quarantined records' partition key. */
+/** Number of ledger partition keys (`L#00` to `L#63`). Fixed: changing it would move records between keys. */
+export const LEDGER_SHARDS = 64;
+
+/** Attributes of ledger items besides the keys and `expiresAt`. */
+export const LEDGER_ATTRIBUTES = {
+  /** The record's metric (records only). */
+  metric: 'm',
+  /** The record's value, an exact decimal (records only). */
+  value: 'v',
+  /** The id of the void record (voids only). */
+  voidId: 'vi',
+} as const;
+
+/** Suffix of a void's sort key after its voided record's key. */
+export const VOID_SUFFIX = ' V';
+
+/** 32-bit FNV-1a hash of a string's UTF-16 code units. */
+export function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    // eslint-disable-next-line no-bitwise
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // eslint-disable-next-line no-bitwise
+  return h >>> 0;
+}
+
+/** The ledger shard of a record (and of the voids of it). */
+export function ledgerShardOf(tenantId: string, recordId: string): number {
+  return fnv1a(JSON.stringify([tenantId, recordId])) % LEDGER_SHARDS;
+}
+
+/** The partition key of a ledger shard. */
+export function ledgerPk(shard: number): string {
+  return `L#${String(shard).padStart(2, '0')}`;
+}
+
+/** A record id as it appears in a sort key: no space, `%` doubled (injective, order-keeping for voids). */
+export function encodeRecordId(id: string): string {
+  return id.replace(/%/g, '%%').replace(/ /g, '%_');
+}
+
+/** The inverse of `encodeRecordId`. */
+export function decodeRecordId(encoded: string): string {
+  return encoded.replace(/%(%|_)/g, (_, c: string) => (c === '%' ? '%' : ' '));
+}
+
+/** The sort key of a ledger record, or of a void of it. */
+export function ledgerSk(windowStartIso: string, tenantId: string, recordId: string, isVoid = false): string {
+  return `${windowStartIso}#${tenantId}#${encodeRecordId(recordId)}${isVoid ? VOID_SUFFIX : ''}`;
+}
+
+/** The parts of a ledger sort key. */
+export interface LedgerKey {
+  readonly windowStart: string;
+  readonly tenantId: string;
+  /** The record's id (for a void: the voided record's id). */
+  readonly recordId: string;
+  readonly isVoid: boolean;
+}
+
+/** Splits a ledger sort key (tenant ids and window starts hold no `#`). */
+export function parseLedgerSk(sk: string): LedgerKey {
+  const first = sk.indexOf('#');
+  const second = sk.indexOf('#', first + 1);
+  let rest = sk.slice(second + 1);
+  const isVoid = rest.endsWith(VOID_SUFFIX);
+  if (isVoid) rest = rest.slice(0, -VOID_SUFFIX.length);
+  return { windowStart: sk.slice(0, first), tenantId: sk.slice(first + 1, second), recordId: decodeRecordId(rest), isVoid };
+}
+
+/** The sort key prefix of one tenant's ledger items in one window. */
+export function ledgerTenantPrefix(windowStartIso: string, tenantId: string): string {
+  return `${windowStartIso}#${tenantId}#`;
+}
+
+/** Partition key of the closed window index. */
+export const CLOSED_INDEX_PK = 'CLOSED';
+
+/** Partition key of the closed window pages of one tenant group of a window start. */
+export function closedPagesPk(windowStartIso: string, group: number): string {
+  return `${CLOSED_INDEX_PK}#${windowStartIso}#${String(group).padStart(4, '0')}`;
+}
+
+/** Sort key of a closed window page within its group. */
+export function closedPageSk(page: number): string {
+  return String(page).padStart(4, '0');
+}
+
+/** The page group of a tenant's closed windows, for a window start with `groups` groups. */
+export function tenantGroupOf(tenantId: string, groups: number): number {
+  return fnv1a(tenantId) % groups;
+}
+
+/** Attributes of closed window pages and index items. */
+export const CLOSED_ATTRIBUTES = {
+  /** Page: the windows, JSON `[[tenantId, metric, sum, count], ...]` sorted by tenant and metric. */
+  windows: 'windows',
+  /** Page and index: when the closer wrote it (ISO-8601). */
+  closedAt: 'closedAt',
+  /** Index: `HOUR` or `DAY`. */
+  granularity: 'granularity',
+  /** Index: number of tenant groups of the window start's pages. */
+  groups: 'groups',
+  /** Index: number of windows (tenant, metric) closed for the window start. */
+  windowCount: 'windowCount',
+} as const;
+
+/**
+ * Partition key of the window markers: sort key `<windowStart>`. An aggregator
+ * writes a window's marker before its first ledger write into that window (once
+ * per execution environment), so the closer reads only windows that have records.
+ */
+export const WINDOW_MARKERS_PK = 'WINDOWS';
+
+/** Key of the closer's state item; attribute `nextWindowStart` (epoch ms): every window before it is closed. */
+export const CLOSER_STATE_KEY = { pk: 'STATE', sk: 'CLOSER' } as const;
+/** The closer state's attribute. */
+export const NEXT_WINDOW_START = 'nextWindowStart';
+
+/** Number of quarantine partition keys per day. */
+export const QUARANTINE_SPREAD = 16;
+
+/** Prefix of quarantine partition keys. */
 export const QUARANTINE_PK_PREFIX = 'QUARANTINE#';
 
-/** `CLOSE#<YYYY-MM-DDTHH>` for an epoch-seconds close time. */
-export function closeBucketOf(closesAtEpochSeconds: number): string {
-  return `CLOSE#${new Date(closesAtEpochSeconds * 1000).toISOString().slice(0, 13)}`;
+/**
+ * A quarantine partition key: the UTC day (of the record's arrival; of the
+ * window for a void quarantined at close) and a spread from `spreadKey` (the
+ * record's sequence number; the void's ledger key).
+ */
+export function quarantinePk(dayMs: number, spreadKey: string): string {
+  const day = new Date(dayMs).toISOString().slice(0, 10);
+  return `${QUARANTINE_PK_PREFIX}${day}#${String(fnv1a(spreadKey) % QUARANTINE_SPREAD).padStart(2, '0')}`;
 }
 
-/** The `byCloseTime` sort key of an aggregate. */
-export function closeSortKeyOf(closesAtEpochSeconds: number, tenantId: string, metric: string, windowStartIso: string): string {
-  return `${String(closesAtEpochSeconds).padStart(12, '0')}#${tenantId}#${metric}#${windowStartIso}`;
+/** The quarantine sort key of a record. */
+export function quarantineSk(arrivalMs: number, shardId: string, sequenceNumber: string): string {
+  return `${new Date(arrivalMs).toISOString()}#${shardId}#${sequenceNumber}`;
 }
 
-/**
- * Granularity names stored in aggregates' `granularity` attribute and at the
- * head of their sort key.
- */
-export const GRANULARITIES = ['HOUR', 'DAY'] as const;
-
-/** Length of a window of each granularity, in milliseconds. */
-export const WINDOW_LENGTH_MS: Record<(typeof GRANULARITIES)[number], number> = {
-  HOUR: 3_600_000,
-  DAY: 86_400_000,
-};
-
-/**
- * ISO-8601 UTC form used for `windowStart`, `windowEnd` and the aggregate
- * sort key: seconds precision, no milliseconds, `Z` suffix
- * (`2026-11-27T02:00:00Z`).
- */
+/** ISO-8601 UTC to the second (`2026-11-27T02:00:00Z`): window starts and ends. */
 export function isoSeconds(epochMs: number): string {
   return new Date(Math.floor(epochMs / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-/** The aggregate item's partition key: `AGG#<tenantId>`. */
-export function aggregatePkOf(tenantId: string): string {
-  return `${AGGREGATE_PK_PREFIX}${tenantId}`;
-}
-
-/** The aggregate item's sort key: `<granularity>#<windowStartIso>#<metric>`. */
-export function aggregateSkOf(granularity: string, windowStartIso: string, metric: string): string {
-  return `${granularity}#${windowStartIso}#${metric}`;
-}
-
-/** The dedup mark's partition key: `DEDUP#<tenantId>#<recordId>` (sort key is always `DEDUP`). */
-export function dedupPkOf(tenantId: string, recordId: string): string {
-  return `${DEDUP_PK_PREFIX}${tenantId}#${recordId}`;
-}
-
-/** The dedup mark's sort key. */
-export const DEDUP_SK = 'DEDUP';
-
-/** The quarantine item's partition key, by UTC day of arrival: `QUARANTINE#<YYYY-MM-DD>`. */
-export function quarantinePkOf(arrivalEpochMs: number): string {
-  return `${QUARANTINE_PK_PREFIX}${new Date(arrivalEpochMs).toISOString().slice(0, 10)}`;
-}
-
-/** The quarantine item's sort key: `<arrivalIso>#<shardId>#<sequenceNumber>`. */
-export function quarantineSkOf(arrivalEpochMs: number, shardId: string, sequenceNumber: string): string {
-  return `${new Date(arrivalEpochMs).toISOString()}#${shardId}#${sequenceNumber}`;
+/** The window `[start, end)` that holds an event time, and when it closes (end plus lateness). */
+export function windowOf(granularity: Granularity, timestampMs: number, allowedLatenessSeconds: number) {
+  const len = WINDOW_LENGTH_MS[granularity];
+  const startMs = Math.floor(timestampMs / len) * len;
+  return { startMs, endMs: startMs + len, closesAtMs: startMs + len + allowedLatenessSeconds * 1000 };
 }

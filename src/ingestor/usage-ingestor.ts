@@ -1,6 +1,8 @@
-import { Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -10,17 +12,23 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AggregatorFunction } from './aggregator-function';
-import { IDataIngestorAggregator } from './ingestor';
-import { AGGREGATE_LAYOUT } from './layout';
+import { CloserFunction } from './closer-function';
+import { IDataIngestorAggregator, UsageReaderBinding } from './ingestor';
+import { AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT } from './ingestor-contract';
+import { TABLE_KEYS } from './layout';
+import { EventDefinition } from '../events/event-definition';
+import { AlarmSet } from '../private/alarms';
+import { createHandlerFunction } from '../private/handler-function';
 import { acknowledgeNag } from '../private/nag';
+import { PropsValidator } from '../private/validation';
 
 /**
  * The length of the event-time windows usage is aggregated in (UTC).
  */
 export enum WindowGranularity {
-  /** One aggregate per tenant, metric and UTC hour. */
+  /** One total per tenant, metric and UTC hour. */
   HOUR = 'HOUR',
-  /** One aggregate per tenant, metric and UTC day. */
+  /** One total per tenant, metric and UTC day. */
   DAY = 'DAY',
 }
 
@@ -57,9 +65,10 @@ export interface UsageIngestorProps {
   readonly windowGranularity?: WindowGranularity;
 
   /**
-   * How long after a window ends records may still be counted into it. From
-   * the window's end plus this bound (its `closesAt`), the window never changes
-   * and later records are quarantined with reason `LATE`. Between 0 and 7 days.
+   * How long after a window ends records may still be counted into it. At the
+   * window's end plus this bound (its `closesAt`) the window stops taking
+   * records (later ones are quarantined `LATE`); the closer computes its final
+   * total shortly after. Between 0 and 7 days.
    *
    * @default Duration.hours(1)
    */
@@ -75,22 +84,35 @@ export interface UsageIngestorProps {
   readonly maxClockSkew?: Duration;
 
   /**
-   * Most records the aggregator function receives in one batch (1 to 10000).
+   * How often the closer looks for windows to close (1 minute to 1 hour, whole minutes).
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly closingInterval?: Duration;
+
+  /**
+   * The bus `usageWindowClosed` events go to, one per closed window.
+   *
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
+
+  /**
+   * Most records the aggregator function receives in one batch.
    *
    * @default 100
    */
   readonly batchSize?: number;
 
   /**
-   * Longest time the event source mapping gathers records before invoking the
-   * function (0 to 300 seconds).
+   * Longest time the event source mapping gathers records before invoking the function.
    *
    * @default Duration.seconds(2)
    */
   readonly maxBatchingWindow?: Duration;
 
   /**
-   * Number of batches each shard processes at once (1 to 10).
+   * Number of batches each shard processes at once.
    *
    * @default 1
    */
@@ -98,15 +120,14 @@ export interface UsageIngestorProps {
 
   /**
    * Most retries of a failing batch before its shard range goes to the
-   * dead-letter queue (0 to 10000). Malformed records never fail a batch.
+   * dead-letter queue. Malformed records never fail a batch.
    *
    * @default 500
    */
   readonly retryAttempts?: number;
 
   /**
-   * Oldest record the function still retries; older ones go to the dead-letter
-   * queue (60 seconds to 7 days).
+   * Oldest record the function still retries; older ones go to the dead-letter queue.
    *
    * @default Duration.hours(24)
    */
@@ -121,78 +142,96 @@ export interface UsageIngestorProps {
   readonly iteratorAgeAlarmThreshold?: Duration;
 
   /**
-   * Retention of the aggregator function's logs.
+   * Actions of every alarm the ingestor creates (for example an SNS topic action).
+   *
+   * @default - the alarms have no action
+   */
+  readonly alarmActions?: cloudwatch.IAlarmAction[];
+
+  /**
+   * Retention of the functions' logs.
    *
    * @default logs.RetentionDays.ONE_YEAR
    */
   readonly logRetention?: logs.RetentionDays;
 
   /**
-   * A customer-managed KMS key that encrypts the data stream, the aggregate
-   * table and the dead-letter queue (producers and readers are granted its use).
+   * A customer-managed KMS key that encrypts the data stream, the usage table
+   * and the dead-letter queue (producers and readers are granted its use).
    *
    * @default - AWS managed keys: `aws/kinesis` for the stream, `aws/dynamodb` for the table, SQS-managed encryption for the queue
    */
   readonly encryptionKey?: kms.IKey;
 
   /**
-   * What happens to the data stream, the aggregate table and the function's
-   * log group when they leave the stack.
+   * What happens to the data stream, the usage table and the functions' log
+   * groups when they leave the stack.
    *
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
 }
 
-const MAX_LATENESS = Duration.days(7);
-const DEDUP_RETENTION = Duration.days(7);
+/** How long ledger items are kept after their window's close (late duplicates are recognized meanwhile). */
+const LEDGER_RETENTION = Duration.days(7);
 const QUARANTINE_RETENTION = Duration.days(90);
+const AGGREGATOR_TIMEOUT = Duration.minutes(1);
+/** After `closesAt`, the closer waits the aggregator's longest run plus this allowance for clock skew and requests in flight. */
+const CLOSING_SKEW_ALLOWANCE = Duration.minutes(1);
 
 /**
- * A usage ingestor: a Kinesis data stream producers write usage records to, an
- * aggregating function that counts each record exactly once into per-tenant,
- * per-metric, per-window SUM and COUNT, and a DynamoDB table of the aggregates
- * (with a quarantine of malformed and late records) that the usage push reads.
+ * A usage ingestor: a Kinesis data stream producers write usage records to; an
+ * aggregator function that writes each record once into a ledger; a closer
+ * that computes each window's exact SUM and COUNT once the window has closed,
+ * stores them for good and puts a `usageWindowClosed` event on the bus; and the
+ * usage read contract (`bindUsageReader`) through which consumers read them.
  *
- * Usage record (JSON, one per Kinesis record; partition key: the tenant id):
- * `{"id": "<unique per tenant>", "tenantId": "t-1", "metric": "api_calls", "value": 3, "timestamp": "2026-11-27T02:15:00Z"}`
+ * Usage record (JSON, one per Kinesis record):
+ * `{"id": "<unique per tenant>", "tenantId": "t-1", "metric": "api_calls", "value": 3, "timestamp": "2026-11-27T02:15:00Z"}`;
+ * a void cancels a record of its window: `{"id": "v-1", "tenantId": "t-1", "timestamp": "2026-11-27T02:15:00Z", "voids": "<id>"}`.
  */
 export class UsageIngestor extends Construct implements IDataIngestorAggregator {
   /** The data stream producers write usage records to. */
   public readonly dataStream: kinesis.IStream;
-  /** The table of aggregates, dedup marks and quarantined records. */
+  /** The usage table: ledger, closed windows and quarantine (read usage through `bindUsageReader`). */
   public readonly aggregateTable: dynamodb.ITable;
-  /** The function that reads the data stream and writes the aggregates. */
+  /** The function that reads the data stream and writes the ledger. */
   public readonly aggregatorFunction: lambda.IFunction;
+  /** The function that closes windows on a schedule. */
+  public readonly closerFunction: lambda.IFunction;
   /** The queue that receives the shard ranges of batches that finally failed. */
   public readonly deadLetterQueue: sqs.IQueue;
   /** The customer-managed key that encrypts the stream, the table and the dead-letter queue, if one was given. */
   public readonly encryptionKey?: kms.IKey;
-  /** Fires when the function falls behind the stream by more than the threshold. */
-  public readonly iteratorAgeAlarm: cloudwatch.IAlarm;
-  /** Fires when the dead-letter queue holds a message. */
-  public readonly deadLetterQueueAlarm: cloudwatch.IAlarm;
-  /** Fires when the function reports an error. */
-  public readonly errorsAlarm: cloudwatch.IAlarm;
-  /** Fires when a record is quarantined. */
-  public readonly quarantinedRecordsAlarm: cloudwatch.IAlarm;
-  /** The window granularity of the aggregates. */
+  /** Every alarm of the ingestor (iterator age, dead-letter queue, function errors, quarantined records, closing lag). */
+  public readonly alarms: cloudwatch.Alarm[];
+  /** The window granularity of the totals. */
   public readonly windowGranularity: WindowGranularity;
-  /** The CloudWatch namespace of the function's own metrics. */
+  /** The CloudWatch namespace of the functions' own metrics. */
   public readonly metricNamespace: string;
+  /** The event put on the bus for each closed window (detail: tenantId, metric, granularity, windowStart, windowEnd, sum, count, closedAt, windowId). */
+  public readonly windowClosedEvent: EventDefinition;
 
   private readonly serviceName: string;
+  private readonly table: dynamodb.Table;
   private readonly fn: lambda.Function;
+  private readonly closer: lambda.Function;
   private readonly queue: sqs.Queue;
+  private readonly allowedLateness: Duration;
+  private readonly maxClockSkew: Duration;
 
   constructor(scope: Construct, id: string, props: UsageIngestorProps = {}) {
     super(scope, id);
-    validate(props);
+    validate(this, props);
 
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const streamMode = props.streamMode ?? kinesis.StreamMode.ON_DEMAND;
     this.windowGranularity = props.windowGranularity ?? WindowGranularity.HOUR;
-    const allowedLateness = props.allowedLateness ?? Duration.hours(1);
+    this.allowedLateness = props.allowedLateness ?? Duration.hours(1);
+    this.maxClockSkew = props.maxClockSkew ?? Duration.minutes(5);
+    this.windowClosedEvent = { source: WINDOW_CLOSED_EVENT.source, detailType: WINDOW_CLOSED_EVENT.detailType };
+    this.metricNamespace = METRIC_NAMESPACE;
+    this.serviceName = Names.uniqueResourceName(this, { maxLength: 64 });
 
     const key = props.encryptionKey;
     this.encryptionKey = key;
@@ -211,23 +250,18 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
         'The user passed encryptionKey: a customer-managed key was asked for on purpose (without one the stream uses aws/kinesis).');
     }
 
-    const table = new dynamodb.Table(this, 'AggregateTable', {
-      partitionKey: { name: AGGREGATE_LAYOUT.partitionKey, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: AGGREGATE_LAYOUT.sortKey, type: dynamodb.AttributeType.STRING },
+    // No index: the ledger, the closed windows and the quarantine are all read by key.
+    this.table = new dynamodb.Table(this, 'AggregateTable', {
+      partitionKey: { name: TABLE_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_KEYS.sortKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: key ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
       encryptionKey: key,
-      timeToLiveAttribute: AGGREGATE_LAYOUT.ttlAttribute,
+      timeToLiveAttribute: TABLE_KEYS.timeToLive,
       removalPolicy,
     });
-    table.addGlobalSecondaryIndex({
-      indexName: AGGREGATE_LAYOUT.closeIndexName,
-      partitionKey: { name: AGGREGATE_LAYOUT.closeIndexPartitionKey, type: dynamodb.AttributeType.STRING },
-      sortKey: { name: AGGREGATE_LAYOUT.closeIndexSortKey, type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
-    this.aggregateTable = table;
+    this.aggregateTable = this.table;
 
     this.queue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: key ? sqs.QueueEncryption.KMS : sqs.QueueEncryption.SQS_MANAGED,
@@ -236,36 +270,32 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       retentionPeriod: Duration.days(14),
     });
     this.deadLetterQueue = this.queue;
+    acknowledgeNag(this.queue, 'AwsSolutions-SQS3',
+      'This queue is itself the dead-letter queue (on-failure destination) of the event source mapping.');
 
-    this.serviceName = Names.uniqueResourceName(this, { maxLength: 64 });
-    this.metricNamespace = 'CdkSaasBilling/UsageIngestor';
+    const powertools = { POWERTOOLS_SERVICE_NAME: this.serviceName, POWERTOOLS_METRICS_NAMESPACE: this.metricNamespace };
+    const windowSettings = {
+      [AGGREGATOR_ENV.WINDOW_GRANULARITY]: this.windowGranularity,
+      [AGGREGATOR_ENV.ALLOWED_LATENESS_SECONDS]: String(this.allowedLateness.toSeconds()),
+      [AGGREGATOR_ENV.QUARANTINE_RETENTION_SECONDS]: String(QUARANTINE_RETENTION.toSeconds()),
+      [AGGREGATOR_ENV.TABLE_NAME]: this.table.tableName,
+    };
 
-    const logGroup = new logs.LogGroup(this, 'AggregatorLogs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
-      removalPolicy,
-    });
-    this.fn = new AggregatorFunction(this, 'Aggregator', {
-      description: 'Aggregates usage records from the data stream exactly once into per-tenant windows',
+    this.fn = createHandlerFunction(this, 'Aggregator', AggregatorFunction, {
+      description: 'cdk-saas-billing usage ingestor: writes each usage record of the data stream once into the usage ledger',
+      timeout: AGGREGATOR_TIMEOUT,
       memorySize: 512,
-      timeout: Duration.minutes(1),
-      logGroup,
+      logRetention: props.logRetention,
+      removalPolicy,
       environment: {
-        AGGREGATE_TABLE_NAME: table.tableName,
-        WINDOW_GRANULARITY: this.windowGranularity,
-        ALLOWED_LATENESS_SECONDS: String(allowedLateness.toSeconds()),
-        MAX_FUTURE_SKEW_SECONDS: String((props.maxClockSkew ?? Duration.minutes(5)).toSeconds()),
-        DEDUP_RETENTION_SECONDS: String(DEDUP_RETENTION.toSeconds()),
-        QUARANTINE_RETENTION_SECONDS: String(QUARANTINE_RETENTION.toSeconds()),
-        POWERTOOLS_SERVICE_NAME: this.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: this.metricNamespace,
+        ...windowSettings,
+        [AGGREGATOR_ENV.MAX_CLOCK_SKEW_SECONDS]: String(this.maxClockSkew.toSeconds()),
+        [AGGREGATOR_ENV.LEDGER_RETENTION_SECONDS]: String(LEDGER_RETENTION.toSeconds()),
+        ...powertools,
       },
     });
     this.aggregatorFunction = this.fn;
-    // Least privilege: the items of the table itself (no index), only the calls the handler makes.
-    this.fn.addToRolePolicy(new iam.PolicyStatement({
-      actions: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      resources: [table.tableArn],
-    }));
+    this.table.grant(this.fn, 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem');
     key?.grantEncryptDecrypt(this.fn);
 
     this.fn.addEventSource(
@@ -282,33 +312,60 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       }),
     );
 
-    const alarmDefaults = { evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING };
-    this.iteratorAgeAlarm = this.metricIteratorAge().createAlarm(this, 'IteratorAgeAlarm', {
-      ...alarmDefaults,
-      alarmDescription: `The usage aggregator of ${this.node.path} lags behind its data stream`,
+    const eventBus = props.eventBus ?? events.EventBus.fromEventBusArn(this, 'DefaultEventBus',
+      Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }));
+    this.closer = createHandlerFunction(this, 'Closer', CloserFunction, {
+      description: 'cdk-saas-billing usage ingestor: closes usage windows for good and announces each on the event bus',
+      timeout: Duration.minutes(10),
+      memorySize: 1024,
+      logRetention: props.logRetention,
+      removalPolicy,
+      environment: {
+        ...windowSettings,
+        [CLOSER_ENV.CLOSING_MARGIN_SECONDS]: String(AGGREGATOR_TIMEOUT.plus(CLOSING_SKEW_ALLOWANCE).toSeconds()),
+        [CLOSER_ENV.EVENT_BUS_ARN]: eventBus.eventBusArn,
+        ...powertools,
+      },
+    });
+    this.closerFunction = this.closer;
+    this.table.grant(this.closer, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem');
+    key?.grantEncryptDecrypt(this.closer);
+    eventBus.grantPutEventsTo(this.closer);
+    new events.Rule(this, 'CloserSchedule', {
+      description: `Runs the usage closer of ${this.node.path}`,
+      schedule: events.Schedule.rate(props.closingInterval ?? Duration.minutes(5)),
+      // A failed run is not retried by Lambda's async queue: the next scheduled run redoes it (closing is idempotent).
+      targets: [new targets.LambdaFunction(this.closer, { retryAttempts: 0 })],
+    });
+
+    const alarms = new AlarmSet(this, props.alarmActions);
+    alarms.add('IteratorAgeAlarm', this.metricIteratorAge(), {
+      description: 'the usage aggregator lags behind its data stream',
       threshold: (props.iteratorAgeAlarmThreshold ?? Duration.minutes(5)).toMilliseconds(),
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     });
-    this.deadLetterQueueAlarm = this.metricDeadLetterQueueDepth().createAlarm(this, 'DeadLetterQueueAlarm', {
-      ...alarmDefaults,
-      alarmDescription: `Batches of usage records of ${this.node.path} failed for good: see the dead-letter queue`,
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    alarms.add('DeadLetterQueueAlarm', this.metricDeadLetterQueueDepth(), {
+      description: 'batches of usage records failed for good: see the dead-letter queue, their records are still on the stream for its retention',
     });
-    this.errorsAlarm = this.metricErrors().createAlarm(this, 'ErrorsAlarm', {
-      ...alarmDefaults,
-      alarmDescription: `The usage aggregator of ${this.node.path} reports errors`,
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    alarms.add('ErrorsAlarm', this.metricErrors(), { description: 'the usage aggregator failed a whole batch (it will be retried)' });
+    alarms.add('QuarantinedRecordsAlarm', this.metricQuarantinedRecords(), {
+      description: 'usage records were quarantined (malformed, late or unmatched voids): see the QUARANTINE# items of the usage table',
     });
-    this.quarantinedRecordsAlarm = this.metricQuarantinedRecords().createAlarm(this, 'QuarantinedRecordsAlarm', {
-      ...alarmDefaults,
-      alarmDescription: `Usage records of ${this.node.path} were quarantined (malformed or late): see the QUARANTINE# items of the aggregate table`,
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    alarms.add('CloserErrorsAlarm', this.metricCloserErrors(), { description: 'the usage closer failed (the next scheduled run retries)' });
+    alarms.add('ClosingLagAlarm', this.metricClosingLag(), {
+      description: 'usage windows are not closed 30 minutes after they could be: the usage push waits for them',
+      threshold: Duration.minutes(30).toSeconds(),
     });
+    this.alarms = alarms.alarms;
 
-    this.acknowledgeNagFindings();
+    if (key) {
+      for (const fn of [this.fn, this.closer]) {
+        for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+          acknowledgeNag(fn.role!, `AwsSolutions-IAM5[Action::${action}]`,
+            `CDK's grantEncryptDecrypt on the single key given as encryptionKey; ${action} is scoped to that key's ARN.`);
+        }
+      }
+    }
   }
 
   /**
@@ -320,15 +377,28 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   }
 
   /**
-   * Grants a consumer (the usage push) the right to read the aggregates,
-   * including the `byCloseTime` index.
+   * Lets a consumer read usage through the usage read contract (`UsageReader`):
+   * read access to the usage table (and its key), and the environment
+   * `UsageReader.fromEnvironment()` reads, set on the consumer when it is a
+   * `lambda.Function`.
    */
-  public grantReadAggregates(grantee: iam.IGrantable): iam.Grant {
-    return this.aggregateTable.grantReadData(grantee);
+  public bindUsageReader(consumer: lambda.IFunction): UsageReaderBinding {
+    const environment: { [name: string]: string } = {
+      [USAGE_READER_ENV.TABLE_NAME]: this.table.tableName,
+      [USAGE_READER_ENV.WINDOW_GRANULARITY]: this.windowGranularity,
+      [USAGE_READER_ENV.ALLOWED_LATENESS_SECONDS]: String(this.allowedLateness.toSeconds()),
+      [USAGE_READER_ENV.MAX_CLOCK_SKEW_SECONDS]: String(this.maxClockSkew.toSeconds()),
+    };
+    this.table.grant(consumer, 'dynamodb:Query', 'dynamodb:GetItem');
+    this.encryptionKey?.grantDecrypt(consumer);
+    if (consumer instanceof lambda.Function) {
+      for (const [name, value] of Object.entries(environment)) consumer.addEnvironment(name, value);
+    }
+    return { environment };
   }
 
   /**
-   * Age of the last record the function read, in milliseconds (maximum).
+   * Age of the last record the aggregator read, in milliseconds (maximum).
    */
   public metricIteratorAge(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.fn.metric('IteratorAge', { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(1), ...props });
@@ -349,24 +419,45 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   }
 
   /**
-   * Records set aside in the quarantine, malformed or late (sum).
+   * Errors of the closer function (sum).
+   */
+  public metricCloserErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.closer.metricErrors({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), ...props });
+  }
+
+  /**
+   * Records set aside in the quarantine: malformed, late, or voids without their record (sum).
    */
   public metricQuarantinedRecords(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.functionMetric('QuarantinedRecords', props);
+    return this.functionMetric(METRICS.QUARANTINED_RECORDS, props);
   }
 
   /**
-   * Records counted into an aggregate (sum).
+   * Records written to the ledger (sum).
    */
   public metricRecordsCounted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.functionMetric('RecordsCounted', props);
+    return this.functionMetric(METRICS.RECORDS_COUNTED, props);
   }
 
   /**
-   * Records dropped because they had been counted already (sum).
+   * Records dropped because the same record was written already (sum).
    */
   public metricDuplicateRecords(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.functionMetric('DuplicateRecords', props);
+    return this.functionMetric(METRICS.DUPLICATE_RECORDS, props);
+  }
+
+  /**
+   * Windows closed (sum).
+   */
+  public metricWindowsClosed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.functionMetric(METRICS.WINDOWS_CLOSED, props);
+  }
+
+  /**
+   * How long after it could be closed the oldest window still open is, in seconds (maximum).
+   */
+  public metricClosingLag(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.functionMetric(METRICS.CLOSING_LAG_SECONDS, { statistic: cloudwatch.Stats.MAXIMUM, ...props });
   }
 
   private functionMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
@@ -379,55 +470,22 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       ...props,
     });
   }
-
-  private acknowledgeNagFindings(): void {
-    acknowledgeNag(this.fn, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      'AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs.');
-    for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
-      // Only present when the user passes an encryptionKey: CDK's grant on that one key.
-      acknowledgeNag(this.fn, `AwsSolutions-IAM5[Action::${action}]`,
-        `CDK's grantEncryptDecrypt on the single key given as encryptionKey; ${action} is scoped to that key's ARN.`);
-    }
-    acknowledgeNag(this.queue, 'AwsSolutions-SQS3',
-      'This queue is itself the dead-letter queue (on-failure destination) of the event source mapping.');
-  }
 }
 
-function checkRange(problems: string[], name: string, value: number | undefined, min: number, max: number, unit: string, fix: string) {
-  if (value === undefined || Token.isUnresolved(value)) return;
-  if (!Number.isInteger(value) || value < min || value > max) {
-    problems.push(`${name} must be an integer between ${min} and ${max}${unit} (given ${value}): ${fix}`);
-  }
-}
-
-function durationSeconds(d: Duration | undefined): number | undefined {
-  if (d === undefined || d.isUnresolved()) return undefined;
-  return d.toSeconds({ integral: false });
-}
-
-function validate(props: UsageIngestorProps): void {
-  const problems: string[] = [];
+function validate(scope: Construct, props: UsageIngestorProps): void {
+  // Ranges that aws-cdk-lib checks itself (batch size, batching window, parallelization,
+  // retries, record age, stream retention) are left to it.
+  const v = new PropsValidator(scope, 'UsageIngestor');
   const mode = props.streamMode ?? kinesis.StreamMode.ON_DEMAND;
   if (props.shardCount !== undefined && mode !== kinesis.StreamMode.PROVISIONED) {
-    problems.push(`shardCount (given ${props.shardCount}) only applies to provisioned streams: set streamMode to StreamMode.PROVISIONED or remove shardCount`);
+    v.add('shardCount', props.shardCount, 'only applies to provisioned streams', 'set streamMode to StreamMode.PROVISIONED or remove shardCount');
   }
-  checkRange(problems, 'shardCount', props.shardCount, 1, 100000, '', 'give at least one shard');
-  checkRange(problems, 'batchSize', props.batchSize, 1, 10000, '', 'Kinesis event source mappings take 1 to 10000 records per batch');
-  checkRange(problems, 'parallelizationFactor', props.parallelizationFactor, 1, 10, '', 'Kinesis allows 1 to 10 concurrent batches per shard');
-  checkRange(problems, 'retryAttempts', props.retryAttempts, 0, 10000, '', 'retries must be bounded');
-  checkRange(problems, 'retentionPeriod', durationSeconds(props.retentionPeriod) !== undefined ? props.retentionPeriod!.toHours({ integral: false }) : undefined,
-    24, 8760, ' hours', 'Kinesis keeps records 24 hours to 365 days');
-  checkRange(problems, 'maxBatchingWindow', durationSeconds(props.maxBatchingWindow), 0, 300, ' seconds', 'use whole seconds up to 5 minutes');
-  checkRange(problems, 'maxRecordAge', durationSeconds(props.maxRecordAge), 60, 604800, ' seconds', 'use 1 minute to 7 days');
-  checkRange(problems, 'allowedLateness', durationSeconds(props.allowedLateness), 0, MAX_LATENESS.toSeconds(), ' seconds',
-    'use whole seconds up to 7 days (dedup marks are kept 7 days past a window\'s close)');
-  checkRange(problems, 'maxClockSkew', durationSeconds(props.maxClockSkew), 0, 86400, ' seconds', 'use whole seconds up to 1 day');
-  const threshold = durationSeconds(props.iteratorAgeAlarmThreshold);
-  if (threshold !== undefined && threshold <= 0) {
-    problems.push(`iteratorAgeAlarmThreshold must be positive (given ${threshold} seconds): use e.g. Duration.minutes(5)`);
-  }
-  if (problems.length > 0) {
-    throw new Error(`Invalid UsageIngestor props:\n- ${problems.join('\n- ')}`);
-  }
+  v.range('shardCount', props.shardCount, 1, 100_000, { fix: 'give at least one shard' });
+  v.durationRange('allowedLateness', props.allowedLateness, Duration.seconds(0), Duration.days(7),
+    'give up to 7 days (ledger items are kept 7 days past a window\'s close)');
+  v.durationRange('maxClockSkew', props.maxClockSkew, Duration.seconds(0), Duration.days(1));
+  v.durationRange('closingInterval', props.closingInterval, Duration.minutes(1), Duration.hours(1));
+  v.durationRange('iteratorAgeAlarmThreshold', props.iteratorAgeAlarmThreshold, Duration.seconds(1), Duration.days(7),
+    'use e.g. Duration.minutes(5)');
+  v.throwIfInvalid();
 }
-

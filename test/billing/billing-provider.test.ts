@@ -13,7 +13,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { BillingProvider, ControlPlaneEvents, IBilling, IDataIngestorAggregator } from '../../src';
+import { BillingProvider, ControlPlaneEvents, IBilling, IDataIngestorAggregator, UsageReaderBinding } from '../../src';
 import { testApp } from '../support/synth';
 
 function newStack(): Stack {
@@ -49,8 +49,9 @@ class FakeIngestor extends Construct implements IDataIngestorAggregator {
   grantPutUsage(grantee: iam.IGrantable): iam.Grant {
     return this.dataStream.grantWrite(grantee);
   }
-  grantReadAggregates(grantee: iam.IGrantable): iam.Grant {
-    return this.aggregateTable.grantReadData(grantee);
+  bindUsageReader(consumer: lambda.IFunction): UsageReaderBinding {
+    this.aggregateTable.grantReadData(consumer);
+    return { environment: {} };
   }
 }
 

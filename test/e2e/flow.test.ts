@@ -36,6 +36,7 @@ test('end to end: onboarding -> customer, usage -> aggregates -> charges, signed
     'flow: create customer',
     'emulator: usage records',
     'flow: aggregate',
+    'flow: close windows',
     'flow: push usage',
     'flow: webhook',
     'emulator: billing event',

@@ -1,40 +1,80 @@
 /**
- * Test support for the usage ingestor's handler: the aggregate table created
- * in the emulator exactly as the construct declares it, Kinesis events built
- * the way Lambda delivers them, and readers of the table's items.
+ * Test support for the usage ingestor's handlers: moto behind the recording
+ * proxy (every DynamoDB request billed as DynamoDB bills it), the usage table
+ * created exactly as the construct declares it, the bundled handlers, Kinesis
+ * events built the way Lambda delivers them, a clock the tests move, and the
+ * truth the closed windows are checked against.
+ *
+ * Plain moto: the ingestor uses no transaction, so nothing needs requests
+ * served one at a time.
  */
 import * as path from 'path';
-import {
-  AttributeValue,
-  CreateTableCommand,
-  CreateTableCommandInput,
-  DynamoDBClient,
-  paginateScan,
-} from '@aws-sdk/client-dynamodb';
-import { App, Stack } from 'aws-cdk-lib';
+import { AttributeValue, CreateTableCommand, CreateTableCommandInput, DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { UsageIngestor } from '../../src/ingestor';
+import type { CloseSummary } from '../../src/ingestor/closer.lambda';
+import { AGGREGATOR_ENV, CLOSER_ENV, USAGE_READER_ENV } from '../../src/ingestor/ingestor-contract';
+import { ClosedWindow, UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
+import { addDecimals } from '../../src/shared.lambda/decimal';
 import { Moto, startMoto } from '../support/emulators';
+import { RecordingProxy, startRecordingProxy } from '../support/recording-proxy';
 
 const ROOT = path.resolve(__dirname, '..', '..');
+export const HOUR = 3_600_000;
+export const DAY = 86_400_000;
+/** The closing margin the construct sets (aggregator timeout 60 s + 60 s). */
+export const CLOSING_MARGIN_SECONDS = 120;
 
-/** The bundled handler, exactly the code Lambda runs (built by `npx projen bundle`). */
-export interface AggregatorModule {
-  readonly dynamodb: DynamoDBClient;
-  handler(event: KinesisStreamEvent, context: Context): Promise<KinesisStreamBatchResponse>;
+/** A bundled handler, exactly the code Lambda runs (built by `npx projen bundle`). */
+export type Handler<E, R> = (event: E, context?: Context) => Promise<R>;
+
+/** Loads a bundle from assets/ (after the emulator's endpoint is set). */
+export function bundle<E, R>(name: 'aggregator' | 'closer'): Handler<E, R> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(ROOT, 'assets', 'ingestor', `${name}.lambda`, 'index.js')).handler as Handler<E, R>;
 }
 
-/** Loads the bundle from assets/ (after the emulator's endpoint is set). */
-export function loadAggregatorBundle(): AggregatorModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path.join(ROOT, 'assets', 'ingestor', 'aggregator.lambda', 'index.js')) as AggregatorModule;
+/** The emulator, the proxy in front of it and the bundled handlers. */
+export interface Emulator {
+  readonly moto: Moto;
+  readonly proxy: RecordingProxy;
+  readonly client: DynamoDBClient;
+  readonly aggregate: Handler<KinesisStreamEvent, KinesisStreamBatchResponse>;
+  readonly close: Handler<unknown, CloseSummary>;
+  stop(): Promise<void>;
+}
+
+/** Starts moto and the recording proxy, points the AWS SDK at the proxy and loads the bundles. */
+export async function startEmulator(): Promise<Emulator> {
+  const moto = await startMoto();
+  const proxy = await startRecordingProxy(moto.endpoint);
+  Object.assign(process.env, {
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_SERVICE_NAME: 'ingestor-test',
+    POWERTOOLS_METRICS_NAMESPACE: 'Test',
+  });
+  const client = new DynamoDBClient({ endpoint: proxy.endpoint });
+  return {
+    moto,
+    proxy,
+    client,
+    aggregate: bundle('aggregator'),
+    close: bundle('closer'),
+    stop: async () => {
+      client.destroy();
+      await proxy.stop();
+      await moto.stop();
+    },
+  };
 }
 
 let tableSpec: Omit<CreateTableCommandInput, 'TableName'> | undefined;
 
-/** The aggregate table's key schema, attributes and indexes, read from the construct's template. */
-export function aggregateTableSpec(): Omit<CreateTableCommandInput, 'TableName'> {
+/** The usage table's key schema, attributes and indexes, read from the construct's template. */
+export function usageTableSpec(): Omit<CreateTableCommandInput, 'TableName'> {
   if (tableSpec) return tableSpec;
   const app = new App({ outdir: path.join(ROOT, 'test', '.out', `spec-${process.pid}`) });
   const stack = new Stack(app, 'Spec');
@@ -46,23 +86,77 @@ export function aggregateTableSpec(): Omit<CreateTableCommandInput, 'TableName'>
     KeySchema: p.KeySchema,
     AttributeDefinitions: p.AttributeDefinitions,
     BillingMode: 'PAY_PER_REQUEST',
-    GlobalSecondaryIndexes: (p.GlobalSecondaryIndexes ?? []).map((g: any) => ({
-      IndexName: g.IndexName,
-      KeySchema: g.KeySchema,
-      Projection: g.Projection,
-    })),
+    ...(p.GlobalSecondaryIndexes ? {
+      GlobalSecondaryIndexes: p.GlobalSecondaryIndexes.map((g: any) => ({
+        IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection,
+      })),
+    } : {}),
   };
   return tableSpec;
 }
 
 let tableCounter = 0;
 
-/** Creates a fresh aggregate table in the emulator and points the handler at it. */
-export async function createAggregateTable(client: DynamoDBClient, prefix = 'aggregates'): Promise<string> {
+/** The handlers' settings, as the construct sets them. */
+export interface Settings {
+  readonly granularity?: 'HOUR' | 'DAY';
+  readonly allowedLateness?: Duration;
+  readonly maxClockSkew?: Duration;
+}
+
+/** Sets the handlers' environment (the names the construct sets) for a table. */
+export function configure(tableName: string, settings: Settings = {}): void {
+  const lateness = String((settings.allowedLateness ?? Duration.hours(1)).toSeconds());
+  const skew = String((settings.maxClockSkew ?? Duration.minutes(5)).toSeconds());
+  Object.assign(process.env, {
+    [AGGREGATOR_ENV.TABLE_NAME]: tableName,
+    [AGGREGATOR_ENV.WINDOW_GRANULARITY]: settings.granularity ?? 'HOUR',
+    [AGGREGATOR_ENV.ALLOWED_LATENESS_SECONDS]: lateness,
+    [AGGREGATOR_ENV.MAX_CLOCK_SKEW_SECONDS]: skew,
+    [AGGREGATOR_ENV.LEDGER_RETENTION_SECONDS]: String(7 * 86400),
+    [AGGREGATOR_ENV.QUARANTINE_RETENTION_SECONDS]: String(90 * 86400),
+    [CLOSER_ENV.CLOSING_MARGIN_SECONDS]: String(CLOSING_MARGIN_SECONDS),
+    [CLOSER_ENV.EVENT_BUS_ARN]: 'arn:aws:events:us-east-1:123456789012:event-bus/default',
+    [USAGE_READER_ENV.TABLE_NAME]: tableName,
+    [USAGE_READER_ENV.WINDOW_GRANULARITY]: settings.granularity ?? 'HOUR',
+    [USAGE_READER_ENV.ALLOWED_LATENESS_SECONDS]: lateness,
+    [USAGE_READER_ENV.MAX_CLOCK_SKEW_SECONDS]: skew,
+  });
+}
+
+/** Creates a fresh usage table in the emulator (through the proxy) and points the handlers at it. */
+export async function createUsageTable(client: DynamoDBClient, settings: Settings = {}, prefix = 'usage'): Promise<string> {
   const name = `${prefix}-${process.pid}-${++tableCounter}`;
-  await client.send(new CreateTableCommand({ TableName: name, ...aggregateTableSpec() }));
-  process.env.AGGREGATE_TABLE_NAME = name;
+  await client.send(new CreateTableCommand({ TableName: name, ...usageTableSpec() }));
+  configure(name, settings);
   return name;
+}
+
+/** A clock the tests set: `Date.now()` of this process (the bundled handlers run in it). */
+export class TestClock {
+  private readonly realNow = Date.now;
+  private current: number;
+
+  constructor(start: number) {
+    this.current = start;
+    Date.now = () => this.current;
+  }
+
+  public get now(): number {
+    return this.current;
+  }
+
+  public set(ms: number): void {
+    this.current = ms;
+  }
+
+  public advance(ms: number): void {
+    this.current += ms;
+  }
+
+  public restore(): void {
+    Date.now = this.realNow;
+  }
 }
 
 let sequence = BigInt('49650000000000000000000000000000000000000000000000000000');
@@ -72,7 +166,7 @@ export interface ProducedRecord {
   /** The data: an object is JSON-encoded, a string is sent as UTF-8, a Buffer as is. */
   readonly data: unknown;
   readonly partitionKey?: string;
-  /** When the record reached the stream. @default now */
+  /** When the record reached the stream. @default Date.now() */
   readonly arrivalMs?: number;
   readonly shardId?: string;
 }
@@ -106,18 +200,18 @@ export function kinesisEvent(records: readonly KinesisStreamRecord[]): KinesisSt
   return { Records: [...records] };
 }
 
-/** A Lambda context good enough for Powertools. */
-export function lambdaContext(): Context {
+/** A Lambda context good enough for the handlers. */
+export function lambdaContext(remainingMs: number | (() => number) = 600_000): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
-    functionName: 'aggregator',
+    functionName: 'ingestor-test',
     functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:aggregator',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:ingestor-test',
     memoryLimitInMB: '512',
-    awsRequestId: `req-${Date.now()}-${Math.random()}`,
-    logGroupName: '/aws/lambda/aggregator',
+    awsRequestId: `req-${Math.random()}`,
+    logGroupName: '/aws/lambda/ingestor-test',
     logStreamName: 'stream',
-    getRemainingTimeInMillis: () => 60_000,
+    getRemainingTimeInMillis: typeof remainingMs === 'function' ? remainingMs : () => remainingMs,
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,
@@ -131,42 +225,28 @@ export async function scanAll(client: DynamoDBClient, tableName: string): Promis
   return items;
 }
 
-/** An aggregate as read from the table. */
-export interface Aggregate {
-  readonly tenantId: string;
-  readonly metric: string;
-  readonly windowStart: string;
-  readonly windowEnd: string;
-  readonly granularity: string;
-  readonly sum: string;
-  readonly count: number;
-  readonly closesAt: number;
-  readonly closeBucket: string;
-  readonly closeSortKey: string;
-  readonly sk: string;
-}
-
-/** The table's items sorted by kind. */
+/** The table's items by kind. */
 export async function readTable(client: DynamoDBClient, tableName: string) {
   const items = await scanAll(client, tableName);
-  const aggregates: Aggregate[] = items
-    .filter((i) => i.pk.S!.startsWith('AGG#'))
-    .map((i) => ({
-      tenantId: i.tenantId?.S ?? '',
-      metric: i.metric?.S ?? '',
-      windowStart: i.windowStart?.S ?? '',
-      windowEnd: i.windowEnd?.S ?? '',
-      granularity: i.granularity?.S ?? '',
-      sum: i.sum.N!,
-      count: Number(i.count.N),
-      closesAt: Number(i.closesAt?.N),
-      closeBucket: i.closeBucket?.S ?? '',
-      closeSortKey: i.closeSortKey?.S ?? '',
-      sk: i.sk.S!,
-    }));
-  const dedupMarks = items.filter((i) => i.pk.S!.startsWith('DEDUP#'));
-  const quarantine = items.filter((i) => i.pk.S!.startsWith('QUARANTINE#'));
-  return { aggregates, dedupMarks, quarantine };
+  const pk = (i: Record<string, AttributeValue>) => i.pk.S!;
+  return {
+    ledger: items.filter((i) => pk(i).startsWith('L#')),
+    quarantine: items.filter((i) => pk(i).startsWith('QUARANTINE#')),
+    closedPages: items.filter((i) => pk(i).startsWith('CLOSED#')),
+  };
+}
+
+/** Every closed window, through the usage read contract, page after page. */
+export async function closedWindows(limit = 1000): Promise<ClosedWindow[]> {
+  const reader = UsageReader.fromEnvironment();
+  const all: ClosedWindow[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await reader.readClosedWindows({ cursor, limit });
+    all.push(...page.windows);
+    if (page.windows.length === 0) return all;
+    cursor = page.cursor;
+  }
 }
 
 /** A usage record. */
@@ -174,68 +254,68 @@ export interface Usage {
   readonly id: string;
   readonly tenantId: string;
   readonly metric: string;
-  readonly value: number;
+  readonly value: number | string;
   readonly timestamp: string | number;
 }
 
+/** A usage record's JSON text: a string value is written as a JSON number with exactly its digits. */
+export function usageJson(u: Usage): string {
+  return JSON.stringify({ ...u, value: '__VALUE__' }).replace('"__VALUE__"', String(u.value));
+}
+
+/** Kinesis records of usage records (values written with their exact digits). */
+export function toRecords(us: readonly Usage[], arrivalMs?: number): KinesisStreamRecord[] {
+  return us.map((u) => kinesisRecord({ data: usageJson(u), partitionKey: u.tenantId, arrivalMs }));
+}
+
+/** A window's truth key. */
+export function windowKey(tenantId: string, metric: string, windowStart: string): string {
+  return JSON.stringify([tenantId, metric, windowStart]);
+}
+
 /**
- * The truth: per tenant/metric/window, the sum and count of distinct records
- * (first occurrence of each tenant/id), computed without the handler.
+ * The truth: per tenant, metric and window, the exact sum and the count of the
+ * distinct records (the last version of each tenant/window/id), computed without the handlers.
  */
-export function truthOf(records: readonly Usage[], windowMs = 3_600_000): Map<string, { sum: number; count: number }> {
-  const seen = new Set<string>();
-  const truth = new Map<string, { sum: number; count: number }>();
+export function truthOf(records: readonly Usage[], windowMs = HOUR): Map<string, { sum: string; count: number }> {
+  const last = new Map<string, Usage>();
   for (const r of records) {
-    const key = `${r.tenantId}\u0000${r.id}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+    const ts = typeof r.timestamp === 'number' ? r.timestamp : Date.parse(r.timestamp);
+    last.set(JSON.stringify([r.tenantId, Math.floor(ts / windowMs), r.id]), r);
+  }
+  const truth = new Map<string, { sum: string; count: number }>();
+  for (const r of last.values()) {
     const ts = typeof r.timestamp === 'number' ? r.timestamp : Date.parse(r.timestamp);
     const start = new Date(Math.floor(ts / windowMs) * windowMs).toISOString().replace('.000Z', 'Z');
-    const k = `${r.tenantId}|${r.metric}|${start}`;
-    const t = truth.get(k) ?? { sum: 0, count: 0 };
-    t.sum += r.value;
-    t.count += 1;
-    truth.set(k, t);
+    const k = windowKey(r.tenantId, r.metric, start);
+    const t = truth.get(k) ?? { sum: '0', count: 0 };
+    truth.set(k, { sum: addDecimals(t.sum, String(r.value)), count: t.count + 1 });
   }
   return truth;
 }
 
 /**
- * Drift of the aggregates from the truth: the sum of |aggregate − truth| over
- * every key in either (counts), and the records the truth has that no aggregate
- * counted (lost).
+ * How far the closed windows are from the truth: count drift (the sum of
+ * |counted - truth| over every window in either), windows whose sum differs,
+ * and records lost (counted fewer than the truth).
  */
-export function driftOf(aggregates: readonly Aggregate[], truth: Map<string, { sum: number; count: number }>) {
-  const got = new Map(aggregates.map((a) => [`${a.tenantId}|${a.metric}|${a.windowStart}`, a]));
+export function driftOf(windows: readonly ClosedWindow[], truth: Map<string, { sum: string; count: number }>) {
+  const got = new Map(windows.map((w) => [windowKey(w.tenantId, w.metric, w.windowStart), w]));
   let countDrift = 0;
-  let sumDrift = 0;
+  let sumsWrong = 0;
   let lost = 0;
   for (const [k, t] of truth) {
-    const a = got.get(k);
-    const c = a?.count ?? 0;
+    const w = got.get(k);
+    const c = w?.count ?? 0;
     countDrift += Math.abs(c - t.count);
-    sumDrift += Math.abs(Number(a?.sum ?? 0) - t.sum);
+    if ((w?.sum ?? '0') !== t.sum) sumsWrong++;
     lost += Math.max(0, t.count - c);
   }
-  for (const [k, a] of got) if (!truth.has(k)) countDrift += a.count;
-  return { countDrift, sumDrift: Math.round(sumDrift * 1e9) / 1e9, lost };
-}
-
-/**
- * Starts moto's server (through `startMoto()`) with the patch in
- * `moto-serializable/sitecustomize.py`: requests served one at a time, as
- * DynamoDB isolates transactions, and transactions that snapshot only the
- * items they touch. Read that file for why plain moto 5.2 cannot be used for
- * concurrent transactions or large tables.
- */
-export async function startSerializableMoto(): Promise<Moto> {
-  const patch = path.join(__dirname, 'moto-serializable');
-  const previous = process.env.PYTHONPATH;
-  process.env.PYTHONPATH = previous ? `${patch}${path.delimiter}${previous}` : patch;
-  try {
-    return await startMoto();
-  } finally {
-    if (previous === undefined) delete process.env.PYTHONPATH;
-    else process.env.PYTHONPATH = previous;
+  for (const [k, w] of got) {
+    if (!truth.has(k)) {
+      countDrift += w.count;
+      sumsWrong++;
+    }
   }
+  return { countDrift, sumsWrong, lost };
 }

@@ -1,9 +1,13 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { UsageIngestor, UsageIngestorProps, WindowGranularity } from '../../src/ingestor';
 import { testApp } from '../support/synth';
 
@@ -16,6 +20,14 @@ function unsynthesized(props?: UsageIngestorProps): { stack: Stack; ingestor: Us
   const stack = new Stack(testApp('ingestor'), 'Stack');
   return { stack, ingestor: new UsageIngestor(stack, 'Ingestor', props) };
 }
+
+/** The policy statements of the role whose logical id starts with `prefix`. */
+function statementsOf(template: Template, prefix: string): any[] {
+  const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp(`^${prefix}`) }] } });
+  return Object.values(policies).flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+}
+
+const inlineCode = () => lambda.Code.fromInline('exports.handler = async () => undefined;');
 
 describe('defaults', () => {
   // GIVEN / WHEN an ingestor with no props
@@ -31,7 +43,7 @@ describe('defaults', () => {
     template.resourcePropertiesCountIs('AWS::Kinesis::Stream', { ShardCount: Match.anyValue() }, 0);
   });
 
-  test('an on-demand table with point-in-time recovery, encryption, TTL and the byCloseTime index, retained on delete', () => {
+  test('an on-demand usage table with point-in-time recovery, encryption and TTL, without any index, retained on delete', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [
@@ -41,38 +53,47 @@ describe('defaults', () => {
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'byCloseTime',
-          KeySchema: [
-            { AttributeName: 'closeBucket', KeyType: 'HASH' },
-            { AttributeName: 'closeSortKey', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
+      GlobalSecondaryIndexes: Match.absent(),
     });
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
-  test('a Node.js 24 aggregator function configured for hourly windows and 1 hour of lateness, with one year of logs', () => {
+  test('a Node.js 24 aggregator: hourly windows, 1 hour of lateness, 5 minutes of clock skew, one year of logs, a description', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
-      Handler: 'index.handler',
       MemorySize: 512,
       Timeout: 60,
+      Description: Match.stringLikeRegexp('^cdk-saas-billing usage ingestor: writes each usage record'),
       Environment: {
         Variables: Match.objectLike({
+          USAGE_TABLE_NAME: { Ref: Match.stringLikeRegexp('IngestorAggregateTable') },
           WINDOW_GRANULARITY: 'HOUR',
           ALLOWED_LATENESS_SECONDS: '3600',
-          MAX_FUTURE_SKEW_SECONDS: '300',
-          DEDUP_RETENTION_SECONDS: String(7 * 86400),
-          AGGREGATE_TABLE_NAME: { Ref: Match.stringLikeRegexp('IngestorAggregateTable') },
+          MAX_CLOCK_SKEW_SECONDS: '300',
+          LEDGER_RETENTION_SECONDS: String(7 * 86400),
           POWERTOOLS_METRICS_NAMESPACE: 'CdkSaasBilling/UsageIngestor',
         }),
       },
     });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
+  });
+
+  test('a closer run every 5 minutes that closes windows 2 minutes after closesAt (aggregator timeout 60 s + 60 s) and announces them on the default bus', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^cdk-saas-billing usage ingestor: closes usage windows'),
+      Timeout: 600,
+      Environment: {
+        Variables: Match.objectLike({
+          CLOSING_MARGIN_SECONDS: '120',
+          ALLOWED_LATENESS_SECONDS: '3600',
+          EVENT_BUS_ARN: { 'Fn::Join': ['', Match.arrayWith([':event-bus/default'])] },
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('IngestorCloser'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+    });
   });
 
   test('an event source mapping that bisects, reports item failures, bounds retries and age, batches within 2 seconds, and sends failures to the DLQ', () => {
@@ -96,13 +117,16 @@ describe('defaults', () => {
     });
   });
 
-  test('four alarms: iterator age over 5 minutes, DLQ depth, function errors, quarantined records', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+  test('six alarms, exposed as `alarms`: iterator age, DLQ depth, aggregator errors, quarantined records, closer errors, closing lag', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    expect(ingestor.alarms).toHaveLength(6);
+    expect(ingestor.alarms.map((a) => a.node.id)).toEqual([
+      'IteratorAgeAlarm', 'DeadLetterQueueAlarm', 'ErrorsAlarm', 'QuarantinedRecordsAlarm', 'CloserErrorsAlarm', 'ClosingLagAlarm',
+    ]);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'IteratorAge', Namespace: 'AWS/Lambda', Statistic: 'Maximum', Threshold: 300000, ComparisonOperator: 'GreaterThanThreshold',
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS', Threshold: 1 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda', Statistic: 'Sum', Threshold: 1 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'QuarantinedRecords',
       Namespace: 'CdkSaasBilling/UsageIngestor',
@@ -110,49 +134,56 @@ describe('defaults', () => {
       Threshold: 1,
       TreatMissingData: 'notBreaching',
     });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ClosingLagSeconds', Statistic: 'Maximum', Threshold: 1800 });
+    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: Match.anyValue() }, 0);
   });
 
-  test('the function may touch only the table itself with the calls it makes (no index, no scan, no delete)', () => {
+  test('the aggregator may only write and read ledger items by key; the closer may also query and put; neither may scan or delete', () => {
+    const table = { 'Fn::GetAtt': [Match.stringLikeRegexp('IngestorAggregateTable'), 'Arn'] };
+    expect(statementsOf(template, 'IngestorAggregatorRole').filter((s) => JSON.stringify(s.Action).includes('dynamodb'))).toEqual([
+      { Effect: 'Allow', Action: ['dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem'], Resource: [expect.objectContaining({ 'Fn::GetAtt': expect.any(Array) })] },
+    ]);
     template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^IngestorCloserRole') }],
       PolicyDocument: {
         Statement: Match.arrayWith([
-          {
-            Effect: 'Allow',
-            Action: [
-              'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem',
-              'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
-            ],
-            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('IngestorAggregateTable'), 'Arn'] },
-          },
+          Match.objectLike({ Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'], Resource: Match.arrayWith([table]) }),
+          Match.objectLike({ Action: 'events:PutEvents' }),
         ]),
       },
     });
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/dynamodb:(Scan|DeleteItem|UpdateItem|\*)/);
   });
 
-  test('the contract members and the metrics are exposed', () => {
+  test('the functions have their own roles without managed policies', () => {
+    template.resourcePropertiesCountIs('AWS::IAM::Role', { ManagedPolicyArns: Match.anyValue() }, 0);
+  });
+
+  test('the contract members, the event definition and the metrics are exposed', () => {
     expect(ingestor.dataStream).toBeDefined();
     expect(ingestor.aggregateTable).toBeDefined();
     expect(ingestor.aggregatorFunction).toBeDefined();
+    expect(ingestor.closerFunction).toBeDefined();
     expect(ingestor.deadLetterQueue).toBeDefined();
     expect(ingestor.encryptionKey).toBeUndefined();
     expect(ingestor.windowGranularity).toBe(WindowGranularity.HOUR);
+    expect(ingestor.windowClosedEvent).toEqual({ source: 'cdk-saas-billing.usage', detailType: 'usageWindowClosed' });
     expect(ingestor.metricIteratorAge().metricName).toBe('IteratorAge');
     expect(ingestor.metricDeadLetterQueueDepth().metricName).toBe('ApproximateNumberOfMessagesVisible');
     expect(ingestor.metricErrors().metricName).toBe('Errors');
+    expect(ingestor.metricCloserErrors().metricName).toBe('Errors');
     expect(ingestor.metricQuarantinedRecords().metricName).toBe('QuarantinedRecords');
     expect(ingestor.metricRecordsCounted().metricName).toBe('RecordsCounted');
+    expect(ingestor.metricWindowsClosed().metricName).toBe('WindowsClosed');
+    expect(ingestor.metricClosingLag().metricName).toBe('ClosingLagSeconds');
     expect(ingestor.metricDuplicateRecords({ period: Duration.minutes(1) }).period.toMinutes()).toBe(1);
   });
 });
 
 describe('options', () => {
   test('a provisioned stream with shards and a longer retention', () => {
-    // WHEN
     const { template } = stackWith({ streamMode: kinesis.StreamMode.PROVISIONED, shardCount: 4, retentionPeriod: Duration.days(7) });
-    // THEN
-    template.hasResourceProperties('AWS::Kinesis::Stream', {
-      StreamModeDetails: { StreamMode: 'PROVISIONED' }, ShardCount: 4, RetentionPeriodHours: 168,
-    });
+    template.hasResourceProperties('AWS::Kinesis::Stream', { StreamModeDetails: { StreamMode: 'PROVISIONED' }, ShardCount: 4, RetentionPeriodHours: 168 });
   });
 
   test('a provisioned stream has 1 shard unless told', () => {
@@ -160,37 +191,80 @@ describe('options', () => {
     template.hasResourceProperties('AWS::Kinesis::Stream', { ShardCount: 1 });
   });
 
-  test('daily windows, lateness and clock skew reach the function', () => {
-    const { template, ingestor } = stackWith({
+  test('daily windows, lateness and clock skew reach both functions and the reader under one name each', () => {
+    // GIVEN
+    const { stack, ingestor } = unsynthesized({
       windowGranularity: WindowGranularity.DAY, allowedLateness: Duration.minutes(15), maxClockSkew: Duration.minutes(1),
     });
+    const consumer = new lambda.Function(stack, 'Consumer', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: inlineCode() });
+    // WHEN
+    ingestor.bindUsageReader(consumer);
+    // THEN
+    const template = Template.fromStack(stack);
     expect(ingestor.windowGranularity).toBe(WindowGranularity.DAY);
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ WINDOW_GRANULARITY: 'DAY', ALLOWED_LATENESS_SECONDS: '900' }) },
+    }, 2);
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ MAX_CLOCK_SKEW_SECONDS: '60' }) } });
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ WINDOW_GRANULARITY: 'DAY', ALLOWED_LATENESS_SECONDS: '900', MAX_FUTURE_SKEW_SECONDS: '60' }) },
+      Environment: { Variables: { USAGE_READER_WINDOW_GRANULARITY: 'DAY', USAGE_READER_ALLOWED_LATENESS_SECONDS: '900', USAGE_READER_MAX_CLOCK_SKEW_SECONDS: '60', USAGE_READER_TABLE_NAME: Match.anyValue() } },
     });
+  });
+
+  test('a custom bus receives the events; the closer may put events on it only', () => {
+    // GIVEN
+    const stack = new Stack(testApp('ingestor'), 'Stack');
+    const bus = new events.EventBus(stack, 'Bus');
+    // WHEN
+    new UsageIngestor(stack, 'Ingestor', { eventBus: bus, closingInterval: Duration.minutes(1) });
+    // THEN
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ EVENT_BUS_ARN: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Bus'), 'Arn'] } }) },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([{ Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Bus'), 'Arn'] } }]) },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
   });
 
   test('event source mapping options', () => {
     const { template } = stackWith({
       batchSize: 500, maxBatchingWindow: Duration.seconds(0), parallelizationFactor: 4, retryAttempts: 3, maxRecordAge: Duration.hours(1),
     });
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      BatchSize: 500, ParallelizationFactor: 4, MaximumRetryAttempts: 3, MaximumRecordAgeInSeconds: 3600,
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 500, ParallelizationFactor: 4, MaximumRetryAttempts: 3, MaximumRecordAgeInSeconds: 3600 });
+  });
+
+  test('alarm actions reach every alarm; iterator age threshold and log retention', () => {
+    // GIVEN
+    const stack = new Stack(testApp('ingestor'), 'Stack');
+    const topic = new sns.Topic(stack, 'Alarms');
+    // WHEN
+    const ingestor = new UsageIngestor(stack, 'Ingestor', {
+      alarmActions: [{ bind: () => ({ alarmActionArn: topic.topicArn }) }],
+      iteratorAgeAlarmThreshold: Duration.seconds(30),
+      logRetention: logs.RetentionDays.ONE_MONTH,
     });
-  });
-
-  test('iterator age alarm threshold and log retention', () => {
-    const { template } = stackWith({ iteratorAgeAlarmThreshold: Duration.seconds(30), logRetention: logs.RetentionDays.ONE_MONTH });
+    // THEN
+    const template = Template.fromStack(stack);
+    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: Match.stringLikeRegexp('^Alarms') }] }, 6);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'IteratorAge', Threshold: 30000 });
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 2);
+    // the alarms are concrete: an action can be added in every language
+    const extra: cloudwatch.IAlarmAction = { bind: () => ({ alarmActionArn: 'arn:aws:sns:us-east-1:123456789012:extra' }) };
+    ingestor.alarms[0].addAlarmAction(extra);
   });
 
-  test('a customer-managed key encrypts the stream, the table and the queue, and the function may use it', () => {
+  test('a customer-managed key encrypts the stream, the table and the queue; the functions and readers may use it', () => {
     // GIVEN
     const stack = new Stack(testApp('ingestor'), 'Stack');
     const key = new kms.Key(stack, 'Key', { enableKeyRotation: true });
+    const reader = new iam.Role(stack, 'Reader', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     // WHEN
     const ingestor = new UsageIngestor(stack, 'Ingestor', { encryptionKey: key });
+    ingestor.bindUsageReader(lambda.Function.fromFunctionAttributes(stack, 'Imported', {
+      functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:reader', role: reader, sameEnvironment: true,
+    }));
     // THEN
     const template = Template.fromStack(stack);
     const keyArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] };
@@ -198,20 +272,27 @@ describe('options', () => {
     template.hasResourceProperties('AWS::Kinesis::Stream', { StreamEncryption: { EncryptionType: 'KMS', KeyId: keyArn } });
     template.hasResourceProperties('AWS::DynamoDB::Table', { SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn } });
     template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: keyArn });
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['kms:Decrypt', 'kms:Encrypt']), Resource: keyArn })]) },
-    });
+    for (const role of ['IngestorAggregatorRole', 'IngestorCloserRole']) {
+      expect(statementsOf(template, role)).toContainEqual(expect.objectContaining({ Action: expect.arrayContaining(['kms:Decrypt', 'kms:Encrypt']), Resource: expect.anything() }));
+    }
+    expect(statementsOf(template, 'Reader')).toContainEqual(expect.objectContaining({ Action: 'kms:Decrypt' }));
   });
 
-  test('removalPolicy DESTROY applies to the stream, the table and the log group', () => {
+  test('without a key, no KMS permission and no acknowledgement of KMS findings', () => {
+    const { template } = stackWith();
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/kms:/);
+  });
+
+  test('removalPolicy DESTROY applies to the stream, the table and the log groups', () => {
     const { template } = stackWith({ removalPolicy: RemovalPolicy.DESTROY });
     template.hasResource('AWS::Kinesis::Stream', { DeletionPolicy: 'Delete' });
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
-    template.hasResource('AWS::Logs::LogGroup', { DeletionPolicy: 'Delete' });
+    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', {}, 2);
+    expect(Object.values(template.findResources('AWS::Logs::LogGroup')).map((r: any) => r.DeletionPolicy)).toEqual(['Delete', 'Delete']);
   });
 });
 
-describe('grants', () => {
+describe('grants and the usage read contract', () => {
   test('grantPutUsage lets a producer put records on the stream', () => {
     // GIVEN
     const { stack, ingestor } = unsynthesized();
@@ -230,57 +311,74 @@ describe('grants', () => {
     });
   });
 
-  test('grantReadAggregates lets the usage push read the table and its index, not write it', () => {
+  test('bindUsageReader lets a function query and get items of the table (no write, no index) and sets the environment UsageReader reads', () => {
     // GIVEN
     const { stack, ingestor } = unsynthesized();
-    const pusher = new iam.Role(stack, 'Pusher', { assumedBy: new iam.AccountRootPrincipal() });
+    const consumer = new lambda.Function(stack, 'Pusher', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: inlineCode() });
     // WHEN
-    ingestor.grantReadAggregates(pusher);
+    const binding = ingestor.bindUsageReader(consumer);
     // THEN
     const template = Template.fromStack(stack);
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: Match.stringLikeRegexp('Pusher') }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([Match.objectLike({
-          Action: Match.arrayWith(['dynamodb:Query', 'dynamodb:GetItem']),
-          Resource: Match.arrayWith([{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('IngestorAggregateTable'), 'Arn'] }, '/index/*']] }]),
-        })]),
-      },
+    expect(Object.keys(binding.environment).sort()).toEqual([
+      'USAGE_READER_ALLOWED_LATENESS_SECONDS', 'USAGE_READER_MAX_CLOCK_SKEW_SECONDS', 'USAGE_READER_TABLE_NAME', 'USAGE_READER_WINDOW_GRANULARITY',
+    ]);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Environment: { Variables: Match.objectLike({ USAGE_READER_TABLE_NAME: { Ref: Match.stringLikeRegexp('IngestorAggregateTable') }, USAGE_READER_WINDOW_GRANULARITY: 'HOUR' }) },
     });
-    const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('Pusher') }] } });
-    expect(JSON.stringify(policies)).not.toMatch(/PutItem|UpdateItem|DeleteItem/);
+    const statements = statementsOf(template, 'PusherServiceRole');
+    expect(statements).toEqual([expect.objectContaining({ Action: ['dynamodb:Query', 'dynamodb:GetItem'] })]);
+    expect(JSON.stringify(statements)).not.toMatch(/index|PutItem|UpdateItem|DeleteItem|BatchWrite/);
+  });
+
+  test('bindUsageReader on a function it cannot configure grants read access and returns the environment to set', () => {
+    // GIVEN
+    const { stack, ingestor } = unsynthesized();
+    const role = new iam.Role(stack, 'ImportedRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    const imported = lambda.Function.fromFunctionAttributes(stack, 'Imported', { functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:x', role, sameEnvironment: true });
+    // WHEN
+    const binding = ingestor.bindUsageReader(imported);
+    // THEN
+    expect(binding.environment.USAGE_READER_ALLOWED_LATENESS_SECONDS).toBe('3600');
+    expect(statementsOf(Template.fromStack(stack), 'ImportedRole')).toEqual([expect.objectContaining({ Action: ['dynamodb:Query', 'dynamodb:GetItem'] })]);
   });
 });
 
 describe('validation', () => {
   const cases: Array<[string, UsageIngestorProps, RegExp]> = [
-    ['batchSize is 0', { batchSize: 0 }, /batchSize must be an integer between 1 and 10000 \(given 0\)/],
-    ['batchSize is above 10000', { batchSize: 10001 }, /batchSize must be an integer between 1 and 10000 \(given 10001\)/],
-    ['batchSize is not an integer', { batchSize: 1.5 }, /batchSize .* \(given 1.5\)/],
-    ['shardCount is given for an on-demand stream', { shardCount: 2 }, /shardCount \(given 2\) only applies to provisioned streams: set streamMode/],
-    ['shardCount is 0', { streamMode: kinesis.StreamMode.PROVISIONED, shardCount: 0 }, /shardCount must be an integer between 1/],
-    ['parallelizationFactor is 11', { parallelizationFactor: 11 }, /parallelizationFactor must be an integer between 1 and 10 \(given 11\)/],
-    ['retryAttempts is negative', { retryAttempts: -1 }, /retryAttempts must be an integer between 0 and 10000 \(given -1\): retries must be bounded/],
-    ['retentionPeriod is under 24 hours', { retentionPeriod: Duration.hours(12) }, /retentionPeriod must be an integer between 24 and 8760 hours \(given 12\)/],
-    ['maxBatchingWindow is over 5 minutes', { maxBatchingWindow: Duration.minutes(6) }, /maxBatchingWindow must be an integer between 0 and 300 seconds \(given 360\)/],
-    ['maxRecordAge is under a minute', { maxRecordAge: Duration.seconds(10) }, /maxRecordAge must be an integer between 60 and 604800 seconds \(given 10\)/],
-    ['allowedLateness is over 7 days', { allowedLateness: Duration.days(8) }, /allowedLateness must be an integer between 0 and 604800 seconds \(given 691200\)/],
-    ['maxClockSkew is over a day', { maxClockSkew: Duration.days(2) }, /maxClockSkew must be an integer between 0 and 86400 seconds \(given 172800\)/],
-    ['iteratorAgeAlarmThreshold is 0', { iteratorAgeAlarmThreshold: Duration.seconds(0) }, /iteratorAgeAlarmThreshold must be positive \(given 0 seconds\)/],
+    ['shardCount is given for an on-demand stream', { shardCount: 2 }, /- shardCount \(Python: shard_count\) only applies to provisioned streams \(given number 2\): set streamMode to StreamMode.PROVISIONED/],
+    ['shardCount is 0', { streamMode: kinesis.StreamMode.PROVISIONED, shardCount: 0 }, /shardCount \(Python: shard_count\) must be an integer between 1 and 100000 \(given number 0\)/],
+    ['allowedLateness is over 7 days', { allowedLateness: Duration.days(8) }, /allowedLateness \(Python: allowed_lateness\) must be between 0 seconds and 7 days \(given 8 days\)/],
+    ['maxClockSkew is over a day', { maxClockSkew: Duration.days(2) }, /maxClockSkew \(Python: max_clock_skew\) must be between 0 seconds and 1 day \(given 2 days\)/],
+    ['closingInterval is under a minute', { closingInterval: Duration.seconds(30) }, /closingInterval \(Python: closing_interval\) must be between 1 minute and 1 hour \(given 30 seconds\)/],
+    ['iteratorAgeAlarmThreshold is 0', { iteratorAgeAlarmThreshold: Duration.seconds(0) }, /iteratorAgeAlarmThreshold \(Python: iterator_age_alarm_threshold\) must be between 1 second and 7 days \(given 0 seconds\)/],
   ];
   test.each(cases)('fails if %s', (_name, props, message) => {
     const stack = new Stack(testApp('ingestor'), 'Stack');
     expect(() => new UsageIngestor(stack, 'Ingestor', props)).toThrow(message);
   });
 
-  test('fails with every problem at once', () => {
+  test('fails with every problem at once, in the one format of the library', () => {
     const stack = new Stack(testApp('ingestor'), 'Stack');
-    expect(() => new UsageIngestor(stack, 'Ingestor', { batchSize: 0, retryAttempts: -1 })).toThrow(/batchSize[\s\S]*retryAttempts/);
+    expect(() => new UsageIngestor(stack, 'Ingestor', { shardCount: 2, allowedLateness: Duration.days(8) }))
+      .toThrow(/^UsageIngestor at Stack\/Ingestor: invalid props:\n- shardCount[^\n]*\n- allowedLateness/);
+  });
+
+  test.each([
+    ['batchSize', { batchSize: 0 }, /Maximum batch size must be between 1 and 10000/],
+    ['parallelizationFactor', { parallelizationFactor: 11 }, /parallelizationFactor must be between 1 and 10/],
+    ['retentionPeriod', { retentionPeriod: Duration.hours(12) }, /retentionPeriod must be between 24 and 8760 hours/],
+  ] as Array<[string, UsageIngestorProps, RegExp]>)('leaves the range of %s to aws-cdk-lib, which refuses it', (_name, props, message) => {
+    const stack = new Stack(testApp('ingestor'), 'Stack');
+    expect(() => new UsageIngestor(stack, 'Ingestor', props)).toThrow(message);
   });
 
   test('skips unresolved tokens', () => {
     const stack = new Stack(testApp('ingestor'), 'Stack');
-    const { Lazy } = jest.requireActual('aws-cdk-lib');
-    expect(() => new UsageIngestor(stack, 'Ingestor', { batchSize: Lazy.number({ produce: () => 50 }) })).not.toThrow();
+    expect(() => new UsageIngestor(stack, 'Ingestor', {
+      batchSize: Lazy.number({ produce: () => 50 }),
+      streamMode: kinesis.StreamMode.PROVISIONED,
+      shardCount: Lazy.number({ produce: () => 0 }),
+    })).not.toThrow();
   });
 });

@@ -1,187 +1,236 @@
 /**
- * The usage record and its window: parsing, validation and exact decimal sums.
- * Pure functions shared by the aggregator handler, its tests and the benchmark.
- * Handler-only code: never exported from the library's entry point.
+ * The usage record: parsing and validation, from the bytes a producer wrote.
+ * Numbers are read from the record's text (lossless-json), never through a
+ * binary float; a value beyond the documented digits is refused, not rounded.
+ * Never throws: whatever cannot be counted gets a quarantine reason and a
+ * short, well-formed detail.
  */
-import { aggregateSkOf, isoSeconds, WINDOW_LENGTH_MS } from '../layout';
-
-/** Granularity of aggregation windows. */
-export type Granularity = 'HOUR' | 'DAY';
+import { parse as parseJson } from 'lossless-json';
+import { DecimalError, parseDecimal } from '../../shared.lambda/decimal';
+import { RECORD_LIMITS } from '../ingestor-contract';
 
 /** Why a record was set aside in the quarantine instead of being counted. */
 export type QuarantineReason =
-  /** The data is not UTF-8 JSON, or not a JSON object. */
+  /** Not UTF-8, not JSON, or not a JSON object. */
   | 'INVALID_JSON'
   /** A required field is absent. */
   | 'MISSING_FIELD'
-  /** A field has the wrong type or an out-of-range value. */
+  /** A field has the wrong type, form or range. */
   | 'INVALID_FIELD'
-  /** The event time is further in the future than the allowed clock skew. */
+  /** The event time is further after the record's arrival than the allowed clock skew. */
   | 'FUTURE_TIMESTAMP'
-  /** The record's window had already closed when it was processed. */
-  | 'LATE';
+  /** The record's window was closed (or closing) when the record was written. */
+  | 'LATE'
+  /** A void whose voided record is not in the void's window when the window closes. */
+  | 'VOID_UNMATCHED';
 
-/** The largest `value` accepted (keeps every sum within DynamoDB's 38 digits). */
-export const MAX_VALUE = 1e15;
-/** The most fractional digits a `value` may have. */
-export const MAX_FRACTION_DIGITS = 9;
-/** Longest `id`. */
-export const MAX_ID_LENGTH = 256;
-/** Longest `tenantId` and `metric`. */
-export const MAX_NAME_LENGTH = 128;
-
-/** A usage record that passed validation, with its window. */
-export interface ValidRecord {
+/** A usage record that passed validation. */
+export interface UsageRecord {
+  readonly kind: 'RECORD';
   readonly id: string;
   readonly tenantId: string;
   readonly metric: string;
-  /** `value` as an exact decimal string. */
+  /** An exact, normalized decimal string. */
   readonly value: string;
   readonly timestampMs: number;
-  readonly windowStartMs: number;
-  readonly windowEndMs: number;
-  /** Epoch seconds from which the window never changes (window end + allowed lateness). */
-  readonly closesAt: number;
-  /** The aggregate's sort key. */
-  readonly aggregateSk: string;
+}
+
+/** A void that passed validation: it cancels the record `voids` of its tenant in its window. */
+export interface VoidRecord {
+  readonly kind: 'VOID';
+  readonly id: string;
+  readonly tenantId: string;
+  /** The id of the record it voids. */
+  readonly voids: string;
+  readonly timestampMs: number;
 }
 
 /** The outcome of parsing one record's data. */
 export type ParseResult =
-  | { readonly ok: true; readonly record: ValidRecord }
+  | { readonly ok: true; readonly record: UsageRecord | VoidRecord }
   | { readonly ok: false; readonly reason: QuarantineReason; readonly detail: string; readonly tenantId?: string };
 
 /** What parsing needs to know. */
 export interface ParseOptions {
-  readonly granularity: Granularity;
-  readonly allowedLatenessSeconds: number;
   /** When the record reached the stream (epoch ms). */
   readonly arrivalMs: number;
-  /** How far past its arrival an event time may be. */
-  readonly maxFutureSkewMs: number;
+  /** How far past its arrival an event time may be (ms). */
+  readonly maxClockSkewMs: number;
+}
+
+/** Latest event time accepted: 9999-12-31T23:59:59.999Z. */
+const MAX_TIMESTAMP_MS = 253_402_300_799_999;
+/** Longest detail kept (characters). */
+const MAX_DETAIL = 500;
+/** Largest exponent a JSON number may have before its digits are even looked at. */
+const MAX_EXPONENT = 100;
+
+/** A number as it was written in the JSON text. */
+class NumberText {
+  constructor(readonly text: string) {}
 }
 
 function fail(reason: QuarantineReason, detail: string, tenantId?: string): ParseResult {
-  return { ok: false, reason, detail, tenantId };
+  return { ok: false, reason, detail: detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL)}...` : detail, tenantId };
 }
 
-/** A JS number as an exact decimal string without exponent (`1e-7` → `0.0000001`). */
-export function decimalOf(n: number): string {
-  const s = String(n);
-  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(s);
-  if (!m) throw new Error(`not a finite number: ${s}`);
-  const [, sign, int, frac = '', expText] = m;
-  const exp = expText ? Number(expText) : 0;
-  let digits = int + frac;
-  let point = int.length + exp;
-  if (point <= 0) {
-    digits = '0'.repeat(1 - point) + digits;
-    point = 1;
-  } else if (point > digits.length) {
-    digits = digits + '0'.repeat(point - digits.length);
+/** A value as a detail shows it: short, and always well-formed text. */
+export function describe(v: unknown): string {
+  if (v instanceof NumberText) return v.text.length > 60 ? `a number of ${v.text.length} characters` : v.text;
+  if (typeof v === 'string') {
+    if (v.length > 60) return `a string of ${v.length} characters`;
+    return JSON.stringify(v); // escapes control characters and lone surrogates
   }
-  const intPart = digits.slice(0, point).replace(/^0+(?=\d)/, '');
-  const fracPart = digits.slice(point).replace(/0+$/, '');
-  return `${sign}${intPart}${fracPart ? '.' + fracPart : ''}`;
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'an object';
+  return String(v);
 }
 
-/** Exact sum of non-negative decimal strings (no floating-point drift). */
-export function sumDecimals(values: readonly string[]): string {
-  let scale = 0;
-  for (const v of values) scale = Math.max(scale, (v.split('.')[1] ?? '').length);
-  let total = BigInt(0);
-  for (const v of values) {
-    const [i, f = ''] = v.split('.');
-    total += BigInt(i + f.padEnd(scale, '0'));
-  }
-  const text = total.toString().padStart(scale + 1, '0');
-  if (scale === 0) return text;
-  const intPart = text.slice(0, text.length - scale);
-  const fracPart = text.slice(text.length - scale).replace(/0+$/, '');
-  return fracPart ? `${intPart}.${fracPart}` : intPart;
+/** A UTF-16 surrogate without its pair: text DynamoDB cannot store. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Text with every lone surrogate replaced by U+FFFD (what `String.prototype.toWellFormed` does). */
+export function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
-function nameField(obj: Record<string, unknown>, field: string, max: number, tenantId?: string): string | ParseResult {
-  const v = obj[field];
-  if (v === undefined || v === null) return fail('MISSING_FIELD', `${field} is missing`, tenantId);
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) {
-    return fail('INVALID_FIELD', `${field} must be a non-empty string of at most ${max} characters`, tenantId);
-  }
-  if (field !== 'id' && v.includes('#')) return fail('INVALID_FIELD', `${field} must not contain '#'`, tenantId);
+// C0 and C1 control characters, and DEL.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Checks a name or id: a well-formed, non-empty string within `maxBytes`, no control characters (and no `#` unless allowed). */
+function checkName(v: unknown, field: string, maxBytes: number, allowHash: boolean): string | { problem: string } {
+  if (typeof v !== 'string') return { problem: `${field} must be a string (given ${describe(v)})` };
+  if (v.length === 0) return { problem: `${field} must not be empty` };
+  if (wellFormed(v) !== v) return { problem: `${field} must be valid Unicode (given ${describe(v)}, which holds a lone surrogate)` };
+  if (CONTROL.test(v)) return { problem: `${field} must not contain control characters (given ${describe(v)})` };
+  if (!allowHash && v.includes('#')) return { problem: `${field} must not contain '#' (given ${describe(v)})` };
+  const bytes = Buffer.byteLength(v, 'utf8');
+  if (bytes > maxBytes) return { problem: `${field} must be at most ${maxBytes} bytes of UTF-8 (given ${describe(v)}, ${bytes} bytes)` };
   return v;
 }
 
-/** Parses an event time: an ISO-8601 string with a time zone, or epoch milliseconds. */
-function parseTimestamp(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0 ? v : undefined;
-  if (typeof v !== 'string') return undefined;
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) return undefined;
-  const ms = Date.parse(v);
-  return Number.isFinite(ms) ? ms : undefined;
+/** A JSON number's text as a plain decimal (`1.5e3` -> `1500`); undefined when its exponent is absurd. */
+function plainDecimal(text: string): string | undefined {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) return undefined;
+  const [, sign, whole, fraction = '', expText] = m;
+  const exp = expText === undefined ? 0 : Number(expText);
+  if (!Number.isSafeInteger(exp) || Math.abs(exp) > MAX_EXPONENT) return undefined;
+  const digits = whole + fraction;
+  let point = whole.length + exp;
+  let padded = digits;
+  if (point <= 0) {
+    padded = '0'.repeat(1 - point) + digits;
+    point = 1;
+  } else if (point > digits.length) {
+    padded = digits + '0'.repeat(point - digits.length);
+  }
+  const intPart = padded.slice(0, point);
+  const fracPart = padded.slice(point);
+  return `${sign}${intPart}${fracPart ? `.${fracPart}` : ''}`;
 }
 
-/** The window `[start, end)` that holds an event time. */
-export function windowOf(granularity: Granularity, timestampMs: number): { startMs: number; endMs: number } {
-  const len = WINDOW_LENGTH_MS[granularity];
-  const startMs = Math.floor(timestampMs / len) * len;
-  return { startMs, endMs: startMs + len };
+/** The value: a JSON number with at most the documented digits, 0 or more. */
+function checkValue(v: unknown): string | { problem: string } {
+  const rule = `a JSON number from 0 with at most ${RECORD_LIMITS.MAX_INTEGER_DIGITS} digits before the decimal point and ${RECORD_LIMITS.MAX_FRACTION_DIGITS} after`;
+  if (!(v instanceof NumberText)) return { problem: `value must be ${rule} (given ${describe(v)})` };
+  const plain = plainDecimal(v.text);
+  if (plain === undefined) return { problem: `value must be ${rule} (given ${describe(v)})` };
+  try {
+    return parseDecimal(plain, { maxIntegerDigits: RECORD_LIMITS.MAX_INTEGER_DIGITS, maxFractionDigits: RECORD_LIMITS.MAX_FRACTION_DIGITS });
+  } catch (e) {
+    if (!(e instanceof DecimalError)) throw e;
+    return { problem: `value must be ${rule} (given ${describe(v)})` };
+  }
+}
+
+const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):(\d{2}))$/;
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysIn(year: number, month: number): number {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+}
+
+/** An event time: ISO-8601 with a time zone and real calendar fields, or epoch milliseconds, from 1970 to 9999. */
+export function parseTimestamp(v: unknown): number | undefined {
+  let ms: number;
+  if (v instanceof NumberText) {
+    if (!/^\d{1,15}$/.test(v.text)) return undefined;
+    ms = Number(v.text);
+  } else if (typeof v === 'string') {
+    const m = ISO.exec(v);
+    if (!m) return undefined;
+    const [year, month, day, hour, minute] = [1, 2, 3, 4, 5].map((i) => Number(m[i]));
+    const second = m[6] === undefined ? 0 : Number(m[6]);
+    const millis = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0').slice(0, 3));
+    const offsetMinutes = m[8] === 'Z' ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
+    if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) return undefined;
+    if (m[8] !== 'Z' && (Number(m[10]) > 23 || Number(m[11]) > 59)) return undefined;
+    const date = new Date(0);
+    date.setUTCFullYear(year, month - 1, day);
+    date.setUTCHours(hour, minute, second, millis);
+    ms = date.getTime() - offsetMinutes * 60_000;
+  } else {
+    return undefined;
+  }
+  return Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIMESTAMP_MS ? ms : undefined;
 }
 
 /**
- * Parses and validates one record's data (the bytes the producer wrote).
- * Never throws: a bad record yields a quarantine reason.
+ * Parses and validates one record's data. A record is either usage
+ * (`id`, `tenantId`, `metric`, `value`, `timestamp`) or a void
+ * (`id`, `tenantId`, `timestamp`, `voids`: the id of the record it cancels).
  */
 export function parseUsageRecord(data: Buffer, options: ParseOptions): ParseResult {
   let obj: unknown;
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(data);
-    obj = JSON.parse(text);
+    obj = parseJson(text, null, (n: string) => new NumberText(n));
   } catch (e) {
-    return fail('INVALID_JSON', `not UTF-8 JSON: ${(e as Error).message}`.slice(0, 500));
+    const message = e instanceof RangeError ? 'nested too deeply' : (e as Error).message;
+    return fail('INVALID_JSON', `not UTF-8 JSON: ${describe(message)}`);
   }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return fail('INVALID_JSON', 'not a JSON object');
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return fail('INVALID_JSON', `not a JSON object (given ${describe(obj)})`);
   const o = obj as Record<string, unknown>;
+  const missing = (field: string, tenantId?: string) => fail('MISSING_FIELD', `${field} is missing`, tenantId);
 
-  const tenantId = nameField(o, 'tenantId', MAX_NAME_LENGTH);
-  if (typeof tenantId !== 'string') return tenantId;
-  const id = nameField(o, 'id', MAX_ID_LENGTH, tenantId);
-  if (typeof id !== 'string') return id;
-  const metric = nameField(o, 'metric', MAX_NAME_LENGTH, tenantId);
-  if (typeof metric !== 'string') return metric;
+  if (o.tenantId === undefined || o.tenantId === null) return missing('tenantId');
+  const tenantId = checkName(o.tenantId, 'tenantId', RECORD_LIMITS.MAX_TENANT_ID_BYTES, false);
+  if (typeof tenantId !== 'string') return fail('INVALID_FIELD', tenantId.problem);
+  if (o.id === undefined || o.id === null) return missing('id', tenantId);
+  const id = checkName(o.id, 'id', RECORD_LIMITS.MAX_ID_BYTES, true);
+  if (typeof id !== 'string') return fail('INVALID_FIELD', id.problem, tenantId);
 
-  if (o.value === undefined || o.value === null) return fail('MISSING_FIELD', 'value is missing', tenantId);
-  const value = o.value;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_VALUE) {
-    return fail('INVALID_FIELD', `value must be a finite JSON number between 0 and ${MAX_VALUE} (given ${JSON.stringify(value)})`, tenantId);
-  }
-  const decimal = decimalOf(value);
-  if ((decimal.split('.')[1] ?? '').length > MAX_FRACTION_DIGITS) {
-    return fail('INVALID_FIELD', `value must have at most ${MAX_FRACTION_DIGITS} fractional digits (given ${decimal})`, tenantId);
-  }
-
-  if (o.timestamp === undefined || o.timestamp === null) return fail('MISSING_FIELD', 'timestamp is missing', tenantId);
+  if (o.timestamp === undefined || o.timestamp === null) return missing('timestamp', tenantId);
   const timestampMs = parseTimestamp(o.timestamp);
   if (timestampMs === undefined) {
-    return fail('INVALID_FIELD', `timestamp must be ISO-8601 with a time zone or epoch milliseconds (given ${JSON.stringify(o.timestamp)})`.slice(0, 500), tenantId);
+    return fail('INVALID_FIELD', 'timestamp must be ISO-8601 with a time zone (2026-11-27T02:15:04Z) or epoch milliseconds, '
+      + `a real date from 1970 to 9999 (given ${describe(o.timestamp)})`, tenantId);
   }
-  if (timestampMs > options.arrivalMs + options.maxFutureSkewMs) {
-    return fail('FUTURE_TIMESTAMP', `timestamp ${new Date(timestampMs).toISOString()} is more than ${options.maxFutureSkewMs / 1000} s after the record's arrival ${new Date(options.arrivalMs).toISOString()}`, tenantId);
+  if (timestampMs > options.arrivalMs + options.maxClockSkewMs) {
+    return fail('FUTURE_TIMESTAMP', `timestamp ${new Date(timestampMs).toISOString()} is more than ${options.maxClockSkewMs / 1000} s `
+      + `after the record's arrival ${new Date(options.arrivalMs).toISOString()}`, tenantId);
   }
 
-  const { startMs, endMs } = windowOf(options.granularity, timestampMs);
-  const closesAt = Math.floor(endMs / 1000) + options.allowedLatenessSeconds;
-  return {
-    ok: true,
-    record: {
-      id,
-      tenantId,
-      metric,
-      value: decimal,
-      timestampMs,
-      windowStartMs: startMs,
-      windowEndMs: endMs,
-      closesAt,
-      aggregateSk: aggregateSkOf(options.granularity, isoSeconds(startMs), metric),
-    },
-  };
+  if (o.voids !== undefined && o.voids !== null) {
+    const voids = checkName(o.voids, 'voids', RECORD_LIMITS.MAX_ID_BYTES, true);
+    if (typeof voids !== 'string') return fail('INVALID_FIELD', voids.problem, tenantId);
+    if (o.value !== undefined && o.value !== null) {
+      return fail('INVALID_FIELD', `a void (voids ${describe(voids)}) carries no value (given ${describe(o.value)}): send the void without value`, tenantId);
+    }
+    return { ok: true, record: { kind: 'VOID', id, tenantId, voids, timestampMs } };
+  }
+
+  if (o.metric === undefined || o.metric === null) return missing('metric', tenantId);
+  const metric = checkName(o.metric, 'metric', RECORD_LIMITS.MAX_METRIC_BYTES, false);
+  if (typeof metric !== 'string') return fail('INVALID_FIELD', metric.problem, tenantId);
+  if (o.value === undefined || o.value === null) return missing('value', tenantId);
+  const value = checkValue(o.value);
+  if (typeof value !== 'string') return fail('INVALID_FIELD', value.problem, tenantId);
+
+  return { ok: true, record: { kind: 'RECORD', id, tenantId, metric, value, timestampMs } };
 }

@@ -40,10 +40,6 @@ export const PUSH_ENV = {
   UNIT_PRICES: 'UNIT_PRICES',
   /** How far back the first run reads closed windows (it has no cursor yet). */
   INITIAL_LOOKBACK_SECONDS: 'INITIAL_LOOKBACK_SECONDS',
-  /** Until the ingestor's usage read contract lands: the aggregate table the push reads through its close-time index. */
-  AGGREGATE_TABLE_NAME: 'AGGREGATE_TABLE_NAME',
-  /** Until the ingestor's usage read contract lands: how long after its close a window is read (index propagation). */
-  SETTLE_SECONDS: 'SETTLE_SECONDS',
 } as const;
 
 /** Environment of the webhook. */

@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Names, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -298,14 +298,10 @@ export class DynamoDbBilling extends Construct {
         [PUSH_ENV.BILLING_TABLE_NAME]: billingTable.tableName,
         [PUSH_ENV.UNIT_PRICES]: JSON.stringify(pricesOf(props.unitPrices)),
         [PUSH_ENV.INITIAL_LOOKBACK_SECONDS]: String((props.initialLookback ?? Duration.days(35)).toSeconds()),
-        [PUSH_ENV.AGGREGATE_TABLE_NAME]: props.ingestor.aggregateTable.tableName,
-        [PUSH_ENV.SETTLE_SECONDS]: '60',
       }, 512);
       billingTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem');
-      props.ingestor.grantReadAggregates(putUsage);
-      acknowledgeNag(putUsage.role!.node.tryFindChild('DefaultPolicy') ?? putUsage.role!,
-        `AwsSolutions-IAM5[Resource::${nagResourceName(this, props.ingestor.aggregateTable.tableArn)}/index/*]`,
-        'The usage push reads the aggregate table through its byCloseTime index; the ingestor grants read on <table>/index/*.');
+      // The usage read contract: read access and the environment of UsageReader.fromEnvironment().
+      props.ingestor.bindUsageReader(putUsage);
       alarms.add('PutUsageErrorsAlarm', errors(putUsage),
         { description: 'the usage push failed (a refused unit price included); the next run resumes from its cursor. Read the PutUsage function\'s error logs' });
       alarms.add('UsageAfterCloseAlarm', this.metric(METRICS.WINDOWS_NOT_BILLED_AFTER_CLOSE), {
@@ -385,15 +381,6 @@ export class DynamoDbBilling extends Construct {
 
 function errors(fn: lambda.Function): cloudwatch.IMetric {
   return fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM });
-}
-
-/** How cdk-nag names a resource in a finding: `<LogicalId.Arn>` for an attribute, the string itself otherwise. */
-function nagResourceName(scope: Construct, arn: string): string {
-  const resolved = Stack.of(scope).resolve(arn);
-  if (typeof resolved === 'string') return resolved;
-  const getAtt = (resolved as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'];
-  if (getAtt) return `<${getAtt[0]}.${getAtt[1]}>`;
-  return JSON.stringify(resolved);
 }
 
 function pricesOf(unitPrices: MetricUnitPrice[] | undefined): UnitPrice[] {

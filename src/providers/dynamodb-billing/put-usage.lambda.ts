@@ -1,9 +1,9 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { METRICS, PUSH_ENV } from './contract';
-import { AggregateIndexWindows } from './shared.lambda/closed-windows';
 import { publishCounts } from './shared.lambda/metrics';
 import { readUnitPrices } from './shared.lambda/prices';
 import { pushUsage, PushSummary } from './shared.lambda/push';
+import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
 import { numberEnv, requiredEnv } from '../../shared.lambda/env';
 import { logger } from '../../shared.lambda/logger';
 
@@ -23,11 +23,7 @@ export const handler = async (event: ScheduledEvent | undefined, context?: Conte
   const now = new Date(Date.now());
   const summary = await pushUsage({
     billingTable: requiredEnv(PUSH_ENV.BILLING_TABLE_NAME),
-    windows: new AggregateIndexWindows(
-      requiredEnv(PUSH_ENV.AGGREGATE_TABLE_NAME),
-      numberEnv(PUSH_ENV.SETTLE_SECONDS, { min: 0, fallback: 60 }),
-      Math.floor(now.getTime() / 1000),
-    ),
+    windows: UsageReader.fromEnvironment(),
     prices,
     firstRunSince: new Date(now.getTime() - numberEnv(PUSH_ENV.INITIAL_LOOKBACK_SECONDS, { min: 0 }) * 1000).toISOString(),
     now,

@@ -72,6 +72,13 @@ export const lambdaContext = { getRemainingTimeInMillis: () => 600_000 };
  * to `crashAt - 1` pass; request `crashAt` reaches the emulator (its write is
  * committed) but its response is lost; every later request fails. So the
  * handler dies at exactly that point, as a killed process or a timeout would.
+ *
+ * With `serialize`, it hands the emulator one request at a time. moto serves
+ * requests on threads without a lock, so two concurrent conditional writes on
+ * one item can both pass their condition there (seen: 10 concurrent webhook
+ * deliveries on a loaded machine, two claims won). DynamoDB makes each
+ * conditional write atomic; one request at a time is the faithful model, and
+ * the clients still send concurrently.
  */
 export class FaultProxy {
   /** Requests seen since the last `arm`. */
@@ -80,8 +87,10 @@ export class FaultProxy {
   public operations: string[] = [];
   private crashAt?: number;
   private server?: http.Server;
+  /** The request the emulator is serving (with `serialize`). */
+  private serving: Promise<void> = Promise.resolve();
 
-  constructor(private readonly target: string) {}
+  constructor(private readonly target: string, private readonly opts: { readonly serialize?: boolean } = {}) {}
 
   /** Starts the proxy; returns its endpoint. */
   public async start(): Promise<string> {
@@ -98,26 +107,34 @@ export class FaultProxy {
           res.end(JSON.stringify({ __type: 'InjectedCrash', message: `injected crash: request ${n} after the crash point` }));
           return;
         }
-        const upstream = http.request({
-          host: target.hostname,
-          port: target.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-        }, (up) => {
-          const body: Buffer[] = [];
-          up.on('data', (c) => body.push(c));
-          up.on('end', () => {
-            if (n === this.crashAt) {
-              req.socket.destroy(); // the write is committed; its response is lost
-              return;
-            }
-            res.writeHead(up.statusCode ?? 500, up.headers);
-            res.end(Buffer.concat(body));
+        const forward = () => new Promise<void>((done) => {
+          const upstream = http.request({
+            host: target.hostname,
+            port: target.port,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+          }, (up) => {
+            const body: Buffer[] = [];
+            up.on('data', (c) => body.push(c));
+            up.on('end', () => {
+              done();
+              if (n === this.crashAt) {
+                req.socket.destroy(); // the write is committed; its response is lost
+                return;
+              }
+              res.writeHead(up.statusCode ?? 500, up.headers);
+              res.end(Buffer.concat(body));
+            });
           });
+          upstream.on('error', () => {
+            done();
+            res.destroy();
+          });
+          upstream.end(Buffer.concat(chunks));
         });
-        upstream.on('error', () => res.destroy());
-        upstream.end(Buffer.concat(chunks));
+        if (this.opts.serialize) this.serving = this.serving.then(forward);
+        else void forward();
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));

@@ -4,7 +4,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { bundledHandler, captureOutput, eventBridgeEvent, synthesizedSchemas } from './harness';
+import { bundledHandler, captureOutput, eventBridgeEvent, FaultProxy, synthesizedSchemas } from './harness';
 import { startMoto, Moto } from '../../support/emulators';
 import { createTable } from '../support';
 
@@ -13,6 +13,7 @@ type Handler = (event: unknown) => Promise<Record<string, unknown>>;
 const TABLE = 'billing-lifecycle';
 const EMAIL = 'alice.payer@example.com';
 let moto: Moto;
+let proxy: FaultProxy;
 let doc: DynamoDBDocumentClient;
 let createCustomer: Handler;
 let deleteCustomer: Handler;
@@ -21,6 +22,9 @@ let deleteUser: Handler;
 
 beforeAll(async () => {
   moto = await startMoto();
+  // Concurrent deliveries reach moto one request at a time, as DynamoDB makes each conditional write atomic (see FaultProxy).
+  proxy = new FaultProxy(moto.endpoint, { serialize: true });
+  process.env.AWS_ENDPOINT_URL = await proxy.start();
   process.env.BILLING_TABLE_NAME = TABLE;
   process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
   process.env.POWERTOOLS_METRICS_NAMESPACE = 'CdkSaasBilling/DynamoDbBilling';
@@ -34,6 +38,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await proxy?.stop();
   await moto?.stop();
 });
 

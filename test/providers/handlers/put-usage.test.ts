@@ -1,17 +1,16 @@
 /**
  * The usage push, bundled as Lambda runs it, against moto's DynamoDB with the
- * real AWS SDK v3, reading an aggregate table with the UsageIngestor's
- * synthesized schema and layout. A fault-injecting proxy between the handler and
+ * real AWS SDK v3, reading closed windows through the usage read contract from
+ * a table with the UsageIngestor's synthesized schema (seeded as its closer writes them). A fault-injecting proxy between the handler and
  * the emulator kills the run at every single request in turn.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, NumberValue, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { bundledHandler, captureOutput, FaultProxy, lambdaContext, synthesizedSchemas, Schemas } from './harness';
-import {
-  aggregatePkOf, aggregateSkOf, closeBucketOf, closeSortKeyOf, isoSeconds,
-} from '../../../src/ingestor/layout';
+import { isoSeconds } from '../../../src/ingestor/layout';
 import { METRIC_NAMESPACE, PUSH_ENV } from '../../../src/providers/dynamodb-billing/contract';
 import { addDecimals } from '../../../src/shared.lambda/decimal';
+import { seedClosedWindows, usageReaderEnvironment } from '../../ingestor/closed-windows';
 import { startMoto, Moto } from '../../support/emulators';
 import { createTable } from '../support';
 
@@ -58,33 +57,11 @@ function windowsFixture(): Window[] {
   return w;
 }
 
-/** The current hour's window: still open, so never billed yet. */
-const openWindow: Window = { tenantId: 'acme', metric: 'apiCalls', startMs: hour0, sum: '99', closesAt: (hour0 + HOUR) / 1000 + LATENESS_S };
-
-function aggregateItem(w: Window) {
-  const windowStart = isoSeconds(w.startMs);
-  return {
-    pk: aggregatePkOf(w.tenantId),
-    sk: aggregateSkOf('HOUR', windowStart, w.metric),
-    tenantId: w.tenantId,
-    metric: w.metric,
-    granularity: 'HOUR',
-    windowStart,
-    windowEnd: isoSeconds(w.startMs + HOUR),
-    closesAt: w.closesAt,
-    sum: NumberValue.from(w.sum),
-    count: 3,
-    closeBucket: closeBucketOf(w.closesAt),
-    closeSortKey: closeSortKeyOf(w.closesAt, w.tenantId, w.metric, windowStart),
-  };
-}
-
+/** Writes windows as the ingestor's closer writes them once they closed (the current hour's window is still open: never seeded). */
 async function seedAggregates(windows: Window[]) {
-  for (let i = 0; i < windows.length; i += 25) {
-    await doc.send(new BatchWriteCommand({
-      RequestItems: { [AGGREGATES]: windows.slice(i, i + 25).map((w) => ({ PutRequest: { Item: aggregateItem(w) } })) },
-    }));
-  }
+  await seedClosedWindows(new DynamoDBClient({ endpoint: moto.endpoint }), AGGREGATES, windows.map((w) => ({
+    tenantId: w.tenantId, metric: w.metric, windowStart: isoSeconds(w.startMs), sum: w.sum, count: 3,
+  })));
 }
 
 /** A fresh billing table with acme (active, or as `acme` says) and globex (closed during the -3h window). */
@@ -156,15 +133,14 @@ beforeAll(async () => {
     unmarshallOptions: { wrapNumbers: true },
   });
   await createTable(schemas.aggregates(AGGREGATES));
-  await seedAggregates([...windowsFixture(), openWindow]);
+  await seedAggregates(windowsFixture());
   proxy = new FaultProxy(moto.endpoint);
   // The handler talks to the emulator through the proxy.
   process.env.AWS_ENDPOINT_URL = await proxy.start();
   Object.assign(process.env, {
-    [PUSH_ENV.AGGREGATE_TABLE_NAME]: AGGREGATES,
+    ...usageReaderEnvironment(AGGREGATES, { allowedLatenessSeconds: LATENESS_S }),
     [PUSH_ENV.UNIT_PRICES]: JSON.stringify(PRICES),
     [PUSH_ENV.INITIAL_LOOKBACK_SECONDS]: String(8 * 3600),
-    [PUSH_ENV.SETTLE_SECONDS]: '60',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
     POWERTOOLS_METRICS_NAMESPACE: METRIC_NAMESPACE,
     POWERTOOLS_SERVICE_NAME: 'billing-test',
@@ -194,7 +170,7 @@ test('a run prices every closed window once, exactly; a rerun bills nothing new'
   expect(storage).toMatchObject({ currency: 'EUR', unitPrice: '0.1', disposition: 'BILLED', customerId: 'cus_acme' });
   const afterClose = items.find((i) => i.tenantId === 'globex' && i.disposition === 'NOT_BILLED_AFTER_CLOSE');
   expect(afterClose?.windowStart).toBe(isoSeconds(hour0 - 2 * HOUR));
-  // The cursor moved to the hour still in progress: the rerun read one page only.
+  // The cursor is the usage reader's: the rerun read one page only.
   expect(items.find((i) => i.pk === 'PUSH')?.cursor).toEqual(expect.any(String));
   expect(second.pages).toBe(1);
 });
@@ -232,20 +208,20 @@ test('killed at every request in turn, then rerun: windows billed twice = 0, win
 
 test('a window that closes after a run is billed by the next run, once', async () => {
   const table = await freshBillingTable();
-  process.env[PUSH_ENV.SETTLE_SECONDS] = '0';
+  proxy.arm();
+  await push({}, lambdaContext);
+  const before = await push({}, lambdaContext);
+  expect(before.windowsBilled).toBe(0);
+  // The closer closes the next hour's windows after the run.
+  const late: Window = { tenantId: 'acme', metric: 'storageGb', startMs: hour0 - HOUR, sum: '1', closesAt: Math.floor(Date.now() / 1000) };
+  await seedAggregates([late]);
   try {
-    proxy.arm();
-    await push({}, lambdaContext);
-    const late: Window = { tenantId: 'acme', metric: 'storageGb', startMs: hour0 - 6 * HOUR, sum: '1', closesAt: Math.floor(Date.now() / 1000) + 2 };
-    await seedAggregates([late]);
-    const before = await push({}, lambdaContext);
-    expect(before.windowsBilled).toBe(0);
-    await new Promise((r) => setTimeout(r, 3000));
     const after = await push({}, lambdaContext);
     expect(after.windowsBilled).toBe(1);
     expect(await audit(table, [...windowsFixture(), late])).toEqual(exactlyOnce(14));
   } finally {
-    process.env[PUSH_ENV.SETTLE_SECONDS] = '60';
+    // The later tests read the shared usage table as the fixture left it: the window goes (its index item).
+    await doc.send(new DeleteCommand({ TableName: AGGREGATES, Key: { pk: 'CLOSED', sk: isoSeconds(late.startMs) } }));
   }
 });
 
