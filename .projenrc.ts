@@ -201,6 +201,21 @@ project.addTask('test:languages', {
   steps: [{ exec: `${devTsNode} test/languages/run.ts` }],
 });
 
+// StripeBilling: stripe-mock (a Go program) is installed by the test support into the
+// project-local .tools/ when it is not on PATH; the Stripe SDK is bundled into the
+// handlers, so its exact version (and the API version it is pinned to) is fixed here.
+project.addDevDeps('stripe@23.1.0');
+project.gitignore.exclude('/.tools/');
+project.addPackageIgnore('/.tools/');
+project.addTask('demo:stripe', {
+  description: 'Run onboarding, usage, push and a signed webhook of StripeBilling against moto and stripe-mock, printing each step',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/stripe-flow.ts` }],
+});
+project.addTask('bench:stripe-push', {
+  description: 'Push 10,000 closed windows to stripe-mock through StripeBilling\'s push; prints requests per window and wall time',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/stripe-push.ts` }],
+});
+
 // What a fresh clone builds, snippet compilation, release files: projenrc/build.ts.
 configureBuild(project);
 

@@ -1,6 +1,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { CustomBillingStack } from './custom-billing-stack';
 import { DynamoDbBillingStack } from './dynamodb-billing-stack';
+import { StripeBillingStack } from './stripe-billing-stack';
 
 /**
  * Adds the example stacks to an app. Shared by `examples/app.ts` (what the
@@ -13,6 +14,9 @@ export function addExampleStacks(app: App): Stack[] {
     }),
     new CustomBillingStack(app, 'CustomBillingExample', {
       description: 'cdk-saas-billing example: BillingProvider wiring a billing integration of small functions',
+    }),
+    new StripeBillingStack(app, 'StripeBillingExample', {
+      description: 'cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider',
     }),
   ];
 }

@@ -21,6 +21,9 @@ func AddExampleStacks(app awscdk.App) []awscdk.Stack {
 		NewCustomBillingStack(app, "CustomBillingExample", &awscdk.StackProps{
 			Description: jsii.String("cdk-saas-billing example: BillingProvider wiring a billing integration of small functions"),
 		}).Stack,
+		NewStripeBillingStack(app, "StripeBillingExample", &awscdk.StackProps{
+			Description: jsii.String("cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider"),
+		}).Stack,
 	}
 }
 

@@ -11,6 +11,7 @@ from aws_cdk import App
 
 from custom_billing_stack import CustomBillingStack
 from dynamodb_billing_stack import DynamoDbBillingStack
+from stripe_billing_stack import StripeBillingStack
 
 
 def add_example_stacks(app: App) -> list:
@@ -24,6 +25,11 @@ def add_example_stacks(app: App) -> list:
             app,
             "CustomBillingExample",
             description="cdk-saas-billing example: BillingProvider wiring a billing integration of small functions",
+        ),
+        StripeBillingStack(
+            app,
+            "StripeBillingExample",
+            description="cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider",
         ),
     ]
 

@@ -1,1 +1,2 @@
 export * from './dynamodb-billing/dynamodb-billing';
+export * from './stripe-billing/stripe-billing';

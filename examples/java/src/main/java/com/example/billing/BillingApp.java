@@ -22,6 +22,9 @@ public final class BillingApp {
                         .build()),
                 new CustomBillingStack(app, "CustomBillingExample", StackProps.builder()
                         .description("cdk-saas-billing example: BillingProvider wiring a billing integration of small functions")
+                        .build()),
+                new StripeBillingStack(app, "StripeBillingExample", StackProps.builder()
+                        .description("cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider")
                         .build()));
     }
 

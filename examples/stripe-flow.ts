@@ -1,0 +1,265 @@
+/**
+ * StripeBilling's whole flow on this machine, against moto (the AWS API
+ * emulator) and stripe-mock (Stripe's API mock, behind the state-keeping proxy
+ * of `stripe-local.ts`), printing each step:
+ *
+ *   npx projen demo:stripe
+ *
+ * Steps marked [stripe-mock] and [emulator] were done by those services; steps
+ * marked [flow] were done by this runner in place of a service that would invoke
+ * a Lambda function (CloudFormation, EventBridge, the scheduler, API Gateway):
+ * it invokes the bundled handler with exactly the event the service would deliver.
+ * The tests import `runStripeFlow` and check what it returns.
+ */
+import * as path from 'path';
+import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import Stripe from 'stripe';
+import { startMoto } from './local-flow/emulators';
+import { StripeBillingStack } from './stripe-billing-stack';
+import { LocalStripeBilling, startStripeMock, stripeHandlerModule, StripeProxy } from './stripe-local';
+
+/** One step of the flow, as printed. */
+export interface FlowStep {
+  readonly actor: 'flow' | 'stripe-mock' | 'emulator';
+  readonly name: string;
+  readonly detail: string;
+}
+
+/** What the flow ends with. */
+export interface StripeFlowResult {
+  readonly customers: number;
+  readonly subscriptions: { id: string; status: string; prices: string[] }[];
+  readonly meters: string[];
+  /** Meter events Stripe counted: identifier, event name, value. */
+  readonly meterEvents: { identifier: string; eventName: string; value: string }[];
+  /** Meter events sent by the second push run (0: each window once). */
+  readonly secondRunSent: number;
+  readonly billingEvents: { detailType: string; detail: Record<string, unknown> }[];
+}
+
+type Handler = (event: unknown, context?: unknown) => Promise<any>;
+const TENANT = 'acme-corp';
+
+function hoursAgo(h: number): string {
+  return new Date(Math.floor(Date.now() / 3600_000) * 3600_000 - h * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Closed windows as the ingestor's usage read contract returns them. */
+class DemoUsage {
+  public readonly windows: { tenantId: string; metric: string; granularity: 'HOUR'; windowStart: string; windowEnd: string; closedAt: string; sum: string; count: number; windowId: string }[] = [];
+
+  public add(tenantId: string, metric: string, hours: number, sum: string, count: number) {
+    const windowStart = hoursAgo(hours);
+    const windowEnd = hoursAgo(hours - 1);
+    this.windows.push({ tenantId, metric, granularity: 'HOUR', windowStart, windowEnd, closedAt: windowEnd, sum, count, windowId: `${tenantId}-${metric}-${windowStart.replace(/\D/g, '').slice(0, 10)}` });
+  }
+
+  public async readClosedWindows(opts: { cursor?: string; limit?: number }) {
+    const from = Number(opts.cursor ?? 0);
+    const page = this.windows.slice(from, from + (opts.limit ?? 100));
+    return { windows: page, cursor: String(from + page.length) };
+  }
+
+  public async readTenantClosedWindows(tenantId: string) {
+    return this.windows.filter((w) => w.tenantId === tenantId);
+  }
+}
+
+/** Runs the flow; `onStep` receives each step as it happens. */
+export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<StripeFlowResult> {
+  const step = (actor: FlowStep['actor'], name: string, detail: string) => onStep({ actor, name, detail });
+  const aws = await startMoto();
+  const stripeMock = await startStripeMock((line) => step('flow', 'stripe-mock', line));
+  const stripe = new StripeProxy(stripeMock.endpoint);
+  const stripeEndpoint = await stripe.start();
+  try {
+    step('flow', 'start', `moto at ${aws.endpoint}; stripe-mock at ${stripeMock.endpoint} behind the proxy at ${stripeEndpoint}`);
+
+    // The example app's StripeBilling stack, as `cdk synth` makes it.
+    const app = new App({ outdir: path.join(__dirname, '..', 'test', '.out', `stripe-demo-${process.pid}`) });
+    const stack = new StripeBillingStack(app, 'StripeBillingExample');
+    const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Properties?: Record<string, any> }> };
+    const local = new LocalStripeBilling(stack, stripeEndpoint, `demo-${Date.now()}`, 'StripeBilling');
+    await local.create();
+    step('emulator', 'deploy', `tables ${local.names.customers}, ${local.names.push}, ${local.names.webhookEvents} from the synthesized template; the API key secret`);
+
+    // CloudFormation runs the Stripe setup custom resource.
+    const setupProps = Object.values(template.Resources).find((r) => r.Type === 'Custom::StripeSetup')!.Properties!;
+    const responses: { Status: string; Data?: Record<string, string>; Reason?: string }[] = [];
+    const origFetch = globalThis.fetch;
+    globalThis.fetch = (async (url: string | URL | Request, init?: RequestInit) => {
+      if (String(url).startsWith('https://cloudformation-response.local/')) {
+        responses.push(JSON.parse(String(init?.body)));
+        return new Response('', { status: 200 });
+      }
+      return origFetch(url, init);
+    }) as typeof fetch;
+    local.use('Setup');
+    try {
+      await stripeHandlerModule<{ handler: Handler }>('setup').handler({
+        RequestType: 'Create',
+        ResponseURL: 'https://cloudformation-response.local/setup',
+        StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/StripeBillingExample/1',
+        RequestId: 'demo-create',
+        LogicalResourceId: 'StripeSetup',
+        ResourceType: 'Custom::StripeSetup',
+        ResourceProperties: { ...setupProps, ServiceToken: 'demo', WebhookUrl: 'https://abc123.execute-api.us-east-1.amazonaws.com/billing/stripe' },
+      });
+    } finally {
+      globalThis.fetch = origFetch;
+    }
+    if (responses[0]?.Status !== 'SUCCESS') throw new Error(`Stripe setup failed: ${responses[0]?.Reason}`);
+    const meters = [...stripe.state.meters.values()];
+    const endpoint = [...stripe.state.webhookEndpoints.values()][0];
+    step('stripe-mock', 'setup', `meters ${meters.map((m) => `${m.event_name} (${m.id})`).join(', ')}; webhook endpoint ${endpoint.id} for ${endpoint.url}, events ${(endpoint.enabled_events as string[]).join(', ')}`);
+    const signing = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: local.names.signingSecretArn }));
+    const stored = JSON.parse(signing.SecretString!);
+    step('emulator', 'setup', `the endpoint's signing secret stored in Secrets Manager (${String(stored.current).slice(0, 9)}..., for ${stored.endpointId})`);
+
+    // EventBridge delivers the control plane's onboarding request.
+    local.use('CreateCustomer');
+    const onboarded = await stripeHandlerModule<{ handler: Handler }>('create-customer').handler({
+      'version': '0',
+      'id': 'demo-onboarding-1',
+      'detail-type': 'sbt_aws_onboardingRequest',
+      'source': 'sbt.control.plane',
+      'account': '123456789012',
+      'time': new Date().toISOString(),
+      'region': 'us-east-1',
+      'resources': [],
+      'detail': { tenantId: TENANT, tenantName: 'Acme Corp', email: 'billing@acme.example' },
+    });
+    step('flow', 'onboarding', `tenant ${TENANT}: ${onboarded.outcome}, customer ${onboarded.customerId}, subscription ${onboarded.subscriptionId}`);
+    const again = await stripeHandlerModule<{ handler: Handler }>('create-customer').handler({
+      'version': '0',
+      'id': 'demo-onboarding-1',
+      'detail-type': 'sbt_aws_onboardingRequest',
+      'source': 'sbt.control.plane',
+      'account': '123456789012',
+      'time': new Date().toISOString(),
+      'region': 'us-east-1',
+      'resources': [],
+      'detail': { tenantId: TENANT },
+    });
+    step('flow', 'onboarding', `delivered again: ${again.outcome}; Stripe holds ${stripe.state.customers.size} customer`);
+
+    // Usage: the ingestor's closed windows (hourly sums of the tenant's records).
+    const usage = new DemoUsage();
+    usage.add(TENANT, 'apiCalls', 3, '1250', 1250);
+    usage.add(TENANT, 'apiCalls', 2, '980', 980);
+    usage.add(TENANT, 'storageGb', 2, '12.3456', 60);
+    step('flow', 'usage', usage.windows.map((w) => `${w.metric} ${w.windowStart}: sum ${w.sum}`).join('; '));
+
+    // The scheduler runs the usage push.
+    local.use('PutUsage');
+    const push = stripeHandlerModule<{ pushHandler: (r: () => DemoUsage) => Handler }>('put-usage').pushHandler(() => usage);
+    const first = await push({ id: 'demo-schedule-1' }, { awsRequestId: 'demo-push-1', getRemainingTimeInMillis: () => 600_000 });
+    for (const e of stripe.state.meterEvents) step('stripe-mock', 'meter event', `${e.eventName} = ${e.value} for ${e.customer} at ${new Date(e.timestamp * 1000).toISOString()} (identifier ${e.identifier})`);
+    step('flow', 'push', `sent ${first.SENT}, already pushed ${first.alreadyPushed}`);
+    // A run that reads the same windows again (its cursor lost): the pushed markers hold.
+    await new DynamoDBClient({}).send(new DeleteItemCommand({ TableName: local.names.push, Key: { pk: { S: 'STATE' }, sk: { S: 'CURSOR' } } }));
+    const second = await push({ id: 'demo-schedule-2' }, { awsRequestId: 'demo-push-2', getRemainingTimeInMillis: () => 600_000 });
+    step('flow', 'push again', `the same windows read again: sent ${second.SENT}, already pushed ${second.alreadyPushed}: each window once`);
+
+    // Stripe calls the webhook: invoice.paid, signed with the endpoint's secret.
+    const sqs = new SQSClient({});
+    const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `billing-events-${Date.now()}` }))).QueueUrl!;
+    const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+    const eb = new EventBridgeClient({});
+    await eb.send(new PutRuleCommand({ Name: 'demo-billing-events', EventPattern: JSON.stringify({ 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] }) }));
+    await eb.send(new PutTargetsCommand({ Rule: 'demo-billing-events', Targets: [{ Id: 'queue', Arn: queueArn }] }));
+    const invoice = {
+      id: 'evt_DemoInvoicePaid1',
+      object: 'event',
+      api_version: setupProps.ApiVersion,
+      type: 'invoice.paid',
+      created: Math.floor(Date.now() / 1000),
+      data: { object: { id: 'in_Demo1', object: 'invoice', customer: onboarded.customerId, amount_paid: 1999, currency: 'usd' } },
+    };
+    const payload = JSON.stringify(invoice);
+    const signature = new Stripe('sk_test_offline').webhooks.generateTestHeaderString({ payload, secret: stored.current });
+    local.use('Webhook');
+    const webhook = stripeHandlerModule<{ handler: (e: APIGatewayProxyEventV2) => Promise<{ statusCode?: number; body?: string }> }>('webhook').handler;
+    const request = (sig: string): APIGatewayProxyEventV2 => ({
+      version: '2.0',
+      routeKey: 'POST /billing/stripe',
+      rawPath: '/billing/stripe',
+      rawQueryString: '',
+      headers: { 'stripe-signature': sig },
+      requestContext: { requestId: 'demo-webhook', http: { method: 'POST', path: '/billing/stripe' } } as APIGatewayProxyEventV2['requestContext'],
+      body: payload,
+      isBase64Encoded: false,
+    });
+    const answer = await webhook(request(signature));
+    step('flow', 'webhook', `POST /billing/stripe invoice.paid (Stripe-Signature from the SDK's test helper): HTTP ${answer.statusCode} ${answer.body}`);
+    const forged = await webhook(request(signature.replace(/v1=[0-9a-f]{4}/, 'v1=0000')));
+    step('flow', 'webhook', `the same call with a forged signature: HTTP ${forged.statusCode} ${forged.body}`);
+    const replay = await webhook(request(signature));
+    step('flow', 'webhook', `the same event delivered again: HTTP ${replay.statusCode} ${replay.body}`);
+    const billingEvents: StripeFlowResult['billingEvents'] = [];
+    for (let wait = 1; ; wait = 0) {
+      const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: wait }));
+      if (!r.Messages?.length) break;
+      for (const m of r.Messages) {
+        const e = JSON.parse(m.Body!);
+        billingEvents.push({ detailType: e['detail-type'], detail: e.detail });
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+      }
+    }
+    for (const e of billingEvents) step('emulator', 'bus', `${e.detailType} for tenant ${e.detail.tenantId}: ${e.detail.amount} ${e.detail.currency} (invoice ${e.detail.invoiceId})`);
+
+    // EventBridge delivers the offboarding request.
+    usage.add(TENANT, 'apiCalls', 1, '42', 42);
+    local.use('DeleteCustomer');
+    const offboarded = await stripeHandlerModule<{ offboardingHandler: (r: () => DemoUsage) => Handler }>('delete-customer').offboardingHandler(() => usage)({
+      'version': '0',
+      'id': 'demo-offboarding-1',
+      'detail-type': 'sbt_aws_offboardingRequest',
+      'source': 'sbt.control.plane',
+      'account': '123456789012',
+      'time': new Date().toISOString(),
+      'region': 'us-east-1',
+      'resources': [],
+      'detail': { tenantId: TENANT },
+    }, { awsRequestId: 'demo-offboarding', getRemainingTimeInMillis: () => 600_000 });
+    const sub = [...stripe.state.subscriptions.values()][0];
+    step('flow', 'offboarding', `final push sent ${offboarded.windowsPushed} window; subscription ${sub.id} ${sub.status} (invoice_now ${sub.invoiceNow}); the customer is kept`);
+
+    return {
+      customers: stripe.state.customers.size,
+      subscriptions: [...stripe.state.subscriptions.values()]
+        .map((s) => ({ id: String(s.id), status: String(s.status), prices: s.prices as string[] })),
+      meters: meters.map((m) => String(m.event_name)),
+      meterEvents: stripe.state.meterEvents.map((e) => ({ identifier: e.identifier, eventName: e.eventName, value: e.value })),
+      secondRunSent: second.SENT,
+      billingEvents,
+    };
+  } finally {
+    await stripe.stop();
+    await stripeMock.stop();
+    await aws.stop();
+  }
+}
+
+if (require.main === module) {
+  // The handlers' own logs and metrics stay out of the printed steps.
+  Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+  let n = 0;
+  runStripeFlow((s) => console.log(`${String(++n).padStart(2)}. [${s.actor}] ${s.name}: ${s.detail}`))
+    .then((r) => {
+      console.log('');
+      console.log(`Stripe holds ${r.customers} customer, ${r.subscriptions.length} subscription (${r.subscriptions.map((s) => s.status).join(', ')}), meters ${r.meters.join(', ')}`);
+      console.log(`meter events counted: ${r.meterEvents.map((e) => `${e.eventName}=${e.value}`).join(', ')}; sent by the second push: ${r.secondRunSent}`);
+      console.log(`billing events on the bus: ${r.billingEvents.map((e) => e.detailType).join(', ')}`);
+    })
+    .catch((error) => {
+      console.error(error);
+      process.exit(1);
+    });
+}

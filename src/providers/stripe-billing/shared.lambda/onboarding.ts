@@ -1,0 +1,221 @@
+/**
+ * Onboarding: one Stripe customer per tenant, and one subscription to the
+ * configured prices, however often and however concurrently the onboarding
+ * event is delivered.
+ *
+ * 1. The mapping item is created (`CREATING`, generation 1) with a condition;
+ *    every later step re-reads it.
+ * 2. The customer is created with an `Idempotency-Key` derived from the
+ *    tenant id and generation: concurrent deliveries, retries and reruns
+ *    within Stripe's 24-hour idempotency window get the same customer.
+ * 3. The customer is recorded on the mapping (condition: no other customer)
+ *    with its reverse item. A delivery after that finds it and creates nothing,
+ *    beyond 24 hours too.
+ * 4. A crash between 2 and 3 is recovered: the first attempt's time is kept on
+ *    the mapping (`customerAttemptedAt`); a rerun within 23 hours repeats the
+ *    create with the same key (Stripe answers with the same customer), a later
+ *    one first searches Stripe for the customer by its metadata (`tenantId`,
+ *    `tenantGeneration`; the search index is long settled by then).
+ * 5. The same for the subscription, found again by listing the customer's subscriptions.
+ *
+ * A re-onboarding after an offboarding (an onboarding event newer than the
+ * offboarding) reopens the tenant as generation + 1: the kept customer gets a
+ * new subscription (a deleted one is created anew). An onboarding event older
+ * than the offboarding is stale and ignored.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type Stripe from 'stripe';
+import { jsonEnv, requiredEnv } from '../../../shared.lambda/env';
+import { logger } from '../../../shared.lambda/logger';
+import { MANAGED_BY, STRIPE_ENV, STRIPE_METADATA, STRIPE_METRICS } from '../contract';
+import { customerKey, subscriptionKey } from './keys';
+import { metrics } from './metrics';
+import { failureKind, stripeCall } from './stripe-client';
+import { getTenant, putNewTenant, recordCustomer, TenantRecord, updateTenant } from './tenants';
+
+/** Beyond this age an earlier attempt may have left Stripe's 24-hour idempotency window. */
+export const IDEMPOTENCY_SAFE_MS = 23 * 3600 * 1000;
+
+/** What the onboarding event says about the tenant's billing contact. */
+export interface BillingContact {
+  readonly name?: string;
+  readonly email?: string;
+}
+
+/** The result of an onboarding. */
+export interface OnboardingResult {
+  readonly tenantId: string;
+  /** `CREATED` when this delivery completed it, `EXISTS` when an earlier one had, `STALE` when the event predates an offboarding. */
+  readonly outcome: 'CREATED' | 'EXISTS' | 'STALE';
+  readonly generation: number;
+  readonly customerId?: string;
+  readonly subscriptionId?: string;
+}
+
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{2,63}$/;
+
+function tenantMetadata(tenantId: string, generation: number): Record<string, string> {
+  return { [STRIPE_METADATA.TENANT_ID]: tenantId, [STRIPE_METADATA.GENERATION]: String(generation), [STRIPE_METADATA.MANAGED_BY]: MANAGED_BY };
+}
+
+function isOld(attemptedAt: string | undefined, nowMs: number): boolean {
+  return attemptedAt !== undefined && nowMs - Date.parse(attemptedAt) > IDEMPOTENCY_SAFE_MS;
+}
+
+/** Stripe's answer to a repeated Idempotency-Key with other parameters (409 is a concurrent request with the key, retried). */
+function isIdempotencyConflict(error: unknown): boolean {
+  const e = error as { type?: string; statusCode?: number } | undefined;
+  return e?.type === 'StripeIdempotencyError' && e.statusCode === 400;
+}
+
+/** Finds this generation's customer in Stripe by its metadata (the oldest, when there are several). */
+async function searchCustomer(tenantId: string, generation: number): Promise<string | undefined> {
+  // Tenant ids hold no quotes (checked by the lifecycle preamble), so the query needs no escaping.
+  const query = `metadata['${STRIPE_METADATA.TENANT_ID}']:'${tenantId}' AND metadata['${STRIPE_METADATA.GENERATION}']:'${generation}'`;
+  const found = await stripeCall((s) => s.customers.search({ query, limit: 10 }));
+  const customers = [...found.data].sort((a, b) => a.created - b.created);
+  if (customers.length > 1) logger.warn('Several Stripe customers carry this tenant and generation: using the oldest', { count: customers.length });
+  return customers[0]?.id;
+}
+
+async function findOrCreateCustomer(
+  record: TenantRecord, previousAttempt: string | undefined, contact: BillingContact, prefix: string, nowMs: number,
+): Promise<string> {
+  const { tenantId, generation } = record;
+  if (isOld(previousAttempt, nowMs)) {
+    const found = await searchCustomer(tenantId, generation);
+    if (found) {
+      logger.info('Recovered the customer of an earlier attempt by searching Stripe', { customerId: found });
+      return found;
+    }
+  }
+  const params: Stripe.CustomerCreateParams = { metadata: tenantMetadata(tenantId, generation) };
+  if (contact.name) params.name = contact.name.slice(0, 256);
+  if (contact.email) {
+    if (EMAIL.test(contact.email)) params.email = contact.email;
+    else logger.warn('The onboarding event has an e-mail Stripe would refuse: the customer is created without one');
+  }
+  try {
+    const customer = await stripeCall((s) => s.customers.create(params, { idempotencyKey: customerKey(prefix, tenantId, generation) }));
+    return customer.id;
+  } catch (error) {
+    // The same key with other parameters (a later event with another name): the
+    // key was used, so the customer exists; find it (or fail and be retried).
+    if (!isIdempotencyConflict(error)) throw error;
+    const found = await searchCustomer(tenantId, generation);
+    if (!found) throw new Error(`Tenant ${tenantId}: Stripe refused the customer creation as a repeat with other parameters and search does not find it yet; retry later`);
+    return found;
+  }
+}
+
+async function listSubscription(customerId: string, generation: number): Promise<string | undefined> {
+  const list = await stripeCall((s) => s.subscriptions.list({ customer: customerId, status: 'all', limit: 100 }));
+  return list.data.find((sub) => sub.metadata?.[STRIPE_METADATA.GENERATION] === String(generation)
+    && sub.metadata?.[STRIPE_METADATA.MANAGED_BY] === MANAGED_BY)?.id;
+}
+
+async function findOrCreateSubscription(
+  record: TenantRecord, customerId: string, previousAttempt: string | undefined, prices: string[], prefix: string, nowMs: number,
+): Promise<string> {
+  const { tenantId, generation } = record;
+  if (isOld(previousAttempt, nowMs)) {
+    const found = await listSubscription(customerId, generation);
+    if (found) return found;
+  }
+  try {
+    const sub = await stripeCall((s) => s.subscriptions.create({
+      customer: customerId,
+      items: prices.map((price) => ({ price })),
+      metadata: tenantMetadata(tenantId, generation),
+    }, { idempotencyKey: subscriptionKey(prefix, tenantId, generation) }));
+    return sub.id;
+  } catch (error) {
+    if (!isIdempotencyConflict(error)) throw error;
+    const found = await listSubscription(customerId, generation);
+    if (!found) throw new Error(`Tenant ${tenantId}: Stripe refused the subscription creation as a repeat and does not list it yet; retry later`);
+    return found;
+  }
+}
+
+/** The mapping to work on: created, reopened, or as it is (undefined: the event is stale). */
+async function openTenant(tenantId: string, eventTime: string): Promise<TenantRecord | undefined> {
+  for (let round = 0; round < 5; round++) {
+    const existing = await getTenant(tenantId);
+    if (!existing) {
+      const fresh: TenantRecord = { tenantId, status: 'CREATING', generation: 1, onboardedAt: eventTime };
+      if (await putNewTenant(fresh)) return fresh;
+      continue;
+    }
+    if (existing.status === 'CREATING' || existing.status === 'ACTIVE') return existing;
+    if (existing.offboardedAt && Date.parse(eventTime) <= Date.parse(existing.offboardedAt)) return undefined;
+    if (existing.status === 'OFFBOARDING') throw new Error(`Tenant ${tenantId} is being offboarded; retry the onboarding later`);
+    // Re-onboarding newer than the offboarding: a new generation.
+    const reopened = await updateTenant(tenantId, { generation: existing.generation, status: ['OFFBOARDED'] }, {
+      status: 'CREATING',
+      generation: existing.generation + 1,
+      onboardedAt: eventTime,
+    }, {
+      remove: ['subscriptionId', 'subscriptionAttemptedAt', 'customerAttemptedAt', 'cancellation', 'cancelAt', 'offboardedAt',
+        ...(existing.customerDeleted ? ['customerId', 'customerDeleted'] : [])],
+    });
+    if (reopened) {
+      logger.info('Tenant re-onboarded after an offboarding', { generation: reopened.generation });
+      return reopened;
+    }
+  }
+  throw new Error(`Tenant ${tenantId}: the mapping kept changing under concurrent events; retry`);
+}
+
+/** Onboards a tenant (see the module comment). */
+export async function onboardTenant(tenantId: string, eventTime: string, contact: BillingContact): Promise<OnboardingResult> {
+  const prefix = requiredEnv(STRIPE_ENV.IDENTIFIER_PREFIX);
+  const prices = jsonEnv<string[]>(STRIPE_ENV.PRICE_IDS, []);
+  let record = await openTenant(tenantId, eventTime);
+  if (!record) {
+    logger.warn('Onboarding event older than the tenant\'s offboarding: ignored');
+    metrics.addMetric(STRIPE_METRICS.STALE_EVENTS, MetricUnit.Count, 1);
+    const current = await getTenant(tenantId);
+    return { tenantId, outcome: 'STALE', generation: current?.generation ?? 0 };
+  }
+  if (record.status === 'ACTIVE' && (prices.length === 0 || record.subscriptionId)) {
+    logger.info('Tenant already onboarded: nothing to do', { customerId: record.customerId });
+    return { tenantId, outcome: 'EXISTS', generation: record.generation, customerId: record.customerId, subscriptionId: record.subscriptionId };
+  }
+  const nowMs = Date.now();
+  const g = record.generation;
+
+  let customerId = record.customerId;
+  if (!customerId) {
+    const previous = record.customerAttemptedAt;
+    record = await mustUpdate(tenantId, g, { customerAttemptedAt: new Date(nowMs).toISOString() }, ['customerAttemptedAt']);
+    const created = await findOrCreateCustomer(record, previous, contact, prefix, nowMs);
+    customerId = await recordCustomer(tenantId, g, created);
+    if (customerId !== created) logger.warn('Another delivery recorded a different customer for this tenant', { recorded: customerId, created });
+  }
+
+  let subscriptionId = record.subscriptionId;
+  if (prices.length > 0 && !subscriptionId) {
+    const previous = record.subscriptionAttemptedAt;
+    await mustUpdate(tenantId, g, { subscriptionAttemptedAt: new Date(nowMs).toISOString() }, ['subscriptionAttemptedAt']);
+    const created = await findOrCreateSubscription(record, customerId, previous, prices, prefix, nowMs);
+    const after = await updateTenant(tenantId, { generation: g }, { subscriptionId: created }, { ifAbsent: ['subscriptionId'] });
+    if (!after) throw new Error(`Tenant ${tenantId}: generation changed while its subscription was being recorded; retry`);
+    subscriptionId = after.subscriptionId;
+  }
+
+  const done = await updateTenant(tenantId, { generation: g, status: ['CREATING', 'ACTIVE'] }, { status: 'ACTIVE' });
+  if (!done) throw new Error(`Tenant ${tenantId}: offboarded while being onboarded; retry`);
+  logger.info('Tenant onboarded', { customerId, subscriptionId, generation: g });
+  return { tenantId, outcome: 'CREATED', generation: g, customerId, subscriptionId };
+}
+
+async function mustUpdate(tenantId: string, generation: number, set: Record<string, unknown>, ifAbsent: string[]): Promise<TenantRecord> {
+  const updated = await updateTenant(tenantId, { generation, status: ['CREATING', 'ACTIVE'] }, set, { ifAbsent });
+  if (!updated) throw new Error(`Tenant ${tenantId}: its mapping changed (offboarded or re-onboarded) during the onboarding; retry`);
+  return updated;
+}
+
+/** Whether a failure of a lifecycle step is Stripe refusing it (a 4xx other than 429). */
+export function isRefusal(error: unknown): boolean {
+  return failureKind(error) === 'refused';
+}

@@ -1,0 +1,677 @@
+import { createHash } from 'node:crypto';
+import { Annotations, CfnOutput, CustomResource, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import {
+  MeterMapping, STRIPE_API_VERSION, STRIPE_ENV, STRIPE_METRICS, STRIPE_METRICS_NAMESPACE,
+  STRIPE_SETUP_ATTRIBUTES, STRIPE_SETUP_PROPERTIES, STRIPE_WEBHOOK_EVENTS, USAGE_PUSH_TABLE_LAYOUT, WEBHOOK_EVENTS_TABLE_LAYOUT,
+} from './contract';
+import { CreateCustomerFunction } from './create-customer-function';
+import { DeleteCustomerFunction } from './delete-customer-function';
+import { PutUsageFunction } from './put-usage-function';
+import { SetupFunction } from './setup-function';
+import { WebhookFunction } from './webhook-function';
+import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../../billing/billing';
+import { ControlPlaneEvents } from '../../events/event-definition';
+import { IDataIngestorAggregator } from '../../ingestor/ingestor';
+import { AlarmSet } from '../../private/alarms';
+import { createHandlerFunction } from '../../private/handler-function';
+import { acknowledgeNag } from '../../private/nag';
+import { PropsValidator } from '../../private/validation';
+import { webhookPathProblem, webhookRoutePath } from '../../private/webhook-path';
+
+/**
+ * How a meter value is rounded to the whole number Stripe accepts (Stripe's
+ * meter events take whole-number values only).
+ */
+export enum StripeMeterRounding {
+  /** Half away from zero: 2.5 becomes 3, 2.4 becomes 2. */
+  HALF_UP = 'HALF_UP',
+  /** Half to the even neighbour: 2.5 becomes 2, 3.5 becomes 4 (no bias over many windows). */
+  HALF_EVEN = 'HALF_EVEN',
+  /** Up whenever there is a fraction: 2.1 becomes 3 (every started unit is billed). */
+  UP = 'UP',
+  /** Down: the fraction is dropped (2.9 becomes 2). */
+  DOWN = 'DOWN',
+}
+
+/**
+ * What offboarding a tenant does to its Stripe subscription.
+ */
+export enum StripeSubscriptionCancellation {
+  /** Cancel now; metered usage not yet invoiced is not billed. */
+  IMMEDIATELY = 'IMMEDIATELY',
+  /** Cancel now and have Stripe invoice the metered usage so far (and prorations) at once. */
+  IMMEDIATELY_INVOICE_USAGE = 'IMMEDIATELY_INVOICE_USAGE',
+  /** Cancel when the current billing period ends; usage until then is still pushed and billed. */
+  AT_PERIOD_END = 'AT_PERIOD_END',
+}
+
+/**
+ * A usage metric billed through a Stripe meter.
+ *
+ * Each closed window of the metric becomes one meter event whose value is the
+ * window's sum times `multiplier`, rounded to a whole number by `rounding`.
+ *
+ * @struct
+ */
+export interface StripeMeter {
+  /**
+   * The metric name, exactly as producers write it in usage records (for example `apiCalls`).
+   */
+  readonly metric: string;
+
+  /**
+   * The meter's event name in Stripe (`event_name`): 1 to 100 letters, digits
+   * and `_ - . :` (for example `api_calls`). The prices of your subscription
+   * must be metered prices on this meter.
+   */
+  readonly eventName: string;
+
+  /**
+   * The meter's name in the Stripe dashboard (not shown to customers).
+   * @default - the metric name
+   */
+  readonly displayName?: string;
+
+  /**
+   * The window's sum is multiplied by this exact, positive decimal before
+   * rounding, for example `'1000'` to bill GB as MB, or `'0.001'` to bill per
+   * thousand calls.
+   * @default '1'
+   */
+  readonly multiplier?: string;
+
+  /**
+   * How the multiplied value is rounded to the whole number Stripe accepts.
+   * @default StripeMeterRounding.HALF_UP
+   */
+  readonly rounding?: StripeMeterRounding;
+}
+
+/**
+ * Properties of a `StripeBilling`.
+ */
+export interface StripeBillingProps {
+  /**
+   * The secret holding the Stripe secret key (`sk_...`) or a restricted key
+   * (`rk_...`): its `SecretString` is the key itself, or JSON `{"apiKey": "..."}`.
+   * The functions read it at run time (cached for 5 minutes, re-read at once
+   * when Stripe answers 401); it never appears in a template, an environment
+   * variable or a log.
+   */
+  readonly apiKey: secretsmanager.ISecret;
+
+  /**
+   * The usage ingestor whose closed windows are pushed to Stripe as meter
+   * events, read through its usage read contract.
+   * @default - no usage push (`putUsageFunction` is undefined) and no final push on offboarding
+   */
+  readonly ingestor?: IDataIngestorAggregator;
+
+  /**
+   * The metrics billed through Stripe meters. With `manageStripeResources`,
+   * the meters are created in Stripe. A window of a metric without a meter is
+   * recorded with disposition `NO_METER` and not sent.
+   * @default - no meters
+   */
+  readonly meters?: StripeMeter[];
+
+  /**
+   * The ids of the Stripe prices (`price_...`) each tenant is subscribed to on
+   * onboarding, at most 20. Metered prices must belong to the meters above.
+   * @default - tenants get a customer but no subscription
+   */
+  readonly prices?: string[];
+
+  /**
+   * The HTTP API that `BillingProvider` mounts the webhook on: Stripe is told
+   * to call `<apiEndpoint>/billing/<webhookPath>` (the API's `$default`
+   * stage). Give `webhookBaseUrl` instead for a custom domain or another stage.
+   * One of them is required while `manageStripeResources` is true.
+   * @default - none
+   */
+  readonly httpApi?: apigwv2.IHttpApi;
+
+  /**
+   * The https URL at which the HTTP API's routes are served (for example
+   * `https://api.example.com`), when it is not the API's default endpoint;
+   * Stripe is told to call `<webhookBaseUrl>/billing/<webhookPath>`.
+   * @default - the `httpApi`'s default endpoint
+   */
+  readonly webhookBaseUrl?: string;
+
+  /**
+   * The webhook's path under `/billing/`: letters, digits and `-._~`,
+   * segments joined by single slashes.
+   * @default 'stripe'
+   */
+  readonly webhookPath?: string;
+
+  /**
+   * Set Stripe up as code: a custom resource creates the `meters` in Stripe
+   * and a webhook endpoint for the webhook's URL and the event types the
+   * handler understands, and stores the endpoint's signing secret in a secret
+   * it creates. On stack deletion the meters are deactivated and the endpoint
+   * is deleted. Turn it off to manage Stripe by hand and pass `webhookSigningSecret`.
+   * @default true
+   */
+  readonly manageStripeResources?: boolean;
+
+  /**
+   * The secret holding the signing secret (`whsec_...`) of a webhook endpoint
+   * you manage yourself: the secret itself, or JSON `{"current": "...",
+   * "previous": "..."}` while you roll it. Required when
+   * `manageStripeResources` is false; refused otherwise.
+   * @default - a secret is created and filled by the Stripe setup
+   */
+  readonly webhookSigningSecret?: secretsmanager.ISecret;
+
+  /**
+   * What offboarding does to the tenant's subscription, after a final push of its closed windows.
+   * @default StripeSubscriptionCancellation.IMMEDIATELY_INVOICE_USAGE
+   */
+  readonly subscriptionCancellation?: StripeSubscriptionCancellation;
+
+  /**
+   * Delete the tenant's Stripe customer on offboarding (Stripe keeps its
+   * invoices). Not with `AT_PERIOD_END`: deleting a customer ends its
+   * subscriptions at once.
+   * @default false - the customer is kept
+   */
+  readonly deleteCustomerOnOffboarding?: boolean;
+
+  /**
+   * When the usage push runs. A rate must be at least one minute.
+   * @default - every hour
+   */
+  readonly schedule?: events.Schedule;
+
+  /**
+   * How far back the first usage push reads closed windows. At most 34 days:
+   * Stripe accepts meter events of the past 35 days.
+   * @default Duration.days(34)
+   */
+  readonly initialLookback?: Duration;
+
+  /**
+   * How many customer and meter pairs the push sends to at once (one call at
+   * a time per pair, as Stripe requires). Between 1 and 64.
+   * @default 8
+   */
+  readonly pushConcurrency?: number;
+
+  /**
+   * How long a processed webhook event id is remembered, so that a replay is
+   * ignored; older events are refused. Between 4 days (Stripe retries for 3)
+   * and 365 days.
+   * @default Duration.days(30)
+   */
+  readonly processedEventRetention?: Duration;
+
+  /**
+   * The bus the webhook puts the billing success and failure events on.
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
+
+  /**
+   * The names of the billing success and failure events the webhook emits.
+   * @default ControlPlaneEvents.SBT_AWS
+   */
+  readonly controlPlaneEvents?: ControlPlaneEvents;
+
+  /**
+   * What happens to the tables (tenant to customer mapping, pushed markers,
+   * webhook event ids), the created signing secret and the log groups when they leave the stack.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * How long the functions' logs are kept.
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Actions of every alarm (for example an SNS topic action).
+   * @default - the alarms have no action
+   */
+  readonly alarmActions?: cloudwatch.IAlarmAction[];
+}
+
+const CONSTRUCT = 'StripeBilling';
+const METRIC = /^[^\s"\\]{1,128}$/;
+const EVENT_NAME = /^[A-Za-z0-9_\-.:]{1,100}$/;
+const PRICE = /^(price|plan)_[A-Za-z0-9_]{1,250}$/;
+const MULTIPLIER = /^\d{1,15}(\.\d{1,12})?$/;
+/** Lambda environment variables total 4 KB; keep the meters well below. */
+const MAX_METERS_JSON = 2500;
+
+/**
+ * Bills tenants through Stripe: a second ready `IBilling` beside `DynamoDbBilling`.
+ *
+ * - `createCustomerFunction`: one Stripe customer per tenant (idempotent,
+ *   recorded in a tenant to customer mapping), subscribed to `prices`.
+ * - `deleteCustomerFunction`: a final push of the tenant's closed windows, then
+ *   its subscription cancelled by `subscriptionCancellation`; the customer is kept unless asked.
+ * - `putUsageFunction` (with `ingestor`): closed windows become Stripe meter
+ *   events, each window exactly once, every hour unless `schedule` says otherwise.
+ * - `webhookFunction`: Stripe's signed webhook on `POST /billing/<webhookPath>`:
+ *   `invoice.paid` becomes the billing success event, `invoice.payment_failed`
+ *   (and a subscription Stripe cancelled for non-payment) the billing failure event.
+ * - With `manageStripeResources` (the default), `cdk deploy` creates the meters
+ *   and the webhook endpoint in Stripe and stores the endpoint's signing secret.
+ *
+ * Stripe has no users: `createUserFunction` and `deleteUserFunction` are not set.
+ *
+ * In TypeScript the construct itself satisfies `IBilling`; in other languages
+ * pass `stripeBilling.billing` to `BillingProvider`.
+ */
+export class StripeBilling extends Construct {
+  /** The same functions as this construct's members, as an `IBilling` value for every jsii language. */
+  public readonly billing: IBilling;
+
+  /** Creates the tenant's customer and subscription on onboarding. */
+  public readonly createCustomerFunction: IASyncFunction;
+  /** Pushes the tenant's last usage and cancels its subscription on offboarding. */
+  public readonly deleteCustomerFunction: IASyncFunction;
+  /** The usage ingestor the push reads, when given. */
+  public readonly ingestor?: IDataIngestorAggregator;
+  /** The scheduled usage push, when an ingestor is given. */
+  public readonly putUsageFunction?: IFunctionSchedule;
+  /** Stripe's webhook, mounted by `BillingProvider` as `POST /billing/<path>`. */
+  public readonly webhookFunction: IFunctionPath;
+
+  /** The tenant to customer mapping (partition key `pk`). */
+  public readonly customersTable: dynamodb.ITable;
+  /** Pushed markers, windows waiting for a retry, the read cursor (`pk`, `sk`). */
+  public readonly usagePushTable: dynamodb.ITable;
+  /** Processed webhook event ids (`pk`), expiring through TTL. */
+  public readonly webhookEventsTable: dynamodb.ITable;
+  /** The secret holding the Stripe API key. */
+  public readonly apiKey: secretsmanager.ISecret;
+  /** The secret holding the webhook signing secret. */
+  public readonly webhookSigningSecret: secretsmanager.ISecret;
+  /** The URL Stripe calls, when it is known (always with `manageStripeResources`). */
+  public readonly webhookUrl?: string;
+  /** The Stripe setup custom resource, with `manageStripeResources`. */
+  public readonly stripeSetup?: CustomResource;
+  /** The alarms: webhook and push errors, refused webhook calls, windows not billed or waiting. */
+  public readonly alarms: cloudwatch.Alarm[];
+  /** The CloudWatch namespace of the handlers' metrics (dimension `service`: `serviceName`). */
+  public readonly metricNamespace: string;
+  /** The `service` dimension of this installation's metrics. */
+  public readonly serviceName: string;
+
+  constructor(scope: Construct, id: string, props: StripeBillingProps) {
+    super(scope, id);
+    const manage = props?.manageStripeResources ?? true;
+    const webhookPath = props?.webhookPath ?? 'stripe';
+    validate(this, props, manage, webhookPath);
+
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const retain = removalPolicy === RemovalPolicy.RETAIN;
+    const cpe = props.controlPlaneEvents ?? ControlPlaneEvents.SBT_AWS;
+    const eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
+    const alarmSet = new AlarmSet(this, props.alarmActions);
+    this.alarms = alarmSet.alarms;
+    this.apiKey = props.apiKey;
+    this.metricNamespace = STRIPE_METRICS_NAMESPACE;
+    this.serviceName = Names.uniqueResourceName(this, { maxLength: 64 });
+    const prefix = `csb${createHash('sha256').update(Names.uniqueId(this)).digest('hex').slice(0, 10)}`;
+
+    const table = (name: string, sortKey?: string, ttl?: string) => new dynamodb.Table(this, name, {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: sortKey ? { name: sortKey, type: dynamodb.AttributeType.STRING } : undefined,
+      timeToLiveAttribute: ttl,
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: retain,
+      removalPolicy,
+    });
+    const customersTable = table('CustomersTable');
+    const usagePushTable = table('UsagePushTable', USAGE_PUSH_TABLE_LAYOUT.sortKey);
+    const webhookEventsTable = table('WebhookEventsTable', undefined, WEBHOOK_EVENTS_TABLE_LAYOUT.ttlAttribute);
+    this.customersTable = customersTable;
+    this.usagePushTable = usagePushTable;
+    this.webhookEventsTable = webhookEventsTable;
+
+    if (props.webhookSigningSecret) {
+      this.webhookSigningSecret = props.webhookSigningSecret;
+    } else {
+      const secret = new secretsmanager.Secret(this, 'WebhookSigningSecret', {
+        description: `cdk-saas-billing: signing secret of the Stripe webhook endpoint of ${this.node.path}, written by its Stripe setup`,
+        // A placeholder until the setup stores the endpoint's secret: it matches no signature.
+        generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+        removalPolicy,
+      });
+      acknowledgeNag(secret, 'AwsSolutions-SMG4',
+        'The value is the signing secret Stripe generates for the webhook endpoint; it is replaced by recreating the endpoint '
+        + '(the Stripe setup), or rolled in the Stripe dashboard and stored as {"current","previous"}, which a rotation Lambda cannot do.');
+      this.webhookSigningSecret = secret;
+    }
+
+    const common = {
+      // The service dimension tells installations apart in the shared metric namespace.
+      [STRIPE_ENV.SERVICE_NAME]: this.serviceName,
+      [STRIPE_ENV.METRICS_NAMESPACE]: this.metricNamespace,
+      [STRIPE_ENV.SECRET_CACHE_SECONDS]: '300',
+      [STRIPE_ENV.REQUEST_TIMEOUT_MS]: '20000',
+    };
+    const stripeEnv = {
+      ...common,
+      [STRIPE_ENV.API_KEY_SECRET_ARN]: this.apiKey.secretArn,
+      [STRIPE_ENV.IDENTIFIER_PREFIX]: prefix,
+      [STRIPE_ENV.CUSTOMERS_TABLE_NAME]: customersTable.tableName,
+    };
+    const fnOptions = { logRetention: props.logRetention, removalPolicy };
+    const pushEnv: Record<string, string> = props.ingestor ? {
+      [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: usagePushTable.tableName,
+      [STRIPE_ENV.METERS]: JSON.stringify(metersOf(props.meters)),
+      [STRIPE_ENV.PUSH_CONCURRENCY]: String(props.pushConcurrency ?? 8),
+      [STRIPE_ENV.INITIAL_LOOKBACK_SECONDS]: String((props.initialLookback ?? Duration.days(34)).toSeconds()),
+    } : {};
+    const grantPush = (fn: lambda.Function) => {
+      usagePushTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+      props.ingestor!.bindUsageReader(fn);
+    };
+
+    const createCustomer = createHandlerFunction(this, 'CreateCustomer', CreateCustomerFunction, {
+      ...fnOptions,
+      description: 'cdk-saas-billing: creates the Stripe customer and subscription of an onboarded tenant',
+      timeout: Duration.minutes(2),
+      environment: { ...stripeEnv, [STRIPE_ENV.PRICE_IDS]: JSON.stringify(props.prices ?? []) },
+    });
+    customersTable.grant(createCustomer, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    this.apiKey.grantRead(createCustomer);
+
+    const deleteCustomer = createHandlerFunction(this, 'DeleteCustomer', DeleteCustomerFunction, {
+      ...fnOptions,
+      description: 'cdk-saas-billing: pushes an offboarded tenant\'s last usage to Stripe and cancels its subscription',
+      timeout: Duration.minutes(15),
+      memorySize: 512,
+      environment: {
+        ...stripeEnv,
+        ...pushEnv,
+        [STRIPE_ENV.CANCELLATION]: props.subscriptionCancellation ?? StripeSubscriptionCancellation.IMMEDIATELY_INVOICE_USAGE,
+        [STRIPE_ENV.DELETE_CUSTOMER]: String(props.deleteCustomerOnOffboarding ?? false),
+      },
+    });
+    customersTable.grant(deleteCustomer, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    this.apiKey.grantRead(deleteCustomer);
+    if (props.ingestor) grantPush(deleteCustomer);
+
+    let putUsage: lambda.Function | undefined;
+    if (props.ingestor) {
+      putUsage = createHandlerFunction(this, 'PutUsage', PutUsageFunction, {
+        ...fnOptions,
+        description: 'cdk-saas-billing: pushes closed usage windows to Stripe as meter events, each window once',
+        timeout: Duration.minutes(15),
+        memorySize: 512,
+        environment: { ...stripeEnv, ...pushEnv },
+      });
+      customersTable.grant(putUsage, 'dynamodb:GetItem');
+      this.apiKey.grantRead(putUsage);
+      grantPush(putUsage);
+      alarmSet.add('PutUsageErrorsAlarm', putUsage.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), {
+        description: 'the Stripe usage push failed (Stripe unavailable or the API key refused); the next run resumes where it stopped. See the PutUsage log',
+      });
+      alarmSet.add('WindowsTooOldAlarm', this.metric(STRIPE_METRICS.WINDOWS_TOO_OLD), {
+        description: 'usage windows older than the 35 days Stripe accepts were not billed (disposition TOO_OLD in the usage push table); bill them by hand',
+      });
+      alarmSet.add('WindowsRejectedAlarm', this.metric(STRIPE_METRICS.WINDOWS_REJECTED), {
+        description: 'Stripe refused meter events (disposition REJECTED, with Stripe\'s error, in the usage push table); fix the cause and redrive them',
+      });
+      alarmSet.add('WindowsUncertainAlarm', this.metric(STRIPE_METRICS.WINDOWS_UNCERTAIN), {
+        description: 'usage windows whose send was interrupted more than 23 hours ago (disposition UNCERTAIN); compare with the meter\'s event summaries in Stripe',
+      });
+      alarmSet.add('PendingWindowsAlarm', this.metric(STRIPE_METRICS.OLDEST_PENDING_WINDOW_HOURS, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(1) }), {
+        description: 'usage windows have waited over 24 hours to be sent (tenant without a Stripe customer, or Stripe unavailable); see the PENDING items of the usage push table',
+        threshold: 24,
+      });
+    }
+
+    const baseUrl = props.webhookBaseUrl ?? props.httpApi?.apiEndpoint;
+    this.webhookUrl = baseUrl === undefined ? undefined : `${trimSlash(baseUrl)}${webhookRoutePath(webhookPath)}`;
+
+    const webhook = createHandlerFunction(this, 'Webhook', WebhookFunction, {
+      ...fnOptions,
+      description: 'cdk-saas-billing: verifies Stripe webhook calls and emits billing success and failure events',
+      timeout: Duration.seconds(15),
+      environment: {
+        ...common,
+        [STRIPE_ENV.CUSTOMERS_TABLE_NAME]: customersTable.tableName,
+        [STRIPE_ENV.WEBHOOK_EVENTS_TABLE_NAME]: webhookEventsTable.tableName,
+        [STRIPE_ENV.WEBHOOK_SECRET_ARN]: this.webhookSigningSecret.secretArn,
+        [STRIPE_ENV.PROCESSED_EVENT_RETENTION_SECONDS]: String((props.processedEventRetention ?? Duration.days(30)).toSeconds()),
+        [STRIPE_ENV.EVENT_BUS_ARN]: eventBus.eventBusArn,
+        [STRIPE_ENV.BILLING_SUCCESS_SOURCE]: cpe.billingSuccess.source,
+        [STRIPE_ENV.BILLING_SUCCESS_DETAIL_TYPE]: cpe.billingSuccess.detailType,
+        [STRIPE_ENV.BILLING_FAILURE_SOURCE]: cpe.billingFailure.source,
+        [STRIPE_ENV.BILLING_FAILURE_DETAIL_TYPE]: cpe.billingFailure.detailType,
+      },
+    });
+    webhookEventsTable.grant(webhook, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    customersTable.grant(webhook, 'dynamodb:GetItem');
+    this.webhookSigningSecret.grantRead(webhook);
+    eventBus.grantPutEventsTo(webhook);
+    alarmSet.add('WebhookErrorsAlarm', webhook.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), {
+      description: 'Stripe webhook calls failed (HTTP 5xx); Stripe retries them for 3 days. See the Webhook log',
+    });
+    alarmSet.add('WebhookRefusedAlarm', this.metric(STRIPE_METRICS.WEBHOOK_REFUSED), {
+      description: 'webhook calls were refused (signature, tolerance or malformed); if they are Stripe\'s, the stored signing secret '
+        + 'does not match the endpoint\'s (check a rotation) or the clock drifts',
+      threshold: 5,
+    });
+
+    if (manage) {
+      const setup = createHandlerFunction(this, 'Setup', SetupFunction, {
+        ...fnOptions,
+        description: 'cdk-saas-billing: creates the Stripe meters and webhook endpoint of this stack (custom resource)',
+        timeout: Duration.minutes(5),
+        environment: {
+          ...common,
+          [STRIPE_ENV.API_KEY_SECRET_ARN]: this.apiKey.secretArn,
+          [STRIPE_ENV.WEBHOOK_SECRET_ARN]: this.webhookSigningSecret.secretArn,
+        },
+      });
+      this.apiKey.grantRead(setup);
+      this.webhookSigningSecret.grantRead(setup);
+      this.webhookSigningSecret.grantWrite(setup);
+      this.stripeSetup = new CustomResource(this, 'StripeSetup', {
+        serviceToken: setup.functionArn,
+        resourceType: 'Custom::StripeSetup',
+        properties: {
+          [STRIPE_SETUP_PROPERTIES.SETUP_ID]: `${prefix}-setup`,
+          [STRIPE_SETUP_PROPERTIES.METERS]: JSON.stringify((props.meters ?? [])
+            .map((m) => ({ eventName: m.eventName, displayName: m.displayName ?? m.metric }))),
+          [STRIPE_SETUP_PROPERTIES.WEBHOOK_URL]: this.webhookUrl ?? '',
+          [STRIPE_SETUP_PROPERTIES.WEBHOOK_EVENTS]: JSON.stringify(Object.values(STRIPE_WEBHOOK_EVENTS)),
+          [STRIPE_SETUP_PROPERTIES.API_VERSION]: STRIPE_API_VERSION,
+        },
+      });
+      this.stripeSetup.node.addDependency(this.webhookSigningSecret);
+      new CfnOutput(this, 'WebhookEndpointId', {
+        description: 'Id of the Stripe webhook endpoint the setup manages',
+        value: this.stripeSetup.getAttString(STRIPE_SETUP_ATTRIBUTES.WEBHOOK_ENDPOINT_ID),
+      });
+      if (props.httpApi) this.node.addValidation({ validate: () => routeProblems(this, props.httpApi!, webhookPath) });
+    }
+
+    if (this.webhookUrl) new CfnOutput(this, 'WebhookUrl', { description: 'The URL Stripe calls (POST)', value: this.webhookUrl });
+    new CfnOutput(this, 'CustomersTableName', { description: 'DynamoDB table mapping tenants to Stripe customers and subscriptions', value: customersTable.tableName });
+    new CfnOutput(this, 'UsagePushTableName', { description: 'DynamoDB table of pushed usage windows and their dispositions', value: usagePushTable.tableName });
+    new CfnOutput(this, 'ApiKeySecretArn', { description: 'Secret holding the Stripe API key', value: this.apiKey.secretArn });
+    new CfnOutput(this, 'WebhookSigningSecretArn', { description: 'Secret holding the Stripe webhook signing secret', value: this.webhookSigningSecret.secretArn });
+
+    this.createCustomerFunction = { handler: createCustomer };
+    this.deleteCustomerFunction = { handler: deleteCustomer };
+    this.ingestor = props.ingestor;
+    this.putUsageFunction = putUsage ? { handler: putUsage, schedule: props.schedule ?? events.Schedule.rate(Duration.hours(1)) } : undefined;
+    this.webhookFunction = { path: webhookPath, handler: webhook };
+    this.billing = {
+      createCustomerFunction: this.createCustomerFunction,
+      deleteCustomerFunction: this.deleteCustomerFunction,
+      ingestor: this.ingestor,
+      putUsageFunction: this.putUsageFunction,
+      webhookFunction: this.webhookFunction,
+    };
+  }
+
+  /**
+   * A metric of this installation's handlers (names in `STRIPE_METRICS`, for
+   * example `WindowsSent`, `WindowsRejected`, `WebhookRefused`), summed over 5 minutes.
+   *
+   * @param metricName the metric's name
+   * @param props options that override the defaults
+   */
+  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.metricNamespace,
+      metricName,
+      dimensionsMap: { service: this.serviceName },
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.minutes(5),
+      ...props,
+    });
+  }
+}
+
+function trimSlash(url: string): string {
+  return Token.isUnresolved(url) ? url : url.replace(/\/+$/, '');
+}
+
+function metersOf(meters: StripeMeter[] | undefined): MeterMapping[] {
+  return (meters ?? []).map((m) => ({
+    metric: m.metric,
+    eventName: m.eventName,
+    multiplier: m.multiplier ?? '1',
+    rounding: m.rounding ?? StripeMeterRounding.HALF_UP,
+  }));
+}
+
+/** At synth: the HTTP API must hold the route Stripe is told to call (BillingProvider mounts it). */
+function routeProblems(billing: StripeBilling, httpApi: apigwv2.IHttpApi, webhookPath: string): string[] {
+  if (Token.isUnresolved(webhookPath)) return [];
+  const routeKey = `POST ${webhookRoutePath(webhookPath)}`;
+  const apiId = JSON.stringify(Stack.of(billing).resolve(httpApi.apiId));
+  const mounted = billing.node.root.node.findAll().some((c) => c instanceof apigwv2.CfnRoute && c.routeKey === routeKey
+    && JSON.stringify(Stack.of(c).resolve(c.apiId)) === apiId);
+  return mounted ? [] : [`${CONSTRUCT} at ${billing.node.path}: Stripe is told to call ${routeKey} on HTTP API ${httpApi.node.path}, `
+    + 'but that API has no such route: pass this StripeBilling (its `billing` in other languages) to a BillingProvider with that httpApi.'];
+}
+
+function validate(scope: Construct, props: StripeBillingProps, manage: boolean, webhookPath: string): void {
+  const v = new PropsValidator(scope, CONSTRUCT);
+  if (!props || typeof props !== 'object') {
+    v.add('props', props, 'are required', 'pass at least { apiKey: secretsmanager.Secret.fromSecretNameV2(this, \'StripeKey\', \'stripe/api-key\') }');
+    v.throwIfInvalid();
+  }
+  const apiKey = props.apiKey as secretsmanager.ISecret | undefined;
+  if (!apiKey || typeof apiKey.secretArn !== 'string') {
+    v.add('apiKey', apiKey, 'must be a Secrets Manager secret holding the Stripe API key',
+      'pass secretsmanager.Secret.fromSecretNameV2(this, \'StripeKey\', \'stripe/api-key\') (never the key itself)');
+  }
+
+  const meters = props.meters ?? [];
+  const metrics = new Set<string>();
+  const eventNames = new Set<string>();
+  for (const [i, m] of meters.entries()) {
+    const at = `meters[${i}]`;
+    if (!Token.isUnresolved(m.metric)) {
+      if (typeof m.metric !== 'string' || !METRIC.test(m.metric)) v.add(`${at}.metric`, m.metric, 'must be 1 to 128 characters without spaces, quotes or backslashes', 'give the metric name producers write, for example \'apiCalls\'');
+      else if (metrics.has(m.metric)) v.add(`${at}.metric`, m.metric, 'is mapped twice', 'map each metric to one meter');
+      metrics.add(m.metric);
+    }
+    if (!Token.isUnresolved(m.eventName)) {
+      if (typeof m.eventName !== 'string' || !EVENT_NAME.test(m.eventName)) v.add(`${at}.eventName`, m.eventName, 'must be 1 to 100 letters, digits or _ - . :', 'give the Stripe meter event name, for example \'api_calls\'');
+      else if (eventNames.has(m.eventName)) v.add(`${at}.eventName`, m.eventName, 'is used by two metrics', 'give each metric its own meter: sum them in the producer instead');
+      eventNames.add(m.eventName);
+    }
+    if (m.displayName !== undefined && !Token.isUnresolved(m.displayName) && (m.displayName.length < 1 || m.displayName.length > 250)) {
+      v.add(`${at}.displayName`, m.displayName, 'must be 1 to 250 characters', 'shorten it');
+    }
+    if (m.multiplier !== undefined && !Token.isUnresolved(m.multiplier)
+      && (typeof m.multiplier !== 'string' || !MULTIPLIER.test(m.multiplier) || /^0+(\.0+)?$/.test(m.multiplier))) {
+      v.add(`${at}.multiplier`, m.multiplier, 'must be a positive decimal string with at most 12 decimal places', 'for example \'1000\' or \'0.001\'');
+    }
+    if (m.rounding !== undefined && !Object.values(StripeMeterRounding).includes(m.rounding)) {
+      v.add(`${at}.rounding`, m.rounding, 'is not a StripeMeterRounding', 'use StripeMeterRounding.HALF_UP, HALF_EVEN, UP or DOWN');
+    }
+  }
+  const metersJson = JSON.stringify(metersOf(meters)).length;
+  if (metersJson > MAX_METERS_JSON) v.add('meters', meters, `take ${metersJson} characters of the function environment (limit ${MAX_METERS_JSON})`, 'map fewer metrics or shorten their names');
+
+  const prices = props.prices ?? [];
+  if (prices.length > 20) v.add('prices', prices, 'has more than 20 prices, the most a Stripe subscription holds', 'subscribe tenants to at most 20 prices');
+  const seenPrices = new Set<string>();
+  for (const [i, p] of prices.entries()) {
+    if (Token.isUnresolved(p)) continue;
+    if (typeof p !== 'string' || !PRICE.test(p)) v.add(`prices[${i}]`, p, 'must be a Stripe price id', 'give the id of a price, for example \'price_1PQ2abc\' (not its amount or lookup key)');
+    else if (seenPrices.has(p)) v.add(`prices[${i}]`, p, 'is listed twice', 'list each price once');
+    seenPrices.add(p);
+  }
+
+  const pathProblem = webhookPathProblem(webhookPath);
+  if (pathProblem) v.add('webhookPath', webhookPath, pathProblem.problem, pathProblem.fix);
+
+  if (manage) {
+    if (props.webhookSigningSecret) {
+      v.add('webhookSigningSecret', props.webhookSigningSecret.node.path, 'is only used when manageStripeResources is false (the setup creates the endpoint and its secret)',
+        'remove it, or set manageStripeResources: false to manage the webhook endpoint yourself');
+    }
+    if (!props.httpApi && props.webhookBaseUrl === undefined) {
+      v.add('httpApi', props.httpApi, 'or webhookBaseUrl is required to create the Stripe webhook endpoint',
+        'pass the HTTP API you give BillingProvider (httpApi: myHttpApi), or set manageStripeResources: false');
+    }
+    if (props.httpApi && props.webhookBaseUrl !== undefined) {
+      v.add('webhookBaseUrl', props.webhookBaseUrl, 'and httpApi are both given', 'give httpApi for its default endpoint, or webhookBaseUrl for a custom domain or stage, not both');
+    }
+  } else if (!props.webhookSigningSecret) {
+    v.add('webhookSigningSecret', props.webhookSigningSecret, 'is required when manageStripeResources is false',
+      'pass the secret holding your webhook endpoint\'s signing secret (whsec_...)');
+  }
+  const base = props.webhookBaseUrl;
+  if (base !== undefined && !Token.isUnresolved(base)) {
+    let url: URL | undefined;
+    try {
+      url = new URL(base);
+    } catch {
+      url = undefined;
+    }
+    if (!url || url.protocol !== 'https:' || url.search || url.hash || url.username) {
+      v.add('webhookBaseUrl', base, 'must be an https URL without query, fragment or credentials', 'for example \'https://api.example.com\' or \'https://api.example.com/prod\'');
+    }
+  }
+
+  const policy = props.subscriptionCancellation;
+  if (policy !== undefined && !Object.values(StripeSubscriptionCancellation).includes(policy)) {
+    v.add('subscriptionCancellation', policy, 'is not a StripeSubscriptionCancellation', 'use IMMEDIATELY, IMMEDIATELY_INVOICE_USAGE or AT_PERIOD_END');
+  }
+  if (props.deleteCustomerOnOffboarding && policy === StripeSubscriptionCancellation.AT_PERIOD_END) {
+    v.add('deleteCustomerOnOffboarding', true, 'cannot be combined with subscriptionCancellation AT_PERIOD_END: deleting a customer ends its subscriptions at once',
+      'keep the customer, or cancel IMMEDIATELY or IMMEDIATELY_INVOICE_USAGE');
+  }
+  v.durationRange('initialLookback', props.initialLookback, Duration.hours(1), Duration.days(34), 'Stripe accepts meter events of the past 35 days: give at most Duration.days(34)');
+  v.range('pushConcurrency', props.pushConcurrency, 1, 64);
+  v.durationRange('processedEventRetention', props.processedEventRetention, Duration.days(4), Duration.days(365));
+  v.throwIfInvalid();
+
+  if (meters.length > 0 && !props.ingestor) {
+    Annotations.of(scope).addWarningV2('cdk-saas-billing:stripeMetersWithoutIngestor',
+      'meters are given but ingestor is not, so no usage is pushed: pass the ingestor (ingestor: myIngestor).');
+  }
+  if (props.ingestor && meters.length === 0) {
+    Annotations.of(scope).addWarningV2('cdk-saas-billing:stripeIngestorWithoutMeters',
+      'an ingestor is given but no meters: every window is recorded as NO_METER and nothing is billed. Map metrics to meters (meters: [...]).');
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * StripeBilling's template: what a deployment holds, least privilege, secrets
+ * only by ARN, alarms, outputs, the Stripe setup, and every refusal at synth.
+ */
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { controlPlaneApi } from '../../../examples/control-plane-api';
+import { BillingProvider, ControlPlaneEvents, StripeBilling, StripeBillingProps, StripeMeterRounding, StripeSubscriptionCancellation, UsageIngestor } from '../../../src';
+import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
+import { cfnLintErrors, nagFindings, scratchDir } from '../../support/synth';
+
+function newStack(app = new App({ outdir: scratchDir('stripe-template') })): Stack {
+  return new Stack(app, 'Stack', { env: { account: '123456789012', region: 'eu-west-1' } });
+}
+
+/** StripeBilling with an ingestor, passed to BillingProvider on the control plane's API. */
+function build(stack: Stack, props: Partial<StripeBillingProps> = {}) {
+  const ingestor = new UsageIngestor(stack, 'Ingestor');
+  const httpApi = controlPlaneApi(stack, 'Api');
+  const billing = new StripeBilling(stack, 'Stripe', {
+    apiKey: secretsmanager.Secret.fromSecretNameV2(stack, 'ApiKey', 'stripe/api-key'),
+    ingestor,
+    httpApi,
+    meters: [{ metric: 'apiCalls', eventName: 'api_calls' }, { metric: 'storageGb', eventName: 'storage_mb', multiplier: '1000', rounding: StripeMeterRounding.UP }],
+    prices: ['price_base'],
+    ...props,
+  });
+  const provider = new BillingProvider(stack, 'Billing', { billing, httpApi });
+  return { billing, provider, template: () => Template.fromStack(stack) };
+}
+
+function functionsOf(template: Template) {
+  return Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('Stripe') } }))
+    .map((r) => r.Properties as { Description: string; Environment: { Variables: Record<string, unknown> }; Role: unknown });
+}
+
+function policyStatements(template: Template, roleLogicalIdPrefix: string): { Action: string | string[]; Resource: unknown }[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.entries(policies).filter(([id]) => id.startsWith(roleLogicalIdPrefix)).flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+}
+
+const actionsOf = (statements: { Action: string | string[] }[]) => statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+
+describe('StripeBilling', () => {
+  test('creates the mapping, push and webhook event tables: encrypted, point-in-time recovery, kept on delete', () => {
+    const stack = newStack();
+    const t = build(stack).template();
+    t.resourceCountIs('AWS::DynamoDB::Table', 4); // three of StripeBilling, one of the ingestor
+    for (const prefix of ['StripeCustomersTable', 'StripeUsagePushTable', 'StripeWebhookEventsTable']) {
+      const tables = t.findResources('AWS::DynamoDB::Table');
+      const id = Object.keys(tables).find((k) => k.startsWith(prefix))!;
+      expect(tables[id]).toMatchObject({
+        DeletionPolicy: 'Retain',
+        Properties: { BillingMode: 'PAY_PER_REQUEST', SSESpecification: { SSEEnabled: true }, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }, DeletionProtectionEnabled: true },
+      });
+    }
+    t.hasResourceProperties('AWS::DynamoDB::Table', { TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true }, KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] });
+  });
+
+  test('five bundled functions, each described by what it does, on nodejs24.x with their own log group', () => {
+    const t = build(newStack()).template();
+    const fns = functionsOf(t);
+    expect(fns.map((f) => f.Description).sort()).toEqual([
+      'cdk-saas-billing: creates the Stripe customer and subscription of an onboarded tenant',
+      'cdk-saas-billing: creates the Stripe meters and webhook endpoint of this stack (custom resource)',
+      'cdk-saas-billing: pushes an offboarded tenant\'s last usage to Stripe and cancels its subscription',
+      'cdk-saas-billing: pushes closed usage windows to Stripe as meter events, each window once',
+      'cdk-saas-billing: verifies Stripe webhook calls and emits billing success and failure events',
+    ]);
+    t.allResourcesProperties('AWS::Lambda::Function', { Runtime: 'nodejs24.x' });
+    expect(Object.keys(t.findResources('AWS::Logs::LogGroup')).filter((k) => k.startsWith('Stripe'))).toHaveLength(5);
+  });
+
+  test('no key or secret in the template: the API key and the signing secret are passed by ARN only', () => {
+    const stack = newStack();
+    const t = build(stack).template();
+    const json = JSON.stringify(t.toJSON());
+    expect(json).not.toMatch(/sk_(test|live)_|rk_(test|live)_|whsec_/);
+    for (const fn of functionsOf(t)) {
+      for (const [name, value] of Object.entries(fn.Environment.Variables)) {
+        expect(name).not.toMatch(/^(STRIPE_API_KEY|API_KEY|SECRET|SIGNING_SECRET)$/);
+        if (name.endsWith('_ARN') && typeof value === 'string') expect(value).toMatch(/^arn:/);
+      }
+      expect(fn.Environment.Variables[STRIPE_ENV.TEST_ENDPOINT]).toBeUndefined();
+    }
+  });
+
+  test('least privilege: only the functions that call Stripe read the API key; only the webhook reads the signing secret and puts events', () => {
+    const t = build(newStack()).template();
+    const webhook = policyStatements(t, 'StripeWebhookRole');
+    const create = policyStatements(t, 'StripeCreateCustomerRole');
+    const setup = policyStatements(t, 'StripeSetupRole');
+    expect(actionsOf(webhook)).toEqual(expect.arrayContaining(['events:PutEvents', 'secretsmanager:GetSecretValue']));
+    expect(JSON.stringify(webhook)).not.toContain('stripe/api-key');
+    expect(actionsOf(create)).not.toContain('events:PutEvents');
+    expect(JSON.stringify(create)).toContain('stripe/api-key');
+    expect(JSON.stringify(create)).not.toMatch(/UsagePushTable|WebhookEventsTable|Ingestor/);
+    expect(actionsOf(create).filter((a) => a.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(actionsOf(setup)).toEqual(expect.arrayContaining(['secretsmanager:PutSecretValue']));
+    expect(actionsOf(setup).some((a) => a.startsWith('dynamodb:'))).toBe(false);
+    // No managed policy anywhere in StripeBilling.
+    for (const [id, role] of Object.entries(t.findResources('AWS::IAM::Role'))) if (id.startsWith('Stripe')) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  test('the Stripe setup: a custom resource with the meters, the webhook URL of the route BillingProvider mounts, the event types and the pinned API version', () => {
+    const t = build(newStack()).template();
+    t.hasResourceProperties('Custom::StripeSetup', {
+      Meters: JSON.stringify([{ eventName: 'api_calls', displayName: 'apiCalls' }, { eventName: 'storage_mb', displayName: 'storageGb' }]),
+      WebhookUrl: { 'Fn::Join': ['', [Match.objectLike({ 'Fn::GetAtt': [Match.stringLikeRegexp('^Api'), 'ApiEndpoint'] }), '/billing/stripe']] },
+      WebhookEvents: JSON.stringify(['invoice.paid', 'invoice.payment_failed', 'customer.subscription.deleted']),
+      ApiVersion: '2025-09-30.clover',
+      SetupId: Match.stringLikeRegexp('^csb[0-9a-f]{10}-setup$'),
+    });
+    t.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /billing/stripe' });
+  });
+
+  test('webhookBaseUrl (a custom domain) sets the URL Stripe calls', () => {
+    const stack = newStack();
+    const api = controlPlaneApi(stack, 'Api');
+    const billing = new StripeBilling(stack, 'Stripe', {
+      apiKey: secretsmanager.Secret.fromSecretNameV2(stack, 'ApiKey', 'stripe/api-key'), webhookBaseUrl: 'https://api.example.com/', webhookPath: 'payments/stripe',
+    });
+    new BillingProvider(stack, 'Billing', { billing, httpApi: api });
+    Template.fromStack(stack).hasResourceProperties('Custom::StripeSetup', { WebhookUrl: 'https://api.example.com/billing/payments/stripe' });
+    expect(billing.webhookUrl).toBe('https://api.example.com/billing/payments/stripe');
+  });
+
+  test('manageStripeResources false: no setup, and the given signing secret is the one the webhook reads', () => {
+    const stack = newStack();
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'Signing', 'stripe/webhook-signing');
+    const { billing, template } = build(stack, { manageStripeResources: false, webhookSigningSecret: secret, httpApi: undefined });
+    const t = template();
+    t.resourceCountIs('Custom::StripeSetup', 0);
+    expect(functionsOf(t)).toHaveLength(4);
+    expect(billing.webhookSigningSecret).toBe(secret);
+    expect(JSON.stringify(policyStatements(t, 'StripeWebhookRole'))).toContain('stripe/webhook-signing');
+    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+  });
+
+  test('alarms: errors, refused webhook calls and windows not billed or waiting, all with the given actions', () => {
+    const stack = newStack();
+    const topic = new sns.Topic(stack, 'Ops');
+    const { billing, template } = build(stack, { alarmActions: [new cloudwatchActions.SnsAction(topic)] });
+    expect(billing.alarms.map((a) => a.node.id).sort()).toEqual([
+      'PendingWindowsAlarm', 'PutUsageErrorsAlarm', 'WebhookErrorsAlarm', 'WebhookRefusedAlarm', 'WindowsRejectedAlarm', 'WindowsTooOldAlarm', 'WindowsUncertainAlarm',
+    ]);
+    const alarms = Object.entries(template().findResources('AWS::CloudWatch::Alarm')).filter(([id]) => id.startsWith('Stripe'));
+    expect(alarms).toHaveLength(7);
+    for (const [, a] of alarms) {
+      expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^Ops/) }]);
+      expect(a.Properties.TreatMissingData).toBe('notBreaching');
+    }
+    template().hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'WindowsTooOld', Namespace: 'CdkSaasBilling/StripeBilling', Dimensions: [{ Name: 'service', Value: billing.serviceName }],
+    });
+  });
+
+  test('outputs: the webhook URL, the tables and the secret ARNs', () => {
+    const outputs = build(newStack()).template().findOutputs('*');
+    const names = Object.keys(outputs).filter((k) => k.startsWith('Stripe')).map((k) => k.replace(/^Stripe/, '').replace(/[0-9A-F]{8}$/, ''));
+    expect(names.sort()).toEqual(['ApiKeySecretArn', 'CustomersTableName', 'UsagePushTableName', 'WebhookEndpointId', 'WebhookSigningSecretArn', 'WebhookUrl']);
+  });
+
+  test('the IBilling slots: no user functions (Stripe has no users), hourly push by default', () => {
+    const { billing, provider } = build(newStack());
+    expect(billing.billing.createUserFunction).toBeUndefined();
+    expect(billing.billing.deleteUserFunction).toBeUndefined();
+    expect(billing.putUsageFunction?.schedule?.expressionString).toBe('rate(1 hour)');
+    expect(provider.createUser).toBeUndefined();
+    expect(provider.putUsage).toBeDefined();
+  });
+
+  test('other languages pass `billing`: the same template as the construct itself', () => {
+    const a = newStack();
+    build(a);
+    const b = newStack();
+    const ingestor = new UsageIngestor(b, 'Ingestor');
+    const httpApi = controlPlaneApi(b, 'Api');
+    const billing = new StripeBilling(b, 'Stripe', {
+      apiKey: secretsmanager.Secret.fromSecretNameV2(b, 'ApiKey', 'stripe/api-key'),
+      ingestor,
+      httpApi,
+      meters: [{ metric: 'apiCalls', eventName: 'api_calls' }, { metric: 'storageGb', eventName: 'storage_mb', multiplier: '1000', rounding: StripeMeterRounding.UP }],
+      prices: ['price_base'],
+    });
+    new BillingProvider(b, 'Billing', { billing: billing.billing, httpApi });
+    expect(Template.fromStack(b).toJSON()).toEqual(Template.fromStack(a).toJSON());
+  });
+
+  test('cdk-nag: no unacknowledged finding', () => {
+    const findings = nagFindings((app) => build(newStack(app)));
+    expect(findings).toEqual([]);
+  });
+
+  test('cfn-lint: no error', () => {
+    const stack = newStack();
+    build(stack);
+    expect(cfnLintErrors(stack)).toEqual([]);
+  });
+
+  describe('refuses bad props, all problems at once, each with the value and the fix', () => {
+    test('fails if the webhook has no URL to be set up on, and if settings contradict each other', () => {
+      const stack = newStack();
+      expect(() => new StripeBilling(stack, 'Stripe', {
+        apiKey: secretsmanager.Secret.fromSecretNameV2(stack, 'ApiKey', 'stripe/api-key'),
+        webhookSigningSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 'x'),
+        deleteCustomerOnOffboarding: true,
+        subscriptionCancellation: StripeSubscriptionCancellation.AT_PERIOD_END,
+        initialLookback: Duration.days(40),
+        pushConcurrency: 0,
+      })).toThrow(new RegExp([
+        'StripeBilling at Stack/Stripe: invalid props:',
+        '- webhookSigningSecret \\(Python: webhook_signing_secret\\) is only used when manageStripeResources is false .*',
+        '- httpApi \\(Python: http_api\\) or webhookBaseUrl is required to create the Stripe webhook endpoint \\(given undefined\\): pass the HTTP API .*',
+        '- deleteCustomerOnOffboarding \\(Python: delete_customer_on_offboarding\\) cannot be combined with subscriptionCancellation AT_PERIOD_END.*',
+        '- initialLookback .* must be between 1 hour and 34 days .*',
+        '- pushConcurrency .* must be an integer between 1 and 64 \\(given number 0\\).*',
+      ].join('\n')));
+    });
+
+    test('fails on malformed meters and prices', () => {
+      const stack = newStack();
+      let error = '';
+      try {
+        new StripeBilling(stack, 'Stripe', {
+          apiKey: secretsmanager.Secret.fromSecretNameV2(stack, 'ApiKey', 'stripe/api-key'),
+          webhookBaseUrl: 'http://insecure.example.com',
+          meters: [
+            { metric: 'api calls', eventName: 'api calls' },
+            { metric: 'x', eventName: 'x', multiplier: '0' },
+            { metric: 'x', eventName: 'y', multiplier: '-2' },
+          ],
+          prices: ['prod_123', 'price_a', 'price_a'],
+          webhookPath: '/stripe/',
+        });
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      for (const expected of [
+        "meters[0].metric must be 1 to 128 characters without spaces, quotes or backslashes (given 'api calls')",
+        "meters[0].eventName (Python: meters[0].event_name) must be 1 to 100 letters, digits or _ - . : (given 'api calls')",
+        "meters[1].multiplier must be a positive decimal string with at most 12 decimal places (given '0')", "meters[2].metric is mapped twice (given 'x')",
+        "meters[2].multiplier must be a positive decimal string with at most 12 decimal places (given '-2')",
+        "prices[0] must be a Stripe price id (given 'prod_123')", "prices[2] is listed twice (given 'price_a')",
+        "webhookPath (Python: webhook_path) would mount POST /billing//stripe/ (given '/stripe/')",
+        "webhookBaseUrl (Python: webhook_base_url) must be an https URL without query, fragment or credentials (given 'http://insecure.example.com')",
+      ]) expect(error).toContain(expected);
+    });
+
+    test('fails if manageStripeResources is false and no signing secret is given', () => {
+      const stack = newStack();
+      expect(() => new StripeBilling(stack, 'Stripe', {
+        apiKey: secretsmanager.Secret.fromSecretNameV2(stack, 'ApiKey', 'stripe/api-key'), manageStripeResources: false,
+      })).toThrow(/webhookSigningSecret \(Python: webhook_signing_secret\) is required when manageStripeResources is false \(given undefined\): pass the secret/);
+    });
+
+    test('fails at synth if Stripe is told to call a route the HTTP API does not have', () => {
+      const stack = newStack();
+      const httpApi = new apigwv2.HttpApi(stack, 'Api');
+      new StripeBilling(stack, 'Stripe', { apiKey: secretsmanager.Secret.fromSecretNameV2(stack, 'ApiKey', 'stripe/api-key'), httpApi });
+      expect(() => Template.fromStack(stack)).toThrow(/Stripe is told to call POST \/billing\/stripe on HTTP API Stack\/Api, but that API has no such route: pass this StripeBilling .* to a BillingProvider with that httpApi/);
+    });
+
+    test('warns when meters are given without an ingestor', () => {
+      const stack = newStack();
+      new StripeBilling(stack, 'Stripe', {
+        apiKey: secretsmanager.Secret.fromSecretNameV2(stack, 'ApiKey', 'stripe/api-key'), webhookBaseUrl: 'https://api.example.com', meters: [{ metric: 'a', eventName: 'a' }],
+      });
+      Annotations.fromStack(stack).hasWarning('/Stack/Stripe', Match.stringLikeRegexp('meters are given but ingestor is not'));
+    });
+  });
+
+  test('a custom schedule and the event names of another control plane reach the rule and the webhook', () => {
+    const stack = newStack();
+    const { template } = build(stack, {
+      schedule: events.Schedule.rate(Duration.minutes(15)),
+      controlPlaneEvents: new ControlPlaneEvents({ billingSource: 'my.billing', billingSuccess: 'paid', billingFailure: 'unpaid' }),
+    });
+    const t = template();
+    t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('verifies Stripe webhook'),
+      Environment: { Variables: Match.objectLike({ BILLING_SUCCESS_SOURCE: 'my.billing', BILLING_SUCCESS_DETAIL_TYPE: 'paid', BILLING_FAILURE_DETAIL_TYPE: 'unpaid' }) },
+    });
+  });
+});
