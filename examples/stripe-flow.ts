@@ -22,7 +22,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import Stripe from 'stripe';
 import { startMoto } from './local-flow/emulators';
 import { StripeBillingStack } from './stripe-billing-stack';
-import { LocalStripeBilling, startStripeMock, stripeHandlerModule, StripeProxy } from './stripe-local';
+import { LocalStripeBilling, LocalUsageIngestor, startStripeMock, stripeHandlerModule, StripeProxy } from './stripe-local';
 
 /** One step of the flow, as printed. */
 export interface FlowStep {
@@ -46,31 +46,6 @@ export interface StripeFlowResult {
 type Handler = (event: unknown, context?: unknown) => Promise<any>;
 const TENANT = 'acme-corp';
 
-function hoursAgo(h: number): string {
-  return new Date(Math.floor(Date.now() / 3600_000) * 3600_000 - h * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** Closed windows as the ingestor's usage read contract returns them. */
-class DemoUsage {
-  public readonly windows: { tenantId: string; metric: string; granularity: 'HOUR'; windowStart: string; windowEnd: string; closedAt: string; sum: string; count: number; windowId: string }[] = [];
-
-  public add(tenantId: string, metric: string, hours: number, sum: string, count: number) {
-    const windowStart = hoursAgo(hours);
-    const windowEnd = hoursAgo(hours - 1);
-    this.windows.push({ tenantId, metric, granularity: 'HOUR', windowStart, windowEnd, closedAt: windowEnd, sum, count, windowId: `${tenantId}-${metric}-${windowStart.replace(/\D/g, '').slice(0, 10)}` });
-  }
-
-  public async readClosedWindows(opts: { cursor?: string; limit?: number }) {
-    const from = Number(opts.cursor ?? 0);
-    const page = this.windows.slice(from, from + (opts.limit ?? 100));
-    return { windows: page, cursor: String(from + page.length) };
-  }
-
-  public async readTenantClosedWindows(tenantId: string) {
-    return this.windows.filter((w) => w.tenantId === tenantId);
-  }
-}
-
 /** Runs the flow; `onStep` receives each step as it happens. */
 export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<StripeFlowResult> {
   const step = (actor: FlowStep['actor'], name: string, detail: string) => onStep({ actor, name, detail });
@@ -78,6 +53,7 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
   const stripeMock = await startStripeMock((line) => step('flow', 'stripe-mock', line));
   const stripe = new StripeProxy(stripeMock.endpoint);
   const stripeEndpoint = await stripe.start();
+  let ingestor: LocalUsageIngestor | undefined;
   try {
     step('flow', 'start', `moto at ${aws.endpoint}; stripe-mock at ${stripeMock.endpoint} behind the proxy at ${stripeEndpoint}`);
 
@@ -87,7 +63,10 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Properties?: Record<string, any> }> };
     const local = new LocalStripeBilling(stack, stripeEndpoint, `demo-${Date.now()}`, 'StripeBilling');
     await local.create();
-    step('emulator', 'deploy', `tables ${local.names.customers}, ${local.names.push}, ${local.names.webhookEvents} from the synthesized template; the API key secret`);
+    ingestor = new LocalUsageIngestor(stack, `demo-${Date.now()}`);
+    await ingestor.create();
+    local.addRef(ingestor.tableLogicalId, ingestor.tableName);
+    step('emulator', 'deploy', `tables ${ingestor.tableName}, ${local.names.customers}, ${local.names.push}, ${local.names.webhookEvents} from the synthesized template; the API key secret`);
 
     // CloudFormation runs the Stripe setup custom resource.
     const setupProps = Object.values(template.Resources).find((r) => r.Type === 'Custom::StripeSetup')!.Properties!;
@@ -130,7 +109,7 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
       'detail-type': 'sbt_aws_onboardingRequest',
       'source': 'sbt.control.plane',
       'account': '123456789012',
-      'time': new Date().toISOString(),
+      'time': new Date(Date.now()).toISOString(),
       'region': 'us-east-1',
       'resources': [],
       'detail': { tenantId: TENANT, tenantName: 'Acme Corp', email: 'billing@acme.example' },
@@ -142,23 +121,29 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
       'detail-type': 'sbt_aws_onboardingRequest',
       'source': 'sbt.control.plane',
       'account': '123456789012',
-      'time': new Date().toISOString(),
+      'time': new Date(Date.now()).toISOString(),
       'region': 'us-east-1',
       'resources': [],
       'detail': { tenantId: TENANT },
     });
     step('flow', 'onboarding', `delivered again: ${again.outcome}; Stripe holds ${stripe.state.customers.size} customer`);
 
-    // Usage: the ingestor's closed windows (hourly sums of the tenant's records).
-    const usage = new DemoUsage();
-    usage.add(TENANT, 'apiCalls', 3, '1250', 1250);
-    usage.add(TENANT, 'apiCalls', 2, '980', 980);
-    usage.add(TENANT, 'storageGb', 2, '12.3456', 60);
-    step('flow', 'usage', usage.windows.map((w) => `${w.metric} ${w.windowStart}: sum ${w.sum}`).join('; '));
+    // Usage: producers put records on the ingestor's stream; the aggregator counts each once.
+    const hour = new Date(Math.floor(Date.now() / 3600_000) * 3600_000).toISOString();
+    const records = [
+      { id: 'req-0001', tenantId: TENANT, metric: 'apiCalls', value: 1000, timestamp: hour },
+      { id: 'req-0002', tenantId: TENANT, metric: 'apiCalls', value: 250, timestamp: hour },
+      { id: 'req-0002', tenantId: TENANT, metric: 'apiCalls', value: 250, timestamp: hour },
+      { id: 'disk-0001', tenantId: TENANT, metric: 'storageGb', value: '12.3456', timestamp: hour },
+    ];
+    await ingestor.ingest(records);
+    step('flow', 'usage', `${records.length} records through the aggregator (req-0002 sent twice): ${records.map((r) => `${r.metric}=${r.value}`).join(', ')}`);
+    const closed = await ingestor.closeWindows();
+    step('flow', 'close', `the clock moved past the hour's allowed lateness; the closer closed ${closed} windows`);
 
-    // The scheduler runs the usage push.
+    // The scheduler runs the usage push; it reads closed windows through the ingestor's usage read contract.
     local.use('PutUsage');
-    const push = stripeHandlerModule<{ pushHandler: (r: () => DemoUsage) => Handler }>('put-usage').pushHandler(() => usage);
+    const push = stripeHandlerModule<{ handler: Handler }>('put-usage').handler;
     const first = await push({ id: 'demo-schedule-1' }, { awsRequestId: 'demo-push-1', getRemainingTimeInMillis: () => 600_000 });
     for (const e of stripe.state.meterEvents) step('stripe-mock', 'meter event', `${e.eventName} = ${e.value} for ${e.customer} at ${new Date(e.timestamp * 1000).toISOString()} (identifier ${e.identifier})`);
     step('flow', 'push', `sent ${first.SENT}, already pushed ${first.alreadyPushed}`);
@@ -214,16 +199,18 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     }
     for (const e of billingEvents) step('emulator', 'bus', `${e.detailType} for tenant ${e.detail.tenantId}: ${e.detail.amount} ${e.detail.currency} (invoice ${e.detail.invoiceId})`);
 
-    // EventBridge delivers the offboarding request.
-    usage.add(TENANT, 'apiCalls', 1, '42', 42);
+    // EventBridge delivers the offboarding request, after one more hour of usage.
+    await ingestor.ingest([{ id: 'req-0003', tenantId: TENANT, metric: 'apiCalls', value: 42, timestamp: new Date(Date.now()).toISOString() }]);
+    const closedLater = await ingestor.closeWindows();
+    step('flow', 'usage', `apiCalls=42 an hour later; the closer closed ${closedLater} window`);
     local.use('DeleteCustomer');
-    const offboarded = await stripeHandlerModule<{ offboardingHandler: (r: () => DemoUsage) => Handler }>('delete-customer').offboardingHandler(() => usage)({
+    const offboarded = await stripeHandlerModule<{ handler: Handler }>('delete-customer').handler({
       'version': '0',
       'id': 'demo-offboarding-1',
       'detail-type': 'sbt_aws_offboardingRequest',
       'source': 'sbt.control.plane',
       'account': '123456789012',
-      'time': new Date().toISOString(),
+      'time': new Date(Date.now()).toISOString(),
       'region': 'us-east-1',
       'resources': [],
       'detail': { tenantId: TENANT },
@@ -241,6 +228,7 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
       billingEvents,
     };
   } finally {
+    ingestor?.restoreClock();
     await stripe.stop();
     await stripeMock.stop();
     await aws.stop();
@@ -249,7 +237,7 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
 
 if (require.main === module) {
   // The handlers' own logs and metrics stay out of the printed steps.
-  Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+  Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: process.env.DEMO_LOG_LEVEL ?? 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
   let n = 0;
   runStripeFlow((s) => console.log(`${String(++n).padStart(2)}. [${s.actor}] ${s.name}: ${s.detail}`))
     .then((r) => {

@@ -32,6 +32,7 @@ import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { freePort } from './local-flow/emulators';
 import { createTable, tableSchema } from './local-flow/tables';
+import { CLOSER_ENV } from '../src/ingestor/ingestor-contract';
 import { STRIPE_ENV } from '../src/providers/stripe-billing/contract';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -566,6 +567,9 @@ export function stripeHandlerModule<T = Record<string, unknown>>(name: 'create-c
 export class LocalStripeBilling {
   public readonly names: LocalNames;
   private readonly functions: Record<string, { Properties: { Environment?: { Variables?: Record<string, unknown> } } }>;
+  /** Logical id -> the emulator's name or ARN of that resource. */
+  private readonly refs: Record<string, string> = {};
+  private readonly givenSigningSecret: boolean;
 
   /**
    * @param stack the stack holding the StripeBilling (as synthesized)
@@ -574,6 +578,8 @@ export class LocalStripeBilling {
   constructor(private readonly stack: Stack, private readonly stripeEndpoint: string, suffix: string, private readonly constructId = 'Stripe') {
     this.names = { customers: `stripe-customers-${suffix}`, push: `stripe-push-${suffix}`, webhookEvents: `stripe-webhook-events-${suffix}`, apiKeySecretArn: '', signingSecretArn: '' };
     this.functions = Template.fromStack(stack).findResources('AWS::Lambda::Function') as typeof this.functions;
+    this.givenSigningSecret = Object.keys(Template.fromStack(stack).findResources('AWS::SecretsManager::Secret'))
+      .every((id) => !id.startsWith(`${constructId}WebhookSigningSecret`));
   }
 
   /** Creates the tables and the two secrets (the API key a test key stripe-mock accepts). */
@@ -584,6 +590,10 @@ export class LocalStripeBilling {
     const suffix = this.names.customers.replace(/^stripe-customers-/, '');
     this.names.apiKeySecretArn = await this.secret(`stripe/api-key-${suffix}`, 'sk_test_51LocalTestKey0123456789');
     this.names.signingSecretArn = await this.secret(`stripe/webhook-signing-${suffix}`, 'placeholder, replaced by the Stripe setup');
+    this.addRef(`${this.constructId}CustomersTable`, this.names.customers);
+    this.addRef(`${this.constructId}UsagePushTable`, this.names.push);
+    this.addRef(`${this.constructId}WebhookEventsTable`, this.names.webhookEvents);
+    if (!this.givenSigningSecret) this.addRef(`${this.constructId}WebhookSigningSecret`, this.names.signingSecretArn);
   }
 
   /** Creates one more push table with the synthesized schema. */
@@ -591,28 +601,25 @@ export class LocalStripeBilling {
     await this.createTable(`${this.constructId}UsagePushTable`, name);
   }
 
+  /** Resolves references to a resource (`{"Ref": "<logical id>"}`) of the template to `value` in the functions' environment. */
+  public addRef(logicalIdPrefix: string, value: string): void {
+    const id = Object.keys(Template.fromStack(this.stack).toJSON().Resources).find((k) => k.startsWith(logicalIdPrefix));
+    if (!id) throw new Error(`no resource ${logicalIdPrefix}* in the template`);
+    this.refs[id] = value;
+  }
+
   /** Sets this process's environment to what the construct gives function `<constructId><fn>`. */
   public use(fn: 'CreateCustomer' | 'DeleteCustomer' | 'PutUsage' | 'Webhook' | 'Setup', overrides: Record<string, string> = {}): void {
     const prefix = `${this.constructId}${fn}`;
     const entry = Object.entries(this.functions).find(([id]) => id.startsWith(prefix));
     if (!entry) throw new Error(`no function ${prefix}* in the template`);
-    const vars = (entry[1].Properties?.Environment?.Variables ?? {}) as Record<string, unknown>;
     for (const key of Object.values(STRIPE_ENV)) delete process.env[key];
-    const literal = Object.fromEntries(Object.entries(vars).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
-    // The values CloudFormation would resolve (table names, secret ARNs, the bus), for this emulator.
-    const local: Record<string, string> = {
-      [STRIPE_ENV.CUSTOMERS_TABLE_NAME]: this.names.customers,
-      [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: this.names.push,
-      [STRIPE_ENV.WEBHOOK_EVENTS_TABLE_NAME]: this.names.webhookEvents,
+    const logLevel = process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN';
+    Object.assign(process.env, resolveEnvironment(entry[1].Properties?.Environment?.Variables ?? {}, {
+      ...this.refs,
       [STRIPE_ENV.API_KEY_SECRET_ARN]: this.names.apiKeySecretArn,
       [STRIPE_ENV.WEBHOOK_SECRET_ARN]: this.names.signingSecretArn,
-      [STRIPE_ENV.EVENT_BUS_ARN]: 'default',
-    };
-    const logLevel = process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN';
-    Object.assign(process.env, literal, Object.fromEntries(Object.entries(local).filter(([k]) => vars[k] !== undefined)), {
-      [STRIPE_ENV.TEST_ENDPOINT]: this.stripeEndpoint,
-      POWERTOOLS_LOG_LEVEL: logLevel,
-    }, overrides);
+    }), { [STRIPE_ENV.TEST_ENDPOINT]: this.stripeEndpoint, POWERTOOLS_LOG_LEVEL: logLevel }, overrides);
   }
 
   private async createTable(logicalIdPrefix: string, tableName: string): Promise<void> {
@@ -622,4 +629,145 @@ export class LocalStripeBilling {
   private async secret(name: string, value: string): Promise<string> {
     return (await new SecretsManagerClient({}).send(new CreateSecretCommand({ Name: name, SecretString: value }))).ARN!;
   }
+}
+
+/**
+ * A function's environment from the template, as CloudFormation would resolve it for this
+ * emulator: literal values as they are; a reference to a resource by `refs` (logical id ->
+ * name); the default event bus's ARN as `default`; any other token by `refs` keyed by the
+ * variable's name.
+ */
+export function resolveEnvironment(vars: Record<string, unknown>, refs: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(vars)) {
+    if (typeof value === 'string') {
+      out[name] = value;
+      continue;
+    }
+    const json = JSON.stringify(value);
+    const ref = Object.keys(refs).find((id) => json.includes(`"${id}"`));
+    if (ref) out[name] = refs[ref];
+    else if (json.includes(':event-bus/default')) out[name] = 'default';
+    else if (refs[name] !== undefined) out[name] = refs[name];
+    else throw new Error(`cannot resolve ${name} for the emulator: ${json}`);
+  }
+  return out;
+}
+
+/** One usage record, as producers put it on the ingestor's data stream. */
+export interface LocalUsageRecord {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly metric: string;
+  /** A number, or a decimal written into the record as a JSON number with exactly these digits. */
+  readonly value: number | string;
+  /** ISO-8601 or epoch milliseconds. */
+  readonly timestamp: string | number;
+}
+
+/**
+ * A synthesized UsageIngestor brought to this machine: its table from the template,
+ * the bundled aggregator invoked with the Kinesis batch the event source mapping would
+ * deliver, the bundled closer invoked on its schedule. Windows close an hour (the
+ * allowed lateness) plus a margin after they end: `closeWindows` moves this process's
+ * clock past that (every later call, the push's included, sees the moved clock until
+ * `restoreClock`).
+ */
+export class LocalUsageIngestor {
+  public readonly tableName: string;
+  private readonly functions: Record<string, { Properties: { Environment?: { Variables?: Record<string, unknown> } } }>;
+  private readonly refs: Record<string, string> = {};
+  private realNow?: () => number;
+  private seq = 0;
+
+  constructor(private readonly stack: Stack, suffix: string, private readonly constructId = 'Ingestor') {
+    this.tableName = `usage-${suffix}`;
+    this.functions = Template.fromStack(stack).findResources('AWS::Lambda::Function') as typeof this.functions;
+  }
+
+  /** The logical id of the ingestor's table (references to it resolve to `tableName`). */
+  public get tableLogicalId(): string {
+    return Object.keys(Template.fromStack(this.stack).findResources('AWS::DynamoDB::Table')).find((id) => id.startsWith(this.constructId))!;
+  }
+
+  /** Creates the ingestor's table from its synthesized schema. */
+  public async create(): Promise<void> {
+    await createTable(tableSchema(this.stack, this.tableLogicalId, this.tableName));
+    this.refs[this.tableLogicalId] = this.tableName;
+  }
+
+  /** Puts records through the bundled aggregator, as one Kinesis batch; returns the records it failed. */
+  public async ingest(records: readonly LocalUsageRecord[]): Promise<number> {
+    this.use('Aggregator');
+    const arn = 'arn:aws:kinesis:us-east-1:123456789012:stream/local-usage';
+    const event = {
+      Records: records.map((r) => {
+        const sequenceNumber = String(++this.seq).padStart(20, '0');
+        return {
+          kinesis: {
+            kinesisSchemaVersion: '1.0',
+            partitionKey: r.tenantId,
+            sequenceNumber,
+            data: Buffer.from(recordJson(r)).toString('base64'),
+            approximateArrivalTimestamp: Date.now() / 1000,
+          },
+          eventSource: 'aws:kinesis',
+          eventVersion: '1.0',
+          eventID: `shardId-000000000000:${sequenceNumber}`,
+          eventName: 'aws:kinesis:record',
+          invokeIdentityArn: 'arn:aws:iam::123456789012:role/local',
+          awsRegion: 'us-east-1',
+          eventSourceARN: arn,
+        };
+      }),
+    };
+    const result = await ingestorHandler('aggregator')(event, localContext('aggregator')) as { batchItemFailures: unknown[] };
+    return result.batchItemFailures.length;
+  }
+
+  /** Moves this process's clock past the close of every window ending by now, and runs the bundled closer; returns the windows it closed. */
+  public async closeWindows(): Promise<number> {
+    const closer = this.use('Closer');
+    const hourMs = 3_600_000;
+    const realNow = this.realNow ?? Date.now;
+    // From this process's clock (already moved by an earlier call, if any): windows ending by now close.
+    const waitSeconds = Number(closer[CLOSER_ENV.ALLOWED_LATENESS_SECONDS]) + Number(closer[CLOSER_ENV.CLOSING_MARGIN_SECONDS]);
+    const closableMs = (Math.floor(Date.now() / hourMs) + 1) * hourMs + waitSeconds * 1000 + 60_000;
+    const offset = closableMs - realNow();
+    this.realNow = realNow;
+    Date.now = () => realNow() + offset;
+    const summary = await ingestorHandler('closer')({ 'id': 'local-close', 'detail-type': 'Scheduled Event', 'source': 'aws.events', 'time': new Date(Date.now()).toISOString(), 'detail': {} },
+      localContext('closer')) as { windowsClosed: number };
+    return summary.windowsClosed;
+  }
+
+  /** Gives this process its real clock back. */
+  public restoreClock(): void {
+    if (this.realNow) Date.now = this.realNow;
+    this.realNow = undefined;
+  }
+
+  private use(fn: 'Aggregator' | 'Closer'): Record<string, string> {
+    const entry = Object.entries(this.functions).find(([id]) => id.startsWith(`${this.constructId}${fn}`));
+    if (!entry) throw new Error(`no function ${this.constructId}${fn}* in the template`);
+    const env = resolveEnvironment(entry[1].Properties.Environment?.Variables ?? {}, this.refs);
+    Object.assign(process.env, env, { POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN' });
+    return env;
+  }
+}
+
+/** The record as a producer writes it: `value` a JSON number, a string's digits kept exactly. */
+function recordJson(r: LocalUsageRecord): string {
+  const { value, ...rest } = r;
+  if (typeof value === 'string' && !/^\d+(\.\d+)?$/.test(value)) throw new Error(`value ${JSON.stringify(value)} is not a decimal number`);
+  return `${JSON.stringify(rest).slice(0, -1)},"value":${value}}`;
+}
+
+function ingestorHandler(name: 'aggregator' | 'closer'): (event: unknown, context: unknown) => Promise<unknown> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(ROOT, 'assets', 'ingestor', `${name}.lambda`, 'index.js')).handler;
+}
+
+function localContext(name: string) {
+  return { functionName: name, awsRequestId: `local-${name}-${Date.now()}`, getRemainingTimeInMillis: () => 600_000 };
 }

@@ -96,6 +96,37 @@ describe('push', () => {
     expect(m[w4.windowId]).toMatchObject({ status: 'ZERO' });
   });
 
+  test('records through the stack\'s own UsageIngestor (aggregator, closer) reach Stripe through the usage read contract, each window once', async () => {
+    // GIVEN a tenant whose records (one resent, one in another window's metric) went through the bundled aggregator
+    const a = await seedTenant();
+    const at = new Date(Math.floor(Date.now() / 3600_000) * 3600_000).toISOString();
+    const failed = await world.ingestor.ingest([
+      { id: `${a.tenantId}-r1`, tenantId: a.tenantId, metric: 'apiCalls', value: '40', timestamp: at },
+      { id: `${a.tenantId}-r2`, tenantId: a.tenantId, metric: 'apiCalls', value: 2.5, timestamp: at },
+      { id: `${a.tenantId}-r2`, tenantId: a.tenantId, metric: 'apiCalls', value: 2.5, timestamp: at },
+      { id: `${a.tenantId}-r3`, tenantId: a.tenantId, metric: 'storageGb', value: '0.0004', timestamp: at },
+    ]);
+    expect(failed).toBe(0);
+    try {
+      // WHEN the closer closes the hour and the bundled push runs with its real reader
+      expect(await world.ingestor.closeWindows()).toBeGreaterThanOrEqual(2);
+      world.useFunction('PutUsage', { [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: table });
+      const push = bundle<{ handler: Push }>('put-usage').handler;
+      const first = await push({ id: 'e2e-1' }, lambdaContext());
+      const second = await push({ id: 'e2e-2' }, lambdaContext());
+      // THEN Stripe counted the ledger's sums (the resend once): 42.5 -> 43 (HALF_UP), 0.0004 GB x 1000 -> 1 MB (UP)
+      const events = world.stripe.state.meterEvents.filter((e) => e.customer === a.customerId);
+      expect(events.map((e) => [e.eventName, e.value, e.timestamp]).sort()).toEqual([
+        ['api_calls', '43', Date.parse(at) / 1000],
+        ['storage_mb', '1', Date.parse(at) / 1000],
+      ]);
+      expect(first).toMatchObject({ SENT: 2 });
+      expect(second).toMatchObject({ SENT: 0 });
+    } finally {
+      world.ingestor.restoreClock();
+    }
+  });
+
   test('a rerun sends nothing again, within 24 hours and 48 hours later (the pushed markers, not Stripe\'s dedup)', async () => {
     const a = await seedTenant();
     const reader = new MemoryUsageReader();

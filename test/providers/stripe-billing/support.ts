@@ -14,7 +14,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { LocalNames, LocalStripeBilling, stripeHandlerModule } from '../../../examples/stripe-local';
+import { LocalNames, LocalStripeBilling, LocalUsageIngestor, stripeHandlerModule } from '../../../examples/stripe-local';
 import { BillingProvider, StripeBilling, StripeMeterRounding, UsageIngestor } from '../../../src';
 import type { ClosedWindow, ClosedWindowPage } from '../../../src/ingestor/shared.lambda/usage-reader';
 import { startMoto, Moto } from '../../support/emulators';
@@ -157,6 +157,8 @@ export interface StripeWorld {
   readonly crash: CrashPlan;
   readonly awsProxy: AwsCrashProxy;
   readonly local: LocalStripeBilling;
+  /** The UsageIngestor of the stack, on moto: its aggregator and closer bundles, its table. */
+  readonly ingestor: LocalUsageIngestor;
   /** Table names and secret ARNs in moto. */
   readonly names: LocalNames;
   readonly template: Template;
@@ -181,6 +183,9 @@ export async function startWorld(extraProps: Partial<ConstructorParameters<typeo
   const { stack, template } = synthesizeStripeBilling(extraProps);
   const local = new LocalStripeBilling(stack, stripeEndpoint, `${process.pid}-${++worldSeq}`);
   await local.create();
+  const ingestor = new LocalUsageIngestor(stack, `${process.pid}-${worldSeq}`);
+  await ingestor.create();
+  local.addRef(ingestor.tableLogicalId, ingestor.tableName);
   return {
     moto,
     stripeMock,
@@ -188,6 +193,7 @@ export async function startWorld(extraProps: Partial<ConstructorParameters<typeo
     crash,
     awsProxy,
     local,
+    ingestor,
     names: local.names,
     template,
     useFunction: (fn, overrides) => local.use(fn, overrides),
