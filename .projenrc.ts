@@ -201,6 +201,14 @@ project.addTask('test:languages', {
   steps: [{ exec: `${devTsNode} test/languages/run.ts` }],
 });
 
+// What the tests run against (moto and cfn-lint into .venv/, stripe-mock into .tools/), installed
+// once when the machine lacks them, before the test workers start.
+const testTools = project.addTask('test:tools', {
+  description: 'Install what the tests run against when missing: moto and cfn-lint (.venv/, PyPI), stripe-mock (.tools/, Go module proxy)',
+  steps: [{ exec: `${devTsNode} test/support/install-tools.ts` }],
+});
+project.testTask.prependSpawn(testTools);
+
 // StripeBilling: stripe-mock (a Go program) is installed by the test support into the
 // project-local .tools/ when it is not on PATH; the Stripe SDK is bundled into the
 // handlers, so its exact version (and the API version it is pinned to) is fixed here.

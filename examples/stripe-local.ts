@@ -4,7 +4,8 @@
  * - `startStripeMock()` runs stripe-mock (Stripe's official API mock, a Go
  *   program that validates every request against Stripe's OpenAPI spec),
  *   taken from PATH or installed once into the project-local `.tools/go`
- *   (`go install github.com/stripe/stripe-mock@v0.197.0`, about 40 s).
+ *   (`go install github.com/stripe/stripe-mock@v0.197.0`, about 40 s; without
+ *   Go, the Go toolchain is fetched from the Go module proxy first).
  * - `StripeProxy` sits in front of it. stripe-mock is stateless (fixture
  *   answers, the same ids every time, no idempotency), so the proxy adds the
  *   state the flows depend on, modelled on Stripe's documented behaviour:
@@ -50,24 +51,68 @@ function onPath(tool: string): string | undefined {
 
 /**
  * The stripe-mock binary: from PATH, from `.tools/go/bin`, or installed there
- * with `go install` (needs Go and the Go module proxy).
+ * with `go install` through the Go module proxy. Without Go on PATH, the Go
+ * toolchain itself is fetched from the module proxy first (the module
+ * `golang.org/toolchain`, as `GOTOOLCHAIN` does; about 80 MB, unpacked by
+ * Python into `.tools/`), so a machine with only Node.js and Python gets it too.
+ * `CDK_SAAS_BILLING_FORCE_LOCAL_TOOLS=1` ignores stripe-mock and Go on PATH.
  */
 export function ensureStripeMock(log: (line: string) => void = () => undefined): string {
   const local = path.join(GOPATH, 'bin', 'stripe-mock');
   if (fs.existsSync(local)) return local;
-  const found = process.env.CDK_SAAS_BILLING_FORCE_LOCAL_TOOLS === '1' ? undefined : onPath('stripe-mock');
+  const forceLocal = process.env.CDK_SAAS_BILLING_FORCE_LOCAL_TOOLS === '1';
+  const found = forceLocal ? undefined : onPath('stripe-mock');
   if (found) return found;
-  const go = onPath('go');
-  if (!go) throw new Error('stripe-mock is not on PATH and Go is not installed to build it: install Go (https://go.dev/dl/) or stripe-mock');
+  const go = (forceLocal ? undefined : onPath('go')) ?? goToolchain(log);
   log(`installing stripe-mock ${STRIPE_MOCK_VERSION} into ${path.relative(process.cwd(), GOPATH)} (go install, about 40 s)`);
   fs.mkdirSync(GOPATH, { recursive: true });
   execFileSync(go, ['install', `github.com/stripe/stripe-mock@${STRIPE_MOCK_VERSION}`], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, GOPATH, GOFLAGS: '-modcacherw', GOBIN: path.join(GOPATH, 'bin') },
-    timeout: 600_000,
+    env: { ...process.env, GOPATH, GOFLAGS: '-modcacherw', GOBIN: path.join(GOPATH, 'bin'), GOTOOLCHAIN: 'local', CGO_ENABLED: '0' },
+    timeout: 900_000,
   });
   if (!fs.existsSync(local)) throw new Error(`go install did not produce ${local}`);
   return local;
+}
+
+/** The Go release fetched when the machine has no Go (stripe-mock needs Go 1.22 or later). */
+export const GO_TOOLCHAIN_VERSION = '1.24.11';
+
+/** The `go` binary of the project-local toolchain, fetched from the Go module proxy when missing. */
+function goToolchain(log: (line: string) => void): string {
+  const dir = path.join(ROOT, '.tools', `go${GO_TOOLCHAIN_VERSION}`);
+  const go = path.join(dir, 'bin', 'go');
+  if (fs.existsSync(go)) return go;
+  const os = { linux: 'linux', darwin: 'darwin' }[process.platform as string];
+  const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch as string];
+  if (!os || !arch) {
+    throw new Error(`stripe-mock is not on PATH and Go is not installed; no Go toolchain is fetched for ${process.platform}/${process.arch}: install Go (https://go.dev/dl/) or stripe-mock`);
+  }
+  const proxy = (process.env.GOPROXY ?? '').split(/[,|]/).find((p) => /^https?:\/\//.test(p)) ?? 'https://proxy.golang.org';
+  const url = `${proxy.replace(/\/$/, '')}/golang.org/toolchain/@v/v0.0.1-go${GO_TOOLCHAIN_VERSION}.${os}-${arch}.zip`;
+  log(`Go is not installed: fetching Go ${GO_TOOLCHAIN_VERSION} from ${url} into ${path.relative(process.cwd(), dir)}`);
+  // Unpacked beside, then renamed: a run killed half-way leaves no half toolchain behind.
+  const script = [
+    'import io, os, shutil, sys, urllib.request, zipfile',
+    'url, dest = sys.argv[1], sys.argv[2]',
+    'tmp = dest + ".partial"',
+    'shutil.rmtree(tmp, ignore_errors=True)',
+    'with urllib.request.urlopen(url, timeout=600) as r: data = r.read()',
+    'with zipfile.ZipFile(io.BytesIO(data)) as z:',
+    '    for info in z.infolist():',
+    '        parts = info.filename.split("/", 2)  # golang.org/toolchain@<version>/<path>',
+    '        name = parts[2] if len(parts) == 3 else ""',
+    '        if not name or name.endswith("/"): continue',
+    '        target = os.path.join(tmp, name)',
+    '        os.makedirs(os.path.dirname(target), exist_ok=True)',
+    '        with z.open(info) as src, open(target, "wb") as out: shutil.copyfileobj(src, out)',
+    '        os.chmod(target, (info.external_attr >> 16) & 0o777 or 0o644)',
+    'shutil.rmtree(dest, ignore_errors=True)',
+    'os.rename(tmp, dest)',
+  ].join('\n');
+  execFileSync(process.env.PYTHON ?? 'python3', ['-c', script, url, dir], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
+  if (!fs.existsSync(go)) throw new Error(`the Go toolchain from ${url} has no bin/go`);
+  return go;
 }
 
 /** A running stripe-mock. */
