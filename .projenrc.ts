@@ -180,7 +180,7 @@ project.addTask('example', {
 // README: run the whole billing flow locally against the emulator and print each step.
 project.addTask('demo:local', {
   description: 'Run the end-to-end billing flow against a local AWS API emulator (moto) and print each step',
-  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/local-flow.ts` }],
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/local-flow/demo.ts` }],
 });
 
 // Benchmarks: kept in the repo, not in the test suite.

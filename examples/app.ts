@@ -3,18 +3,41 @@
  * and prints what each stack holds.
  */
 import * as path from 'path';
-import { App } from 'aws-cdk-lib';
-import { addExampleStacks } from './example-app';
+import { App, Stack } from 'aws-cdk-lib';
+import { CustomBillingStack } from './custom-billing-stack';
+import { DynamoDbBillingStack } from './dynamodb-billing-stack';
+import { StripeBillingStack } from './stripe-billing-stack';
 
-const outdir = process.env.CDK_OUTDIR ?? path.join(__dirname, '..', 'cdk.out');
-const app = new App({ outdir });
-addExampleStacks(app);
+/**
+ * Adds the example stacks to an app. Used by the app below (what the
+ * README's first command synthesizes), the tests (snapshot, cdk-nag, cfn-lint) and the
+ * cross-language check, which compares the Python, Java and Go apps with these stacks.
+ */
+export function addExampleStacks(app: App): Stack[] {
+  return [
+    new DynamoDbBillingStack(app, 'DynamoDbBillingExample', {
+      description: 'cdk-saas-billing example: the ready pipeline (UsageIngestor, DynamoDbBilling) wired by BillingProvider',
+    }),
+    new CustomBillingStack(app, 'CustomBillingExample', {
+      description: 'cdk-saas-billing example: BillingProvider wiring a billing integration of small functions',
+    }),
+    new StripeBillingStack(app, 'StripeBillingExample', {
+      description: 'cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider',
+    }),
+  ];
+}
 
-const assembly = app.synth();
-for (const stack of assembly.stacks) {
-  const resources = Object.values((stack.template as { Resources?: Record<string, { Type: string }> }).Resources ?? {});
-  const counts = new Map<string, number>();
-  for (const r of resources) counts.set(r.Type, (counts.get(r.Type) ?? 0) + 1);
-  console.log(`${stack.stackName}: ${resources.length} resources -> ${path.relative(process.cwd(), path.join(outdir, stack.templateFile))}`);
-  for (const [type, n] of [...counts].sort()) console.log(`  ${String(n).padStart(3)}  ${type}`);
+if (require.main === module) {
+  const outdir = process.env.CDK_OUTDIR ?? path.join(__dirname, '..', 'cdk.out');
+  const app = new App({ outdir });
+  addExampleStacks(app);
+
+  const assembly = app.synth();
+  for (const stack of assembly.stacks) {
+    const resources = Object.values((stack.template as { Resources?: Record<string, { Type: string }> }).Resources ?? {});
+    const counts = new Map<string, number>();
+    for (const r of resources) counts.set(r.Type, (counts.get(r.Type) ?? 0) + 1);
+    console.log(`${stack.stackName}: ${resources.length} resources -> ${path.relative(process.cwd(), path.join(outdir, stack.templateFile))}`);
+    for (const [type, n] of [...counts].sort()) console.log(`  ${String(n).padStart(3)}  ${type}`);
+  }
 }

@@ -1,5 +1,5 @@
 // The example billing app in Go: the same stacks, stack names and construct IDs as
-// examples/example-app.ts, from the Go module built by `npx projen package:go`.
+// examples/app.ts, from the Go module built by `npx projen package:go`.
 //
 //	go run .          # or: cdk synth
 package main

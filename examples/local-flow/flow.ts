@@ -1,6 +1,6 @@
 /**
  * The whole billing flow, driven through the AWS API emulator (moto) with the
- * bundled handlers: run by `npx projen demo:local` (examples/local-flow.ts)
+ * bundled handlers: run by `npx projen demo:local` (examples/local-flow/demo.ts)
  * and by the end-to-end test (test/e2e/flow.test.ts).
  *
  * moto stores and routes (EventBridge rules to SQS, Kinesis, DynamoDB, Secrets

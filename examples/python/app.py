@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The example billing app in Python: the same stacks, stack names and construct IDs
-as examples/example-app.ts, from the cdk-saas-billing wheel.
+as examples/app.ts, from the cdk-saas-billing wheel.
 
     python -m venv .venv && .venv/bin/pip install -r requirements.txt ../../dist/python/*.whl
     .venv/bin/python app.py          # or: cdk synth

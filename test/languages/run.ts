@@ -9,7 +9,7 @@
  * 2. Installs each consumer app's dependencies (examples/python: a venv; examples/java:
  *    Maven; examples/go: Go modules) with the package just built from dist/ and
  *    aws-cdk-lib from the language's registry.
- * 3. Synthesizes each consumer app and the TypeScript example app (examples/example-app.ts).
+ * 3. Synthesizes each consumer app and the TypeScript example app (examples/app.ts).
  * 4. Compares every stack template of each language with TypeScript's, asset hashes
  *    and asset paths masked, and prints PASS/FAIL, the first differences and timings.
  *
@@ -24,7 +24,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
-import { addExampleStacks } from '../../examples/example-app';
+import { addExampleStacks } from '../../examples/app';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OUT = path.join(ROOT, 'test', '.out', 'languages');

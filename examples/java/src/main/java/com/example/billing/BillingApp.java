@@ -9,7 +9,7 @@ import software.amazon.awscdk.StackProps;
 
 /**
  * The example billing app in Java: the same stacks, stack names and construct IDs as
- * examples/example-app.ts.
+ * examples/app.ts.
  */
 public final class BillingApp {
     private BillingApp() {

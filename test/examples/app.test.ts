@@ -1,6 +1,6 @@
 import { App, Stack } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { addExampleStacks } from '../../examples/example-app';
+import { addExampleStacks } from '../../examples/app';
 import { cfnLintErrors, maskedTemplate, nagFindings, testApp } from '../support/synth';
 
 const app = testApp('examples');

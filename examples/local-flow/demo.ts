@@ -11,7 +11,7 @@
  * handler with exactly the event the service would deliver.
  */
 import * as path from 'path';
-import { runFlow } from './local-flow/flow';
+import { runFlow } from './flow';
 
 /**
  * An amount as billing systems send it, in the currency's minor unit (cents
@@ -27,7 +27,7 @@ function readableAmount(amount: unknown, currency: unknown): string {
 async function main(): Promise<void> {
   let n = 0;
   const result = await runFlow({
-    outdir: path.join(__dirname, '..', 'cdk.out', 'local-flow'),
+    outdir: path.join(__dirname, '..', '..', 'cdk.out', 'local-flow'),
     report: (step) => {
       n++;
       console.log(`${String(n).padStart(2)}. [${step.actor}] ${step.name}: ${step.detail}`);
