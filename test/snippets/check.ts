@@ -163,6 +163,11 @@ async function main(): Promise<void> {
   if (!fs.existsSync(path.join(ROOT, '.jsii')) || !fs.existsSync(path.join(ROOT, 'lib', 'index.js'))) {
     throw new Error('.jsii or lib/ is missing: run `npx projen compile` first (the build runs this after it)');
   }
+  // rosetta reads README.md from the assembly: one compiled before README.md changed would check the old text.
+  const compiledReadme = JSON.parse(fs.readFileSync(path.join(ROOT, '.jsii'), 'utf8')).readme?.markdown;
+  if (compiledReadme !== fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')) {
+    throw new Error('README.md changed after the last compile, so its snippets were not checked: run `npx projen compile` (it runs this check after compiling)');
+  }
   const failures: string[] = [];
 
   // 1. docs/*.md: CDK code with rosetta, strict; runtime code with tsc.
