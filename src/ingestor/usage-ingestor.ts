@@ -17,7 +17,7 @@ import { IDataIngestorAggregator, UsageReaderBinding } from './ingestor';
 import { AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT } from './ingestor-contract';
 import { TABLE_KEYS } from './layout';
 import { EventDefinition } from '../events/event-definition';
-import { AlarmSet } from '../private/alarms';
+import { AlarmSet, handlerMetric } from '../private/alarms';
 import { createHandlerFunction } from '../private/handler-function';
 import { acknowledgeNag } from '../private/nag';
 import { PropsValidator } from '../private/validation';
@@ -461,14 +461,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   }
 
   private functionMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: this.metricNamespace,
-      metricName,
-      dimensionsMap: { service: this.serviceName },
-      statistic: cloudwatch.Stats.SUM,
-      period: Duration.minutes(5),
-      ...props,
-    });
+    return handlerMetric(this.metricNamespace, this.serviceName, metricName, props);
   }
 }
 

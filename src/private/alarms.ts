@@ -1,3 +1,4 @@
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 
@@ -38,4 +39,20 @@ export class AlarmSet {
     this.alarms.push(alarm);
     return alarm;
   }
+}
+
+/**
+ * A metric a bundled handler publishes (Powertools' embedded metric format: the
+ * construct's namespace, dimension `service`), summed over 5 minutes unless
+ * `props` say otherwise.
+ */
+export function handlerMetric(namespace: string, serviceName: string, metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace,
+    metricName,
+    dimensionsMap: { service: serviceName },
+    statistic: cloudwatch.Stats.SUM,
+    period: Duration.minutes(5),
+    ...props,
+  });
 }

@@ -20,7 +20,7 @@ import { WebhookFunction } from './webhook-function';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../../billing/billing';
 import { ControlPlaneEvents } from '../../events/event-definition';
 import { IDataIngestorAggregator } from '../../ingestor/ingestor';
-import { AlarmSet } from '../../private/alarms';
+import { AlarmSet, handlerMetric } from '../../private/alarms';
 import { createHandlerFunction } from '../../private/handler-function';
 import { acknowledgeNag } from '../../private/nag';
 import { PropsValidator } from '../../private/validation';
@@ -535,14 +535,7 @@ export class StripeBilling extends Construct {
    * @param props options that override the defaults
    */
   public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: this.metricNamespace,
-      metricName,
-      dimensionsMap: { service: this.serviceName },
-      statistic: cloudwatch.Stats.SUM,
-      period: Duration.minutes(5),
-      ...props,
-    });
+    return handlerMetric(this.metricNamespace, this.serviceName, metricName, props);
   }
 }
 

@@ -20,6 +20,7 @@ import type { ClosedWindow, ClosedWindowPage } from '../../../src/ingestor/share
 import { startMoto, Moto } from '../../support/emulators';
 import { CrashPlan, startStripeMock, StripeMock, StripeProxy } from '../../support/stripe-mock';
 import { scratchDir } from '../../support/synth';
+import { captureOutput } from '../handlers/harness';
 
 /** The bundled handlers' modules (run `npx projen bundle` first). */
 export const bundle = stripeHandlerModule;
@@ -212,25 +213,7 @@ export async function putSigningSecret(arn: string, value: string): Promise<void
 }
 
 /** Captures what a block writes to stdout and stderr (the handlers' logs and EMF metrics). */
-export async function captured<T>(fn: () => Promise<T>): Promise<{ result?: T; error?: unknown; output: string }> {
-  const out: string[] = [];
-  const origOut = process.stdout.write.bind(process.stdout);
-  const origErr = process.stderr.write.bind(process.stderr);
-  const capture = (chunk: unknown) => {
-    out.push(String(chunk));
-    return true;
-  };
-  process.stdout.write = capture as typeof process.stdout.write;
-  process.stderr.write = capture as typeof process.stderr.write;
-  try {
-    return { result: await fn(), output: out.join('') };
-  } catch (error) {
-    return { error, output: out.join('') };
-  } finally {
-    process.stdout.write = origOut;
-    process.stderr.write = origErr;
-  }
-}
+export const captured = captureOutput;
 
 /** Sums of EMF metrics in captured output, by metric name. */
 export function emfMetrics(output: string): Record<string, number> {
