@@ -78,6 +78,15 @@ export function ensureStripeMock(log: (line: string) => void = () => undefined):
 /** The Go release fetched when the machine has no Go (stripe-mock needs Go 1.22 or later). */
 export const GO_TOOLCHAIN_VERSION = '1.24.11';
 
+/**
+ * The Go checksum database's hash (`h1:`, over the module's files) of the toolchain zips, by
+ * platform: a fetched zip must match it. Other platforms are looked up in the checksum database
+ * (sum.golang.org), as Go itself does.
+ */
+const GO_TOOLCHAIN_SUMS: Record<string, string> = {
+  'linux-amd64': 'h1:hxQU5yWTnb0g5kLfz0z3G0wrgC9rQGwX9qPSPnpQuGY=',
+};
+
 /** The `go` binary of the project-local toolchain, fetched from the Go module proxy when missing. */
 function goToolchain(log: (line: string) => void): string {
   const dir = path.join(ROOT, '.tools', `go${GO_TOOLCHAIN_VERSION}`);
@@ -85,33 +94,52 @@ function goToolchain(log: (line: string) => void): string {
   if (fs.existsSync(go)) return go;
   const os = { linux: 'linux', darwin: 'darwin' }[process.platform as string];
   const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch as string];
+  const installGo = 'install Go (https://go.dev/dl/) or put stripe-mock on PATH';
   if (!os || !arch) {
-    throw new Error(`stripe-mock is not on PATH and Go is not installed; no Go toolchain is fetched for ${process.platform}/${process.arch}: install Go (https://go.dev/dl/) or stripe-mock`);
+    throw new Error(`stripe-mock is not on PATH and Go is not installed; no Go toolchain is fetched for ${process.platform}/${process.arch}: ${installGo}`);
   }
+  const version = `v0.0.1-go${GO_TOOLCHAIN_VERSION}.${os}-${arch}`;
   const proxy = (process.env.GOPROXY ?? '').split(/[,|]/).find((p) => /^https?:\/\//.test(p)) ?? 'https://proxy.golang.org';
-  const url = `${proxy.replace(/\/$/, '')}/golang.org/toolchain/@v/v0.0.1-go${GO_TOOLCHAIN_VERSION}.${os}-${arch}.zip`;
+  const url = `${proxy.replace(/\/$/, '')}/golang.org/toolchain/@v/${version}.zip`;
+  const sumdb = `https://sum.golang.org/lookup/golang.org/toolchain@${version}`;
   log(`Go is not installed: fetching Go ${GO_TOOLCHAIN_VERSION} from ${url} into ${path.relative(process.cwd(), dir)}`);
-  // Unpacked beside, then renamed: a run killed half-way leaves no half toolchain behind.
+  // Checked against the checksum database's hash, unpacked beside, then renamed: a run killed
+  // half-way leaves no half toolchain behind.
   const script = [
-    'import io, os, shutil, sys, urllib.request, zipfile',
-    'url, dest = sys.argv[1], sys.argv[2]',
+    'import base64, hashlib, io, os, shutil, sys, urllib.request, zipfile',
+    'url, dest, expected, sumdb, version = sys.argv[1:6]',
+    'with urllib.request.urlopen(url, timeout=600) as r: data = r.read()',
+    'z = zipfile.ZipFile(io.BytesIO(data))',
+    'files = sorted(i.filename for i in z.infolist() if not i.filename.endswith("/"))',
+    'h = hashlib.sha256()',
+    'for n in files: h.update(("%s  %s\\n" % (hashlib.sha256(z.read(n)).hexdigest(), n)).encode())',
+    'got = "h1:" + base64.b64encode(h.digest()).decode()',
+    'if not expected:',
+    '    with urllib.request.urlopen(sumdb, timeout=60) as r: lines = r.read().decode().splitlines()',
+    '    expected = next(l.split()[2] for l in lines if l.split()[:2] == ["golang.org/toolchain", version])',
+    'if got != expected: sys.exit("the Go toolchain from %s has hash %s, the checksum database says %s: not installed" % (url, got, expected))',
     'tmp = dest + ".partial"',
     'shutil.rmtree(tmp, ignore_errors=True)',
-    'with urllib.request.urlopen(url, timeout=600) as r: data = r.read()',
-    'with zipfile.ZipFile(io.BytesIO(data)) as z:',
-    '    for info in z.infolist():',
-    '        parts = info.filename.split("/", 2)  # golang.org/toolchain@<version>/<path>',
-    '        name = parts[2] if len(parts) == 3 else ""',
-    '        if not name or name.endswith("/"): continue',
-    '        target = os.path.join(tmp, name)',
-    '        os.makedirs(os.path.dirname(target), exist_ok=True)',
-    '        with z.open(info) as src, open(target, "wb") as out: shutil.copyfileobj(src, out)',
-    '        os.chmod(target, (info.external_attr >> 16) & 0o777 or 0o644)',
+    'for info in z.infolist():',
+    '    parts = info.filename.split("/", 2)  # golang.org/toolchain@<version>/<path>',
+    '    name = parts[2] if len(parts) == 3 else ""',
+    '    if not name or name.endswith("/"): continue',
+    '    target = os.path.join(tmp, name)',
+    '    os.makedirs(os.path.dirname(target), exist_ok=True)',
+    '    with z.open(info) as src, open(target, "wb") as out: shutil.copyfileobj(src, out)',
+    '    os.chmod(target, (info.external_attr >> 16) & 0o777 or 0o644)',
     'shutil.rmtree(dest, ignore_errors=True)',
     'os.rename(tmp, dest)',
   ].join('\n');
-  execFileSync(process.env.PYTHON ?? 'python3', ['-c', script, url, dir], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
-  if (!fs.existsSync(go)) throw new Error(`the Go toolchain from ${url} has no bin/go`);
+  try {
+    execFileSync(process.env.PYTHON ?? 'python3', ['-c', script, url, dir, GO_TOOLCHAIN_SUMS[`${os}-${arch}`] ?? '', sumdb, version], {
+      stdio: ['ignore', 'ignore', 'pipe'], timeout: 900_000,
+    });
+  } catch (e) {
+    const detail = String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n').pop();
+    throw new Error(`stripe-mock is not on PATH, Go is not installed, and fetching Go failed (${detail}): ${installGo}`);
+  }
+  if (!fs.existsSync(go)) throw new Error(`the Go toolchain from ${url} has no bin/go: ${installGo}`);
   return go;
 }
 
