@@ -25,7 +25,7 @@
  * concurrent call per customer and meter); different pairs go in parallel.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { BatchGetCommand, DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, QueryCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClosedWindow, UsageReader } from '../../../ingestor/shared.lambda/usage-reader';
 import { documentClient } from '../../../shared.lambda/aws-clients';
 import { DecimalError, multiplyDecimals, parseDecimal, roundDecimal } from '../../../shared.lambda/decimal';
@@ -499,43 +499,34 @@ export async function pushWindows(run: PushRun, windows: readonly ClosedWindow[]
 
 /** Retries the windows put aside by earlier runs. Returns the age of the oldest one left, hours. */
 export async function pushPendingWindows(run: PushRun): Promise<number> {
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await doc().send(new QueryCommand({
-      TableName: run.config.table,
-      KeyConditionExpression: '#pk = :p',
-      ExpressionAttributeNames: { '#pk': L.partitionKey },
-      ExpressionAttributeValues: { ':p': L.pendingPartition },
-      ConsistentRead: true,
-      ExclusiveStartKey: startKey,
-    }));
+  for await (const page of pendingPages(run, { ConsistentRead: true })) {
     const windows = (page.Items ?? []).map((item) => {
       run.pendingIds.add(String(item.windowId));
       const data = item.windowData as Record<string, unknown>;
       return windowOf({ ...data, closedAt: item.closedAt }, String(item.windowId));
     });
     if (!(await pushWindows(run, windows))) return 0;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return oldestPendingHours(run);
 }
 
 async function oldestPendingHours(run: PushRun): Promise<number> {
   let oldest = Infinity;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await doc().send(new QueryCommand({
-      TableName: run.config.table,
-      KeyConditionExpression: '#pk = :p',
-      ExpressionAttributeNames: { '#pk': L.partitionKey },
-      ExpressionAttributeValues: { ':p': L.pendingPartition },
-      ProjectionExpression: 'deferredAt',
-      ExclusiveStartKey: startKey,
-    }));
+  for await (const page of pendingPages(run, { ProjectionExpression: 'deferredAt' })) {
     for (const item of page.Items ?? []) oldest = Math.min(oldest, Date.parse(String(item.deferredAt)));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  }
   return Number.isFinite(oldest) ? Math.max(0, (run.nowMs() - oldest) / 3_600_000) : 0;
+}
+
+/** The pages of the windows put aside (the pending partition of the push table). */
+function pendingPages(run: PushRun, extra: Pick<QueryCommandInput, 'ConsistentRead' | 'ProjectionExpression'>) {
+  return paginateQuery({ client: doc() }, {
+    TableName: run.config.table,
+    KeyConditionExpression: '#pk = :p',
+    ExpressionAttributeNames: { '#pk': L.partitionKey },
+    ExpressionAttributeValues: { ':p': L.pendingPartition },
+    ...extra,
+  });
 }
 
 const cursorKey = { [L.partitionKey]: L.statePartition, [L.sortKey]: L.cursorSortKey };
@@ -546,14 +537,8 @@ const cursorKey = { [L.partitionKey]: L.statePartition, [L.sortKey]: L.cursorSor
  * (whose pushed windows the markers skip).
  */
 export async function pushNewWindows(run: PushRun, reader: ClosedWindowSource): Promise<boolean> {
-  const state = await doc().send(new QueryCommand({
-    TableName: run.config.table,
-    KeyConditionExpression: '#pk = :p AND #sk = :s',
-    ExpressionAttributeNames: { '#pk': L.partitionKey, '#sk': L.sortKey },
-    ExpressionAttributeValues: { ':p': L.statePartition, ':s': L.cursorSortKey },
-    ConsistentRead: true,
-  }));
-  let cursor = state.Items?.[0]?.cursor as string | undefined;
+  const state = await doc().send(new GetCommand({ TableName: run.config.table, Key: cursorKey, ConsistentRead: true }));
+  let cursor = state.Item?.cursor as string | undefined;
   const since = new Date(run.nowMs() - run.config.initialLookbackSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   for (;;) {
     if (!run.hasTimeLeft()) return false;
