@@ -13,13 +13,12 @@
  */
 import * as path from 'path';
 import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import Stripe from 'stripe';
+import { BusCapture } from './local-flow/bus';
 import { startMoto } from './local-flow/emulators';
 import { StripeBillingStack } from './stripe-billing-stack';
 import { LocalStripeBilling, LocalUsageIngestor, startStripeMock, stripeHandlerModule, StripeProxy } from './stripe-local';
@@ -45,6 +44,21 @@ export interface StripeFlowResult {
 
 type Handler = (event: unknown, context?: unknown) => Promise<any>;
 const TENANT = 'acme-corp';
+
+/** A control plane event as EventBridge delivers it to a rule's function, at this process's clock. */
+function controlPlaneEvent(id: string, detailType: string, detail: Record<string, unknown>) {
+  return {
+    'version': '0',
+    id,
+    'detail-type': detailType,
+    'source': 'sbt.control.plane',
+    'account': '123456789012',
+    'time': new Date(Date.now()).toISOString(),
+    'region': 'us-east-1',
+    'resources': [],
+    detail,
+  };
+}
 
 /** Runs the flow; `onStep` receives each step as it happens. */
 export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<StripeFlowResult> {
@@ -103,29 +117,11 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
 
     // EventBridge delivers the control plane's onboarding request.
     local.use('CreateCustomer');
-    const onboarded = await stripeHandlerModule<{ handler: Handler }>('create-customer').handler({
-      'version': '0',
-      'id': 'demo-onboarding-1',
-      'detail-type': 'sbt_aws_onboardingRequest',
-      'source': 'sbt.control.plane',
-      'account': '123456789012',
-      'time': new Date(Date.now()).toISOString(),
-      'region': 'us-east-1',
-      'resources': [],
-      'detail': { tenantId: TENANT, tenantName: 'Acme Corp', email: 'billing@acme.example' },
-    });
+    const onboarded = await stripeHandlerModule<{ handler: Handler }>('create-customer').handler(
+      controlPlaneEvent('demo-onboarding-1', 'sbt_aws_onboardingRequest', { tenantId: TENANT, tenantName: 'Acme Corp', email: 'billing@acme.example' }));
     step('flow', 'onboarding', `tenant ${TENANT}: ${onboarded.outcome}, customer ${onboarded.customerId}, subscription ${onboarded.subscriptionId}`);
-    const again = await stripeHandlerModule<{ handler: Handler }>('create-customer').handler({
-      'version': '0',
-      'id': 'demo-onboarding-1',
-      'detail-type': 'sbt_aws_onboardingRequest',
-      'source': 'sbt.control.plane',
-      'account': '123456789012',
-      'time': new Date(Date.now()).toISOString(),
-      'region': 'us-east-1',
-      'resources': [],
-      'detail': { tenantId: TENANT },
-    });
+    const again = await stripeHandlerModule<{ handler: Handler }>('create-customer').handler(
+      controlPlaneEvent('demo-onboarding-1', 'sbt_aws_onboardingRequest', { tenantId: TENANT }));
     step('flow', 'onboarding', `delivered again: ${again.outcome}; Stripe holds ${stripe.state.customers.size} customer`);
 
     // Usage: producers put records on the ingestor's stream; the aggregator counts each once.
@@ -153,12 +149,7 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     step('flow', 'push again', `the same windows read again: sent ${second.SENT}, already pushed ${second.alreadyPushed}: each window once`);
 
     // Stripe calls the webhook: invoice.paid, signed with the endpoint's secret.
-    const sqs = new SQSClient({});
-    const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `billing-events-${Date.now()}` }))).QueueUrl!;
-    const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-    const eb = new EventBridgeClient({});
-    await eb.send(new PutRuleCommand({ Name: 'demo-billing-events', EventPattern: JSON.stringify({ 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] }) }));
-    await eb.send(new PutTargetsCommand({ Rule: 'demo-billing-events', Targets: [{ Id: 'queue', Arn: queueArn }] }));
+    const billingBus = await BusCapture.start(`demo-billing-events-${Date.now()}`, { 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] });
     const invoice = {
       id: 'evt_DemoInvoicePaid1',
       object: 'event',
@@ -187,16 +178,7 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     step('flow', 'webhook', `the same call with a forged signature: HTTP ${forged.statusCode} ${forged.body}`);
     const replay = await webhook(request(signature));
     step('flow', 'webhook', `the same event delivered again: HTTP ${replay.statusCode} ${replay.body}`);
-    const billingEvents: StripeFlowResult['billingEvents'] = [];
-    for (let wait = 1; ; wait = 0) {
-      const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: wait }));
-      if (!r.Messages?.length) break;
-      for (const m of r.Messages) {
-        const e = JSON.parse(m.Body!);
-        billingEvents.push({ detailType: e['detail-type'], detail: e.detail });
-        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
-      }
-    }
+    const billingEvents = (await billingBus.drain()).map((e) => ({ detailType: e['detail-type'], detail: e.detail }));
     for (const e of billingEvents) step('emulator', 'bus', `${e.detailType} for tenant ${e.detail.tenantId}: ${e.detail.amount} ${e.detail.currency} (invoice ${e.detail.invoiceId})`);
 
     // EventBridge delivers the offboarding request, after one more hour of usage.
@@ -204,17 +186,9 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     const closedLater = await ingestor.closeWindows();
     step('flow', 'usage', `apiCalls=42 an hour later; the closer closed ${closedLater} window`);
     local.use('DeleteCustomer');
-    const offboarded = await stripeHandlerModule<{ handler: Handler }>('delete-customer').handler({
-      'version': '0',
-      'id': 'demo-offboarding-1',
-      'detail-type': 'sbt_aws_offboardingRequest',
-      'source': 'sbt.control.plane',
-      'account': '123456789012',
-      'time': new Date(Date.now()).toISOString(),
-      'region': 'us-east-1',
-      'resources': [],
-      'detail': { tenantId: TENANT },
-    }, { awsRequestId: 'demo-offboarding', getRemainingTimeInMillis: () => 600_000 });
+    const offboarded = await stripeHandlerModule<{ handler: Handler }>('delete-customer').handler(
+      controlPlaneEvent('demo-offboarding-1', 'sbt_aws_offboardingRequest', { tenantId: TENANT }),
+      { awsRequestId: 'demo-offboarding', getRemainingTimeInMillis: () => 600_000 });
     const sub = [...stripe.state.subscriptions.values()][0];
     step('flow', 'offboarding', `final push sent ${offboarded.windowsPushed} window; subscription ${sub.id} ${sub.status} (invoice_now ${sub.invoiceNow}); the customer is kept`);
 

@@ -32,7 +32,7 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { freePort } from './local-flow/emulators';
-import { createTable, tableSchema } from './local-flow/tables';
+import { createTable, resolveEnvironment, tableSchema } from './local-flow/tables';
 import { CLOSER_ENV } from '../src/ingestor/ingestor-contract';
 import { STRIPE_ENV } from '../src/providers/stripe-billing/contract';
 
@@ -702,29 +702,6 @@ export class LocalStripeBilling {
   private async secret(name: string, value: string): Promise<string> {
     return (await new SecretsManagerClient({}).send(new CreateSecretCommand({ Name: name, SecretString: value }))).ARN!;
   }
-}
-
-/**
- * A function's environment from the template, as CloudFormation would resolve it for this
- * emulator: literal values as they are; a reference to a resource by `refs` (logical id ->
- * name); the default event bus's ARN as `default`; any other token by `refs` keyed by the
- * variable's name.
- */
-export function resolveEnvironment(vars: Record<string, unknown>, refs: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(vars)) {
-    if (typeof value === 'string') {
-      out[name] = value;
-      continue;
-    }
-    const json = JSON.stringify(value);
-    const ref = Object.keys(refs).find((id) => json.includes(`"${id}"`));
-    if (ref) out[name] = refs[ref];
-    else if (json.includes(':event-bus/default')) out[name] = 'default';
-    else if (refs[name] !== undefined) out[name] = refs[name];
-    else throw new Error(`cannot resolve ${name} for the emulator: ${json}`);
-  }
-  return out;
 }
 
 /** One usage record, as producers put it on the ingestor's data stream. */

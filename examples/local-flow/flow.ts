@@ -12,20 +12,20 @@
  */
 import * as path from 'path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient, PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
   CreateStreamCommand, DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, PutRecordsCommand,
 } from '@aws-sdk/client-kinesis';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import type { APIGatewayProxyEventV2, KinesisStreamEvent } from 'aws-lambda';
+import { BusCapture } from './bus';
 import { startMoto } from './emulators';
-import { createTable, tableSchema } from './tables';
+import { createTable, resolveEnvironment, tableSchema } from './tables';
 import { BillingProvider, ControlPlaneEvents, UsageIngestor } from '../../src';
 import { UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
 import { DynamoDbBilling } from '../../src/providers';
@@ -112,19 +112,7 @@ function rulePatternFor(resources: Resources, fnId: string): Record<string, unkn
 
 /** A function's environment from the template, its references resolved to the emulator's resources. */
 function environmentOf(resources: Resources, fnId: string, refs: Record<string, string>): Record<string, string> {
-  const vars = resources[fnId].Properties.Environment?.Variables ?? {};
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(vars)) {
-    if (typeof v === 'string') {
-      out[k] = v;
-      continue;
-    }
-    const json = JSON.stringify(v);
-    const ref = Object.keys(refs).find((id) => json.includes(`"${id}"`));
-    if (!ref) throw new Error(`Cannot resolve ${k} of ${fnId}: ${json}`);
-    out[k] = refs[ref];
-  }
-  return out;
+  return resolveEnvironment(resources[fnId].Properties.Environment?.Variables ?? {}, refs);
 }
 
 function logicalIdOf(resources: Resources, type: string, prefix: string): string {
@@ -184,37 +172,13 @@ export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
 
     // 3. Rules: the onboarding rule exactly as synthesized (its target: a queue standing in for the function),
     //    and an observer rule for billing events.
-    const sqs = new SQSClient({});
     const eb = new EventBridgeClient({});
-    const queue = async (name: string) => {
-      const url = (await sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;
-      const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-      return { url, arn };
-    };
     const createCustomerId = functionLogicalId(resources, 'Billing/CreateCustomer');
     const onboardingPattern = rulePatternFor(resources, createCustomerId);
-    const onboardingQueue = await queue('flow-create-customer-target');
-    await eb.send(new PutRuleCommand({ Name: 'flow-onboarding', EventPattern: JSON.stringify(onboardingPattern) }));
-    await eb.send(new PutTargetsCommand({ Rule: 'flow-onboarding', Targets: [{ Id: 'createCustomer', Arn: onboardingQueue.arn }] }));
-    const billingQueue = await queue('flow-billing-events');
-    await eb.send(new PutRuleCommand({
-      Name: 'flow-billing-events',
-      EventPattern: JSON.stringify({ 'source': [CPE.billingSuccess.source], 'detail-type': [CPE.billingSuccess.detailType, CPE.billingFailure.detailType] }),
-    }));
-    await eb.send(new PutTargetsCommand({ Rule: 'flow-billing-events', Targets: [{ Id: 'observer', Arn: billingQueue.arn }] }));
+    const onboardingQueue = await BusCapture.start('flow-onboarding', onboardingPattern);
+    const billingQueue = await BusCapture.start('flow-billing-events',
+      { 'source': [CPE.billingSuccess.source], 'detail-type': [CPE.billingSuccess.detailType, CPE.billingFailure.detailType] });
     step('rules', 'flow', `onboarding rule with the synthesized pattern ${JSON.stringify(onboardingPattern)}`);
-
-    const receiveAll = async (url: string, waitSeconds: number) => {
-      const bodies: any[] = [];
-      for (let wait = waitSeconds; ; wait = 0) {
-        const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: wait }));
-        if (!r.Messages?.length) return bodies;
-        for (const m of r.Messages) {
-          bodies.push(JSON.parse(m.Body!));
-          await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
-        }
-      }
-    };
 
     // 4. Onboarding: put on the bus, routed by the emulator, delivered to the create customer handler.
     const tenantId = 'tenant-flow-1';
@@ -225,7 +189,7 @@ export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
       ],
     }));
     if (unrelated.FailedEntryCount) throw new Error('PutEvents failed');
-    const deliveries = await receiveAll(onboardingQueue.url, 2);
+    const deliveries = await onboardingQueue.drain(2);
     step('onboarding event', 'emulator', `PutEvents of 2 events; the rule routed ${deliveries.length} (detail-type ${deliveries.map((d) => d['detail-type']).join(', ')})`);
     applyEnvironment(environmentOf(resources, createCustomerId, refs));
     const createCustomer = bundled('providers/dynamodb-billing/create-customer.lambda');
@@ -355,7 +319,7 @@ export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
     };
     const webhook = bundled('providers/dynamodb-billing/webhook.lambda');
     const response = await webhook(request, lambdaContext) as { statusCode: number };
-    const events = await receiveAll(billingQueue.url, 2);
+    const events = await billingQueue.drain(2);
     step('webhook', 'flow', `invoked the bundled webhook as ${route} with a signed invoice.paid: HTTP ${response.statusCode}`);
     step('billing event', 'emulator', `routed to the observer: ${events.map((e) => `${e['detail-type']} for ${e.detail.tenantId}`).join(', ') || 'none'}`);
 

@@ -1,7 +1,7 @@
 /**
- * DynamoDB CreateTable inputs
- * taken from a synthesized template, so the emulator's tables have exactly the schema
- * the construct deploys.
+ * A synthesized template brought to the emulator: DynamoDB CreateTable inputs, so the
+ * emulator's tables have exactly the schema the construct deploys, and the functions'
+ * environment resolved as CloudFormation would resolve it.
  */
 import { CreateTableCommandInput, DynamoDBClient, CreateTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { Stack } from 'aws-cdk-lib';
@@ -41,4 +41,27 @@ export async function createTable(schema: TableSchema): Promise<void> {
       TimeToLiveSpecification: { Enabled: true, AttributeName: schema.ttlAttribute },
     }));
   }
+}
+
+/**
+ * A function's environment from the template, as CloudFormation would resolve it for this
+ * emulator: literal values as they are; a reference to a resource by `refs` (logical id ->
+ * name); the default event bus's ARN as `default`; any other token by `refs` keyed by the
+ * variable's name.
+ */
+export function resolveEnvironment(vars: Record<string, unknown>, refs: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(vars)) {
+    if (typeof value === 'string') {
+      out[name] = value;
+      continue;
+    }
+    const json = JSON.stringify(value);
+    const ref = Object.keys(refs).find((id) => json.includes(`"${id}"`));
+    if (ref) out[name] = refs[ref];
+    else if (json.includes(':event-bus/default')) out[name] = 'default';
+    else if (refs[name] !== undefined) out[name] = refs[name];
+    else throw new Error(`cannot resolve ${name} for the emulator: ${json}`);
+  }
+  return out;
 }

@@ -3,13 +3,12 @@
  * the real AWS SDK, moto behind the recording proxy, and moto's EventBridge
  * routing `usageWindowClosed` events to a queue.
  */
-import { DeleteRuleCommand, EventBridgeClient, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
-import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { KinesisStreamRecord } from 'aws-lambda';
 import {
   closedWindows, CLOSING_MARGIN_SECONDS, createUsageTable, Emulator, HOUR, kinesisEvent, kinesisRecord, lambdaContext, readTable,
   startEmulator, TestClock, toRecords, Usage,
 } from './support';
+import { BusCapture } from '../../examples/local-flow/bus';
 import { WINDOW_CLOSED_EVENT } from '../../src/ingestor/ingestor-contract';
 import { UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
 
@@ -182,27 +181,14 @@ describe('closing', () => {
 describe('usageWindowClosed events', () => {
   test('one event per closed window on the bus, with tenant, metric, window, sum, count and windowId', async () => {
     // GIVEN a rule on the default bus that routes the ingestor's events to a queue
-    const sqs = new SQSClient({ endpoint: emu.moto.endpoint });
-    const eb = new EventBridgeClient({ endpoint: emu.moto.endpoint });
-    const url = (await sqs.send(new CreateQueueCommand({ QueueName: `closed-${Date.now()}` }))).QueueUrl!;
-    const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-    await eb.send(new PutRuleCommand({ Name: 'usage-closed', EventPattern: JSON.stringify({ 'source': [WINDOW_CLOSED_EVENT.source], 'detail-type': [WINDOW_CLOSED_EVENT.detailType] }) }));
-    await eb.send(new PutTargetsCommand({ Rule: 'usage-closed', Targets: [{ Id: 'queue', Arn: arn }] }));
+    const bus = await BusCapture.start(`closed-${Date.now()}`, { 'source': [WINDOW_CLOSED_EVENT.source], 'detail-type': [WINDOW_CLOSED_EVENT.detailType] }, emu.moto.endpoint);
     await ingest([rec('e1', 2), rec('e2', '0.5'), rec('e3', 4, { metric: 'other' }), rec('e4', 1, { tenantId: 'u' })]);
 
     // WHEN
     await closeAt(CLOSABLE);
 
     // THEN
-    const details: any[] = [];
-    for (;;) {
-      const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: details.length ? 0 : 2 }));
-      if (!r.Messages?.length) break;
-      for (const m of r.Messages) {
-        details.push(JSON.parse(m.Body!).detail);
-        await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
-      }
-    }
+    const details = (await bus.drain(2)).map((e) => e.detail);
     const windows = await closedWindows();
     expect(details.sort((a, b) => a.windowId.localeCompare(b.windowId))).toEqual(windows.map((w) => ({
       tenantId: w.tenantId,
@@ -217,10 +203,7 @@ describe('usageWindowClosed events', () => {
     })).sort((a, b) => a.windowId.localeCompare(b.windowId)));
     expect(details.map((d) => [d.tenantId, d.metric, d.sum, d.count]).sort()).toEqual([['t', 'm', '2.5', 2], ['t', 'other', '4', 1], ['u', 'm', '1', 1]]);
     // (the rule goes: moto routing thousands of events of later tests to a queue would slow them down)
-    await eb.send(new RemoveTargetsCommand({ Rule: 'usage-closed', Ids: ['queue'] }));
-    await eb.send(new DeleteRuleCommand({ Name: 'usage-closed' }));
-    sqs.destroy();
-    eb.destroy();
+    await bus.stop();
   });
 });
 

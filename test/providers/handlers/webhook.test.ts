@@ -4,13 +4,12 @@
  * is checked for side effects: no processed-event item, no event on the bus.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Stripe from 'stripe';
 import { bundledHandler, captureOutput, FaultProxy, synthesizedSchemas } from './harness';
+import { BusCapture, BusEvent } from '../../../examples/local-flow/bus';
 import { WEBHOOK_ENV } from '../../../src/providers/dynamodb-billing/contract';
 import { computeSignature, signatureHeader } from '../../../src/providers/dynamodb-billing/shared.lambda/signature';
 import { startMoto, Moto } from '../../support/emulators';
@@ -24,9 +23,8 @@ const OLD_SECRET = 'whsec_old_zyxwvutsrqponmlkjihgfedcba9876543210';
 let moto: Moto;
 let proxy: FaultProxy;
 let doc: DynamoDBDocumentClient;
-let sqs: SQSClient;
+let billingEvents: BusCapture;
 let sm: SecretsManagerClient;
-let queueUrl: string;
 let secretArn: string;
 let webhook: Webhook;
 let seq = 0;
@@ -67,17 +65,8 @@ async function processedCount(): Promise<number> {
 }
 
 /** Receives (and deletes) every billing event that reached the queue through the bus. */
-async function drainBus(waitSeconds = 1): Promise<Array<{ 'detail-type': string; 'source': string; 'detail': Record<string, unknown> }>> {
-  const out = [];
-  for (;;) {
-    const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }));
-    if (!r.Messages?.length) return out;
-    for (const m of r.Messages) {
-      out.push(JSON.parse(m.Body!));
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
-    }
-    waitSeconds = 0;
-  }
+function drainBus(waitSeconds = 1): Promise<BusEvent[]> {
+  return billingEvents.drain(waitSeconds);
 }
 
 /** Invokes the webhook and measures its side effects. */
@@ -96,17 +85,9 @@ beforeAll(async () => {
   process.env.AWS_ENDPOINT_URL = await proxy.start();
   await createTable(synthesizedSchemas().webhookEvents(TABLE));
   doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-  sqs = new SQSClient({});
   sm = new SecretsManagerClient({});
   secretArn = (await sm.send(new CreateSecretCommand({ Name: 'billing/webhook', SecretString: SECRET }))).ARN!;
-  queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'billing-events' }))).QueueUrl!;
-  const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn;
-  const eb = new EventBridgeClient({});
-  await eb.send(new PutRuleCommand({
-    Name: 'billing-events',
-    EventPattern: JSON.stringify({ 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] }),
-  }));
-  await eb.send(new PutTargetsCommand({ Rule: 'billing-events', Targets: [{ Id: 'queue', Arn: queueArn }] }));
+  billingEvents = await BusCapture.start('billing-events', { 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] });
   Object.assign(process.env, {
     [WEBHOOK_ENV.WEBHOOK_EVENTS_TABLE_NAME]: TABLE,
     [WEBHOOK_ENV.WEBHOOK_SECRET_ARN]: secretArn,

@@ -5,12 +5,11 @@
  * for side effects: no processed-event item, no event on the bus.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
-import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Stripe from 'stripe';
 import { bundle, captured, emfMetrics, putSigningSecret, startWorld, StripeWorld } from './support';
+import { BusCapture, BusEvent } from '../../../examples/local-flow/bus';
 import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 
 type Webhook = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -20,8 +19,7 @@ const OLD_SECRET = 'whsec_previous9876543210zyxwvutsrqponmlkjihgf';
 const stripe = new Stripe('sk_test_offline');
 let world: StripeWorld;
 let doc: DynamoDBDocumentClient;
-let sqs: SQSClient;
-let queueUrl: string;
+let billingEvents: BusCapture;
 let webhook: Webhook;
 let seq = 0;
 const TENANT = 'tenant-webhook-1';
@@ -31,12 +29,7 @@ beforeAll(async () => {
   world = await startWorld();
   world.useFunction('Webhook', { [STRIPE_ENV.SECRET_CACHE_SECONDS]: '0' });
   doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-  sqs = new SQSClient({});
-  queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'billing-events' }))).QueueUrl!;
-  const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-  const eb = new EventBridgeClient({});
-  await eb.send(new PutRuleCommand({ Name: 'billing', EventPattern: JSON.stringify({ 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] }) }));
-  await eb.send(new PutTargetsCommand({ Rule: 'billing', Targets: [{ Id: 'queue', Arn: queueArn }] }));
+  billingEvents = await BusCapture.start('billing-events', { 'source': ['sbt.control.plane'], 'detail-type': ['sbt_aws_billingSuccess', 'sbt_aws_billingFailure'] });
   await doc.send(new PutCommand({ TableName: world.names.customers, Item: { pk: `CUSTOMER#${CUSTOMER}`, tenantId: TENANT, generation: 1 } }));
   webhook = bundle<{ handler: Webhook }>('webhook').handler;
 });
@@ -86,17 +79,9 @@ async function processedItems(): Promise<number> {
   return (await doc.send(new ScanCommand({ TableName: world.names.webhookEvents, Select: 'COUNT', ConsistentRead: true }))).Count ?? 0;
 }
 
-async function drainBus(waitSeconds = 1): Promise<Array<{ 'detail-type': string; 'source': string; 'detail': Record<string, unknown> }>> {
-  const out = [];
-  for (;;) {
-    const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }));
-    if (!r.Messages?.length) return out;
-    for (const m of r.Messages) {
-      out.push(JSON.parse(m.Body!));
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
-    }
-    waitSeconds = 0;
-  }
+/** Receives (and deletes) every billing event that reached the queue through the bus. */
+function drainBus(waitSeconds = 1): Promise<BusEvent[]> {
+  return billingEvents.drain(waitSeconds);
 }
 
 describe('webhook', () => {
