@@ -320,11 +320,14 @@ describe('usage read contract', () => {
 
     // WHEN
     const since = await reader.readClosedWindows({ since: new Date(secondRun).toISOString() });
+    // the same instant written without milliseconds (closedAt has them): compared as instants, not as strings
+    const sinceSeconds = await reader.readClosedWindows({ since: new Date(secondRun).toISOString().replace(/\.\d{3}Z$/, 'Z') });
     const tenant = await reader.readTenantClosedWindows('tenant-3', { since: '2026-11-20T11:00:00Z', until: '2026-11-20T13:00:00Z' });
     const everything = await reader.readTenantClosedWindows('tenant-3');
 
     // THEN
     expect(new Set(since.windows.map((w) => w.windowStart))).toEqual(new Set(['2026-11-20T12:00:00Z']));
+    expect(sinceSeconds.windows.map((w) => w.windowId)).toEqual(since.windows.map((w) => w.windowId));
     expect(tenant.map((w) => [w.windowStart, w.metric, w.sum, w.count])).toEqual([
       ['2026-11-20T11:00:00Z', 'm0', '4', 2], ['2026-11-20T11:00:00Z', 'm1', '4', 2],
       ['2026-11-20T12:00:00Z', 'm0', '6', 2], ['2026-11-20T12:00:00Z', 'm1', '6', 2],

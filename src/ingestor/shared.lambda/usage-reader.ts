@@ -150,6 +150,10 @@ export class UsageReader {
   public async readClosedWindows(opts: ReadClosedWindowsOptions = {}): Promise<ClosedWindowPage> {
     const limit = Math.min(Math.max(Math.floor(opts.limit ?? 1000), 1), MAX_LIMIT);
     let position: Position = opts.cursor ? decodeCursor(opts.cursor) : { since: opts.since };
+    // Compared as instants, not as strings: `closedAt` carries milliseconds (`...:00.123Z`),
+    // which sort before a `since` written without them (`...:00Z`) in the same second.
+    const sinceMs = position.since === undefined ? undefined : Date.parse(position.since);
+    if (sinceMs !== undefined && !Number.isFinite(sinceMs)) throw new Error(`since ${JSON.stringify(position.since)} is not an ISO-8601 time`);
     const windows: ClosedWindow[] = [];
     const index: QueryCommandInput = {
       TableName: this.options.tableName,
@@ -160,7 +164,7 @@ export class UsageReader {
     };
     for await (const entry of queryItems(this.client, index)) {
       const windowStart = entry[TABLE_KEYS.sortKey].S!;
-      if (!position.w && position.since && entry[CLOSED_ATTRIBUTES.closedAt].S! < position.since) continue;
+      if (!position.w && sinceMs !== undefined && Date.parse(entry[CLOSED_ATTRIBUTES.closedAt].S!) < sinceMs) continue;
       const resume = position.w === windowStart ? position : undefined;
       const groups = Number(entry[CLOSED_ATTRIBUTES.groups].N);
       for (let group = resume?.g ?? 0; group < groups; group++) {
