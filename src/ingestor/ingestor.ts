@@ -2,6 +2,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Duration } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 
 /**
@@ -31,6 +32,16 @@ export interface IDataIngestorAggregator extends IConstruct {
   readonly aggregatorFunction: lambda.IFunction;
 
   /**
+   * When the ingestor's windows are final: their length and the longest time
+   * after a window's end until its closed total is readable through the usage
+   * read contract. A consumer with a deadline (a billing period's invoice, an
+   * offboarding) checks its timing against it.
+   *
+   * @default - not known: consumers cannot check their timing and say so at synth
+   */
+  readonly closingTimes?: UsageClosingTimes;
+
+  /**
    * Grants a producer the right to put usage records on the data stream.
    *
    * @param grantee the producer
@@ -57,4 +68,22 @@ export interface UsageReaderBinding {
    * the consumer when it is a `lambda.Function` of this app.
    */
   readonly environment: { [name: string]: string };
+}
+
+/**
+ * When a usage ingestor's windows are final (see `IDataIngestorAggregator.closingTimes`).
+ */
+export interface UsageClosingTimes {
+  /**
+   * The length of a window, in seconds (3600 for hourly windows, 86400 for daily ones).
+   * Windows start at whole multiples of it (UTC).
+   */
+  readonly windowSeconds: number;
+
+  /**
+   * The longest time from a window's end until its closed total is readable
+   * through the usage read contract: the allowed lateness, the closing margin,
+   * the closer's interval and the closer's longest run.
+   */
+  readonly maxClosingDelay: Duration;
 }

@@ -13,8 +13,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AggregatorFunction } from './aggregator-function';
 import { CloserFunction } from './closer-function';
-import { IDataIngestorAggregator, UsageReaderBinding } from './ingestor';
-import { AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT } from './ingestor-contract';
+import { IDataIngestorAggregator, UsageClosingTimes, UsageReaderBinding } from './ingestor';
+import { AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
 import { TABLE_KEYS } from './layout';
 import { EventDefinition } from '../events/event-definition';
 import { AlarmSet, handlerMetric } from '../private/alarms';
@@ -70,7 +70,12 @@ export interface UsageIngestorProps {
    * records (later ones are quarantined `LATE`); the closer computes its final
    * total shortly after. Between 0 and 7 days.
    *
-   * @default Duration.hours(1)
+   * The default keeps a window's worst-case closing delay (`closingTimes.maxClosingDelay`,
+   * 32 minutes with the defaults) inside the 1-hour invoice finalization grace period
+   * of billing systems such as Stripe, so that the last window of a billing period
+   * reaches its invoice. A longer lateness needs a longer grace period there.
+   *
+   * @default Duration.minutes(15)
    */
   readonly allowedLateness?: Duration;
 
@@ -178,6 +183,8 @@ const QUARANTINE_RETENTION = Duration.days(90);
 const AGGREGATOR_TIMEOUT = Duration.minutes(1);
 /** After `closesAt`, the closer waits the aggregator's longest run plus this allowance for clock skew and requests in flight. */
 const CLOSING_SKEW_ALLOWANCE = Duration.minutes(1);
+/** The closer's longest run. */
+const CLOSER_TIMEOUT = Duration.minutes(10);
 
 /**
  * A usage ingestor: a Kinesis data stream producers write usage records to; an
@@ -209,6 +216,8 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   public readonly windowGranularity: WindowGranularity;
   /** The CloudWatch namespace of the functions' own metrics. */
   public readonly metricNamespace: string;
+  /** When windows are final: their length and the longest delay from a window's end until it is readable closed. */
+  public readonly closingTimes: UsageClosingTimes;
   /** The event put on the bus for each closed window (detail: tenantId, metric, granularity, windowStart, windowEnd, sum, count, closedAt, windowId). */
   public readonly windowClosedEvent: EventDefinition;
 
@@ -227,7 +236,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const streamMode = props.streamMode ?? kinesis.StreamMode.ON_DEMAND;
     this.windowGranularity = props.windowGranularity ?? WindowGranularity.HOUR;
-    this.allowedLateness = props.allowedLateness ?? Duration.hours(1);
+    this.allowedLateness = props.allowedLateness ?? Duration.minutes(15);
     this.maxClockSkew = props.maxClockSkew ?? Duration.minutes(5);
     this.windowClosedEvent = { source: WINDOW_CLOSED_EVENT.source, detailType: WINDOW_CLOSED_EVENT.detailType };
     this.metricNamespace = METRIC_NAMESPACE;
@@ -312,17 +321,23 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       }),
     );
 
+    const closingInterval = props.closingInterval ?? Duration.minutes(5);
+    const closingMargin = AGGREGATOR_TIMEOUT.plus(CLOSING_SKEW_ALLOWANCE);
+    this.closingTimes = {
+      windowSeconds: WINDOW_LENGTH_MS[this.windowGranularity] / 1000,
+      maxClosingDelay: this.allowedLateness.plus(closingMargin).plus(closingInterval).plus(CLOSER_TIMEOUT),
+    };
     const eventBus = props.eventBus ?? events.EventBus.fromEventBusArn(this, 'DefaultEventBus',
       Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }));
     this.closer = createHandlerFunction(this, 'Closer', CloserFunction, {
       description: 'cdk-saas-billing usage ingestor: closes usage windows for good and announces each on the event bus',
-      timeout: Duration.minutes(10),
+      timeout: CLOSER_TIMEOUT,
       memorySize: 1024,
       logRetention: props.logRetention,
       removalPolicy,
       environment: {
         ...windowSettings,
-        [CLOSER_ENV.CLOSING_MARGIN_SECONDS]: String(AGGREGATOR_TIMEOUT.plus(CLOSING_SKEW_ALLOWANCE).toSeconds()),
+        [CLOSER_ENV.CLOSING_MARGIN_SECONDS]: String(closingMargin.toSeconds()),
         [CLOSER_ENV.EVENT_BUS_ARN]: eventBus.eventBusArn,
         ...powertools,
       },
@@ -333,7 +348,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     eventBus.grantPutEventsTo(this.closer);
     new events.Rule(this, 'CloserSchedule', {
       description: `Runs the usage closer of ${this.node.path}`,
-      schedule: events.Schedule.rate(props.closingInterval ?? Duration.minutes(5)),
+      schedule: events.Schedule.rate(closingInterval),
       // A failed run is not retried by Lambda's async queue: the next scheduled run redoes it (closing is idempotent).
       targets: [new targets.LambdaFunction(this.closer, { retryAttempts: 0 })],
     });
