@@ -79,6 +79,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-secrets-manager@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-cloudformation@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-scheduler@${AWS_SDK_VERSION}`,
     '@smithy/node-http-handler',
   ],
 
