@@ -58,6 +58,26 @@ export const STRIPE_ENV = {
   BILLING_FAILURE_DETAIL_TYPE: 'BILLING_FAILURE_DETAIL_TYPE',
   /** How long a processed webhook event id is remembered, seconds. */
   PROCESSED_EVENT_RETENTION_SECONDS: 'PROCESSED_EVENT_RETENTION_SECONDS',
+  /**
+   * Subscriptions are anchored on a window boundary: `billing_cycle_anchor` is the
+   * next whole multiple of this many seconds (UTC). `0`: no anchor.
+   */
+  BILLING_ANCHOR_SECONDS: 'BILLING_ANCHOR_SECONDS',
+  /** The invoice finalization grace period the user declares (Stripe's default 1 hour), seconds. */
+  INVOICE_GRACE_SECONDS: 'INVOICE_GRACE_SECONDS',
+  /**
+   * How long after an offboarding its last window is closed and readable (the ingestor's worst-case
+   * closing delay), seconds: the final push and the cancellation wait for it. `0`: no wait.
+   */
+  OFFBOARDING_WAIT_SECONDS: 'OFFBOARDING_WAIT_SECONDS',
+  /** The EventBridge Scheduler schedule group of this installation's one-time schedules. */
+  SCHEDULE_GROUP: 'SCHEDULE_GROUP_NAME',
+  /** The role EventBridge Scheduler assumes to invoke the offboarding function. */
+  SCHEDULER_ROLE_ARN: 'SCHEDULER_ROLE_ARN',
+  /** The dead-letter queue of the one-time schedules. */
+  SCHEDULER_DLQ_ARN: 'SCHEDULER_DEAD_LETTER_QUEUE_ARN',
+  /** How long after sending the reconciler trusts Stripe's meter event summaries, seconds. */
+  RECONCILE_LAG_SECONDS: 'RECONCILE_LAG_SECONDS',
   /** Powertools: service name (logger key and metric dimension). */
   SERVICE_NAME: 'POWERTOOLS_SERVICE_NAME',
   /** Powertools: metric namespace. */
@@ -99,6 +119,25 @@ export const STRIPE_METRICS = {
   WINDOWS_ZERO: 'WindowsZero',
   /** Windows of offboarded tenants: recorded, not sent. */
   WINDOWS_AFTER_OFFBOARDING: 'WindowsAfterOffboarding',
+  /**
+   * Windows whose period's invoice was already finalized when they reached Stripe: billed on the
+   * next invoice (with an invoice item that says so). Alarmed.
+   */
+  WINDOWS_CARRIED_OVER: 'WindowsCarriedOver',
+  /** Windows of tenants whose subscription never started or ended outside an offboarding (incomplete_expired, canceled, customer deleted in Stripe): not sent. Alarmed. */
+  WINDOWS_NO_SUBSCRIPTION: 'WindowsNoSubscription',
+  /** Sent windows that Stripe's meter event summaries show it did not count (reconciler). Alarmed. */
+  WINDOWS_NOT_COUNTED: 'WindowsNotCounted',
+  /** Windows not counted that the reconciler sent again (in their period, or carried to the next invoice). */
+  WINDOWS_RESENT: 'WindowsResent',
+  /** Windows Stripe did not count after a resend either (customer deleted, meter inactive): not billed. Alarmed. */
+  WINDOWS_DROPPED: 'WindowsDropped',
+  /** Units Stripe counted beyond what was sent, per reconciled period (events from elsewhere on the meter). Alarmed. */
+  UNITS_OVER_COUNTED: 'UnitsOverCounted',
+  /** Offboardings waiting for the tenant's last windows to close before the final push and the cancellation. */
+  OFFBOARDINGS_WAITING: 'OffboardingsWaiting',
+  /** Customers kept although deletion was asked, because an invoice was still open or unpaid (retried daily). */
+  CUSTOMER_DELETIONS_DEFERRED: 'CustomerDeletionsDeferred',
   /** Windows put aside to retry on the next run (no customer yet, Stripe unavailable). */
   WINDOWS_DEFERRED: 'WindowsDeferred',
   /** Age of the oldest window waiting for a retry, hours. Alarmed at 24. */
@@ -116,7 +155,7 @@ export const STRIPE_METRICS = {
  *
  * | item     | pk                      | attributes |
  * |----------|-------------------------|------------|
- * | tenant   | `TENANT#<tenantId>`     | `status` (CREATING, ACTIVE, OFFBOARDING, OFFBOARDED), `generation`, `customerId`, `customerAttemptedAt`, `subscriptionId`, `subscriptionAttemptedAt`, `onboardedAt`, `offboardedAt`, `cancellation`, `cancelAt`, `customerDeleted` |
+ * | tenant   | `TENANT#<tenantId>`     | `status` (CREATING, ACTIVE, OFFBOARDING, OFFBOARDED), `generation`, `customerId`, `customerAttemptedAt`, `subscriptionId`, `subscriptionAttemptedAt`, `onboardedAt`, `offboardedAt`, `finalizeAt`, `cancellation`, `cancelAt`, `customerDeleted`, `customerDeletion` (PENDING, DONE, GAVE_UP); the subscription as last read: `subscriptionStartedAt`, `periodStart`, `periodEnd`, `previousPeriodStart`, `currency`, `subscriptionStatus`, `subscriptionStatusAt` (epoch seconds of the Stripe event or read that set it); `customerDeletedByStripe` |
  * | customer | `CUSTOMER#<customerId>` | `tenantId`, `generation` (the reverse mapping the webhook reads) |
  */
 export const CUSTOMERS_TABLE_LAYOUT = {
@@ -134,6 +173,22 @@ export const CUSTOMERS_TABLE_LAYOUT = {
  * | pending window | `PENDING`           | `<windowId>`|
  * | read cursor    | `STATE`             | `CURSOR`    |
  * | run lease      | `STATE`             | `LEASE`     |
+ * | rounding carry | `CARRY#<tenantId>`  | `<eventName>#<billing period start>` |
+ * | reconciliation | `RECON#<tenantId>`  | `<eventName>#<billing period start>` |
+ * | reconciler's position | `STATE`      | `RECONCILED#<tenantId>` |
+ *
+ * A pushed marker holds the window (`windowData`), its `status` (a disposition, or SENDING while
+ * it is being sent), and once reserved: `value` (the whole units sent), `exactValue` (the window's
+ * sum times the multiplier), `timestamp` (the meter event's, epoch seconds), `billingPeriodStart`
+ * (the period whose invoice bills it) and `usagePeriodStart` (the period the usage belongs to;
+ * differs when it was carried over), `identifier`, `customerId`, `eventName`.
+ *
+ * The rounding carry of a tenant, meter and billing period holds `exact` (the sum of the exact
+ * values reserved in that period) and `units` (the whole units reserved: always the rounding of
+ * `exact`), `version`: each window sends `round(exact + its exact) - units`, so a period bills the
+ * rounding of its total, not the total of roundings.
+ *
+ * The reconciliation record of a tenant, meter and billing period: see `ReconciliationRecord`.
  */
 export const USAGE_PUSH_TABLE_LAYOUT = {
   partitionKey: 'pk',
@@ -144,7 +199,42 @@ export const USAGE_PUSH_TABLE_LAYOUT = {
   statePartition: 'STATE',
   cursorSortKey: 'CURSOR',
   leaseSortKey: 'LEASE',
+  carryPrefix: 'CARRY#',
+  reconciliationPrefix: 'RECON#',
+  reconciledPrefix: 'RECONCILED#',
 } as const;
+
+/**
+ * A billing period's reconciliation record (`RECON#<tenantId>` / `<eventName>#<periodStart>`), written
+ * by the reconciler. Usage in the meter's units (after the multiplier): `metered`, `carriedOver`,
+ * `rejected` and `pending` are exact decimals of the windows whose usage falls in the period; `sent`
+ * and `counted` are whole units of meter events timestamped in the period.
+ *
+ * - `metered = billedHere + carriedOver + rejected + pending`, where `billedHere` is the exact usage
+ *   of the period sent into it; `carriedIn` is the exact usage of earlier periods sent into it.
+ * - `sent = round(billedHere + carriedIn)` as the rounding carry makes it (to the unit);
+ * - `counted` is what Stripe's meter event summaries show for the period; `difference = counted - sent`.
+ *
+ * `FINAL` once the period's invoice is finalized and nothing of it is pending.
+ */
+export interface ReconciliationRecord {
+  readonly tenantId: string;
+  readonly metric: string;
+  readonly eventName: string;
+  readonly periodStart: string;
+  readonly periodEnd?: string;
+  readonly status: 'OPEN' | 'FINAL';
+  readonly metered: string;
+  readonly billedHere: string;
+  readonly carriedIn: string;
+  readonly carriedOver: string;
+  readonly rejected: string;
+  readonly pending: string;
+  readonly sent: string;
+  readonly counted: string;
+  readonly difference: string;
+  readonly updatedAt: string;
+}
 
 /** The webhook events table: partition key `pk` (S) = `EVENT#<id>`, TTL on `expiresAt`. */
 export const WEBHOOK_EVENTS_TABLE_LAYOUT = {

@@ -238,7 +238,7 @@ describe('push', () => {
     const { result, output } = await captured(() => run(reader));
     expect(result).toMatchObject({ TOO_OLD: 1, SENT: 0 });
     expect(world.stripe.recorded('POST', /meter_events/)).toHaveLength(0);
-    expect((await markers())[reader.windows[0].windowId]).toMatchObject({ status: 'TOO_OLD', value: '1' });
+    expect((await markers())[reader.windows[0].windowId]).toMatchObject({ status: 'TOO_OLD', exactValue: '1' });
     expect(emfMetrics(output)).toMatchObject({ WindowsTooOld: 1 });
   });
 

@@ -44,3 +44,13 @@ export function meterEventIdentifier(prefix: string, windowId: string): string {
 export function meterEventKey(identifier: string, serverErrors = 0): string {
   return serverErrors === 0 ? `meter-event-${identifier}` : `meter-event-${identifier}-after-5xx-${serverErrors}`;
 }
+
+/** Idempotency-Key of the invoice item that marks a carried-over window on the invoice that bills it. */
+export function carryNoteKey(identifier: string): string {
+  return `carry-note-${identifier}`;
+}
+
+/** The meter event `identifier` of the reconciler's resend of a window Stripe did not count (`-r<n>`). */
+export function resendIdentifier(identifier: string, attempt: number): string {
+  return `${identifier}-r${attempt}`;
+}

@@ -16,7 +16,14 @@
  *    create with the same key (Stripe answers with the same customer), a later
  *    one first searches Stripe for the customer by its metadata (`tenantId`,
  *    `tenantGeneration`; the search index is long settled by then).
- * 5. The same for the subscription, found again by listing the customer's subscriptions.
+ * 5. The same for the subscription, found again by listing the customer's subscriptions. It is
+ *    anchored on the next window boundary (`billing_cycle_anchor`, see `billing-period.ts`) and
+ *    created with `payment_behavior: allow_incomplete` (Stripe's default for the API, chosen
+ *    explicitly): it is `active` at once when nothing is due or the customer's default payment
+ *    method pays; otherwise `incomplete`, and `incomplete_expired` 23 hours later if the first
+ *    invoice stays unpaid (https://docs.stripe.com/billing/subscriptions/overview#payment-status),
+ *    which the webhook records and the push then answers with `NO_SUBSCRIPTION`. Its start, current
+ *    period and currency are kept on the mapping.
  *
  * A re-onboarding after an offboarding (an onboarding event newer than the
  * offboarding) reopens the tenant as generation + 1: the kept customer gets a
@@ -25,9 +32,10 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type Stripe from 'stripe';
-import { jsonEnv, requiredEnv } from '../../../shared.lambda/env';
+import { jsonEnv, numberEnv, requiredEnv } from '../../../shared.lambda/env';
 import { logger } from '../../../shared.lambda/logger';
 import { MANAGED_BY, STRIPE_ENV, STRIPE_METADATA, STRIPE_METRICS } from '../contract';
+import { billingAnchor, MIN_ANCHOR_LEAD_MS } from './billing-period';
 import { customerKey, subscriptionKey } from './keys';
 import { metrics } from './metrics';
 import { failureKind, stripeCall } from './stripe-client';
@@ -108,33 +116,54 @@ async function findOrCreateCustomer(
   }
 }
 
-async function listSubscription(customerId: string, generation: number): Promise<string | undefined> {
+async function listSubscription(customerId: string, generation: number): Promise<Stripe.Subscription | undefined> {
   const list = await stripeCall((s) => s.subscriptions.list({ customer: customerId, status: 'all', limit: 100 }));
   return list.data.find((sub) => sub.metadata?.[STRIPE_METADATA.GENERATION] === String(generation)
-    && sub.metadata?.[STRIPE_METADATA.MANAGED_BY] === MANAGED_BY)?.id;
+    && sub.metadata?.[STRIPE_METADATA.MANAGED_BY] === MANAGED_BY);
 }
 
 async function findOrCreateSubscription(
   record: TenantRecord, customerId: string, previousAttempt: string | undefined, prices: string[], prefix: string, nowMs: number,
-): Promise<string> {
+): Promise<Stripe.Subscription> {
   const { tenantId, generation } = record;
   if (isOld(previousAttempt, nowMs)) {
     const found = await listSubscription(customerId, generation);
     if (found) return found;
   }
+  // The anchor follows from the first attempt's time while that still gives a future anchor, so a
+  // retry sends the same parameters (and gets Stripe's first answer for the key); otherwise from now.
+  const alignSeconds = numberEnv(STRIPE_ENV.BILLING_ANCHOR_SECONDS, { min: 0, integer: true, fallback: 0 });
+  const firstAttempt = previousAttempt ? Date.parse(previousAttempt) : nowMs;
+  let anchor = billingAnchor(firstAttempt, alignSeconds);
+  if (anchor !== undefined && anchor * 1000 - nowMs < MIN_ANCHOR_LEAD_MS) anchor = billingAnchor(nowMs, alignSeconds);
   try {
-    const sub = await stripeCall((s) => s.subscriptions.create({
+    return await stripeCall((s) => s.subscriptions.create({
       customer: customerId,
       items: prices.map((price) => ({ price })),
       metadata: tenantMetadata(tenantId, generation),
+      payment_behavior: 'allow_incomplete',
+      ...(anchor !== undefined ? { billing_cycle_anchor: anchor } : {}),
     }, { idempotencyKey: subscriptionKey(prefix, tenantId, generation) }));
-    return sub.id;
   } catch (error) {
     if (!isIdempotencyConflict(error)) throw error;
     const found = await listSubscription(customerId, generation);
     if (!found) throw new Error(`Tenant ${tenantId}: Stripe refused the subscription creation as a repeat and does not list it yet; retry later`);
     return found;
   }
+}
+
+/** What the mapping keeps of a subscription: its start, current period, currency and status. */
+function subscriptionFields(sub: Stripe.Subscription, nowMs: number): Record<string, unknown> {
+  const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString().replace('.000Z', 'Z');
+  const item = sub.items?.data?.[0];
+  return {
+    subscriptionStartedAt: iso(sub.start_date ?? sub.created),
+    ...(item?.current_period_start && item.current_period_end
+      ? { periodStart: iso(item.current_period_start), periodEnd: iso(item.current_period_end) } : {}),
+    ...(sub.currency ? { currency: sub.currency } : {}),
+    subscriptionStatus: sub.status,
+    subscriptionStatusAt: Math.floor(nowMs / 1000),
+  };
 }
 
 /** The mapping to work on: created, reopened, or as it is (undefined: the event is stale). */
@@ -156,7 +185,9 @@ async function openTenant(tenantId: string, eventTime: string): Promise<TenantRe
       onboardedAt: eventTime,
     }, {
       remove: ['subscriptionId', 'subscriptionAttemptedAt', 'customerAttemptedAt', 'cancellation', 'cancelAt', 'offboardedAt',
-        ...(existing.customerDeleted ? ['customerId', 'customerDeleted'] : [])],
+        'subscriptionStartedAt', 'periodStart', 'periodEnd', 'previousPeriodStart', 'currency', 'subscriptionStatus', 'subscriptionStatusAt',
+        'customerDeletion', 'finalizeAt',
+        ...(existing.customerDeleted || existing.customerDeletedByStripe ? ['customerId', 'customerDeleted', 'customerDeletedByStripe'] : [])],
     });
     if (reopened) {
       logger.info('Tenant re-onboarded after an offboarding', { generation: reopened.generation });
@@ -198,7 +229,8 @@ export async function onboardTenant(tenantId: string, eventTime: string, contact
     const previous = record.subscriptionAttemptedAt;
     await mustUpdate(tenantId, g, { subscriptionAttemptedAt: new Date(nowMs).toISOString() }, ['subscriptionAttemptedAt']);
     const created = await findOrCreateSubscription(record, customerId, previous, prices, prefix, nowMs);
-    const after = await updateTenant(tenantId, { generation: g }, { subscriptionId: created }, { ifAbsent: ['subscriptionId'] });
+    const after = await updateTenant(tenantId, { generation: g }, { subscriptionId: created.id, ...subscriptionFields(created, nowMs) },
+      { ifAbsent: ['subscriptionId', 'subscriptionStartedAt'] });
     if (!after) throw new Error(`Tenant ${tenantId}: generation changed while its subscription was being recorded; retry`);
     subscriptionId = after.subscriptionId;
   }

@@ -4,16 +4,23 @@
  *
  * Per window (`pushWindow`):
  * 1. **Decide** from the window, its meter and its tenant's mapping, before any write:
- *    send, put aside to retry (`deferred`: no customer yet, Stripe unavailable), or a
- *    final disposition that is recorded and never sent (`ZERO`, `NO_METER`,
- *    `TOO_OLD`, `REJECTED`, `AFTER_OFFBOARDING`).
- * 2. **Claim** the window's marker (`SENDING`, keeping the time of the first
- *    attempt) on the condition that it is not final: a window already pushed is
- *    skipped, beyond Stripe's 24-hour dedup window too.
+ *    send (with a timestamp and a billing period: `billing-period.ts`), put aside to retry
+ *    (`deferred`: no customer yet, period not known yet, Stripe unavailable), or a final
+ *    disposition that is recorded and never sent (`NO_METER`, `TOO_OLD`, `REJECTED`,
+ *    `AFTER_OFFBOARDING`, `NO_SUBSCRIPTION`).
+ * 2. **Reserve** the window's whole units and claim its marker (`SENDING`, keeping the time of
+ *    the first attempt) in one transaction with the rounding carry of its tenant, meter and
+ *    billing period: the window sends `round(carried exact + its exact) - carried units`, so a
+ *    period bills the rounding of its total (720 hourly windows of 0.4 bill 288, not 0). A window
+ *    whose share is 0 is recorded `ZERO` in that transaction. A window already pushed is skipped,
+ *    beyond Stripe's 24-hour dedup window too; a window reserved by an interrupted run is sent
+ *    again with the units and timestamp it reserved.
  * 3. **Send** one meter event with the window's deterministic `identifier` and
  *    `Idempotency-Key`: every retry (429 as Stripe's `Retry-After` says, 5xx,
  *    timeouts) and every rerun after a crash sends the same identifier, which Stripe drops.
- * 4. **Record** `SENT`. A crash between 3 and 4 leaves `SENDING`: a rerun within
+ * 4. **Record** `SENT`, or `CARRIED_OVER` when the window's own period's invoice was finalized
+ *    and it was sent into the current period (then with a zero-amount invoice item, for the
+ *    window's period, saying so). A crash between 3 and 4 leaves `SENDING`: a rerun within
  *    23 hours of the first attempt sends again (Stripe answers with its first
  *    answer, or refuses the known identifier: both mean counted); a rerun later
  *    first reads the meter's event summary of the window's hour for the customer:
@@ -25,16 +32,18 @@
  * concurrent call per customer and meter); different pairs go in parallel.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { BatchGetCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, QueryCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, QueryCommandInput, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClosedWindow, UsageReader } from '../../../ingestor/shared.lambda/usage-reader';
 import { documentClient } from '../../../shared.lambda/aws-clients';
-import { DecimalError, multiplyDecimals, parseDecimal, roundDecimal } from '../../../shared.lambda/decimal';
-import { isConditionalCheckFailed } from '../../../shared.lambda/dynamodb';
+import { addDecimals, DecimalError, multiplyDecimals, parseDecimal, roundDecimal, subtractDecimals } from '../../../shared.lambda/decimal';
+import { cancellationCodes, isConditionalCheckFailed } from '../../../shared.lambda/dynamodb';
 import { jsonEnv, numberEnv, requiredEnv } from '../../../shared.lambda/env';
 import { logger } from '../../../shared.lambda/logger';
 import { withRetry } from '../../../shared.lambda/retry';
-import { MeterMapping, STRIPE_ENV, STRIPE_METRICS, USAGE_PUSH_TABLE_LAYOUT as L } from '../contract';
-import { meterEventIdentifier, meterEventKey } from './keys';
+import { MANAGED_BY, MeterMapping, STRIPE_ENV, STRIPE_METADATA, STRIPE_METRICS, USAGE_PUSH_TABLE_LAYOUT as L } from '../contract';
+import { Accounting, accountingUpdate, usagePeriodOf } from './accounting';
+import { NOT_BILLING_STATUSES, needsPeriodRead, placeWindow, readPeriod } from './billing-period';
+import { carryNoteKey, meterEventIdentifier, meterEventKey } from './keys';
 import { metrics } from './metrics';
 import { IDEMPOTENCY_SAFE_MS } from './onboarding';
 import { describeFailure, failureKind, isDuplicateIdentifier, isServerError, stripeCall } from './stripe-client';
@@ -44,7 +53,9 @@ import { getTenant, TenantRecord } from './tenants';
 export type ClosedWindowSource = Pick<UsageReader, 'readClosedWindows' | 'readTenantClosedWindows'>;
 
 /** A final disposition: recorded on the window's marker. */
-export type Disposition = 'SENT' | 'ZERO' | 'NO_METER' | 'TOO_OLD' | 'REJECTED' | 'UNCERTAIN' | 'AFTER_OFFBOARDING';
+export type Disposition = 'SENT' | 'CARRIED_OVER' | 'ZERO' | 'NO_METER' | 'TOO_OLD' | 'REJECTED' | 'UNCERTAIN' | 'AFTER_OFFBOARDING' | 'NO_SUBSCRIPTION'
+/** Set by the reconciler: Stripe did not count the window after a resend either. */
+| 'DROPPED';
 
 /** Stripe accepts meter event timestamps of the past 35 days... */
 export const MAX_EVENT_AGE_SECONDS = 35 * 24 * 3600;
@@ -66,6 +77,8 @@ export interface PushConfig {
   readonly meters: ReadonlyMap<string, MeterMapping>;
   readonly concurrency: number;
   readonly initialLookbackSeconds: number;
+  /** The invoice finalization grace period the user declares, seconds. */
+  readonly graceSeconds: number;
 }
 
 /** Reads the push configuration from the environment. */
@@ -78,11 +91,15 @@ export function pushConfigFromEnv(): PushConfig {
     concurrency: numberEnv(STRIPE_ENV.PUSH_CONCURRENCY, { min: 1, max: 64, integer: true, fallback: 8 }),
     initialLookbackSeconds: numberEnv(STRIPE_ENV.INITIAL_LOOKBACK_SECONDS,
       { min: 3600, max: MAX_EVENT_AGE_SECONDS, integer: true, fallback: MAX_EVENT_AGE_SECONDS - EVENT_AGE_MARGIN_SECONDS }),
+    graceSeconds: numberEnv(STRIPE_ENV.INVOICE_GRACE_SECONDS, { min: 0, max: 72 * 3600, integer: true, fallback: 3600 }),
   };
 }
 
-/** The whole-number value Stripe receives for a window, or why it cannot be sent. */
-export function meterValue(sum: string, meter: Pick<MeterMapping, 'multiplier' | 'rounding'>): { value: string; exact: string } | { problem: string } {
+/**
+ * A window's exact value in the meter's units (its sum times the multiplier), or why it cannot be
+ * sent. Its whole units are decided when it is reserved (the rounding carry).
+ */
+export function meterValue(sum: string, meter: Pick<MeterMapping, 'multiplier'>): { exact: string } | { problem: string } {
   let exact: string;
   try {
     exact = multiplyDecimals(parseDecimal(sum, { allowNegative: true }), meter.multiplier);
@@ -90,37 +107,73 @@ export function meterValue(sum: string, meter: Pick<MeterMapping, 'multiplier' |
     if (error instanceof DecimalError) return { problem: `window sum is not a decimal: ${error.message}` };
     throw error;
   }
-  const value = roundDecimal(exact, 0, meter.rounding);
-  if (value.startsWith('-')) return { problem: `value ${value} is negative; Stripe meter events count usage of 0 or more` };
-  if (value.length > MAX_VALUE_DIGITS) return { problem: `value ${value} has more than ${MAX_VALUE_DIGITS} digits, which Stripe refuses: lower the meter's multiplier` };
-  return { value, exact };
+  if (exact.startsWith('-')) return { problem: `value ${exact} is negative; Stripe meter events count usage of 0 or more` };
+  if (roundDecimal(exact, 0, 'UP').length > MAX_VALUE_DIGITS) {
+    return { problem: `value ${exact} has more than ${MAX_VALUE_DIGITS} digits, which Stripe refuses: lower the meter's multiplier` };
+  }
+  return { exact };
+}
+
+/** A window to send: whom, which meter, its exact value, and where it is billed. */
+export interface SendDecision {
+  readonly kind: 'send';
+  readonly customerId: string;
+  readonly subscriptionId?: string;
+  readonly currency?: string;
+  readonly eventName: string;
+  readonly rounding: MeterMapping['rounding'];
+  readonly exact: string;
+  /** The meter event's timestamp, epoch seconds. */
+  readonly timestamp: number;
+  readonly billingPeriodStart: string;
+  readonly usagePeriodStart?: string;
+  readonly carriedOver: boolean;
 }
 
 type Decision =
-  | { readonly kind: 'send'; readonly customerId: string; readonly eventName: string; readonly value: string; readonly exact: string; readonly timestamp: number }
-  | { readonly kind: 'final'; readonly disposition: Exclude<Disposition, 'SENT' | 'UNCERTAIN'>; readonly reason: string; readonly value?: string }
+  | SendDecision
+  | { readonly kind: 'final'; readonly disposition: Exclude<Disposition, 'SENT' | 'CARRIED_OVER' | 'UNCERTAIN' | 'ZERO' | 'DROPPED'>; readonly reason: string; readonly exact?: string }
   | { readonly kind: 'defer'; readonly reason: string };
 
-/** Decides what to do with a window (step 1), from data only. */
-export function decide(w: ClosedWindow, meter: MeterMapping | undefined, tenant: TenantRecord | undefined, nowMs: number): Decision {
+/** Decides what to do with a window (step 1), from data only. `graceSeconds`: the declared invoice finalization grace period. */
+export function decide(w: ClosedWindow, meter: MeterMapping | undefined, tenant: TenantRecord | undefined, nowMs: number, graceSeconds = 3600): Decision {
   if (!meter) return { kind: 'final', disposition: 'NO_METER', reason: `no meter maps metric '${w.metric}'` };
   const v = meterValue(w.sum, meter);
   if ('problem' in v) return { kind: 'final', disposition: 'REJECTED', reason: v.problem };
-  if (v.value === '0') return { kind: 'final', disposition: 'ZERO', reason: `sum ${w.sum} x ${meter.multiplier} rounds to 0`, value: '0' };
-  const timestamp = Math.floor(Date.parse(w.windowStart) / 1000);
+  const windowStart = Math.floor(Date.parse(w.windowStart) / 1000);
   const nowSeconds = Math.floor(nowMs / 1000);
-  if (!Number.isFinite(timestamp)) return { kind: 'final', disposition: 'REJECTED', reason: `window start '${w.windowStart}' is not a time` };
-  if (timestamp < nowSeconds - MAX_EVENT_AGE_SECONDS + EVENT_AGE_MARGIN_SECONDS) {
-    return { kind: 'final', disposition: 'TOO_OLD', reason: `window start ${w.windowStart} is older than the 35 days Stripe accepts`, value: v.value };
-  }
-  if (timestamp > nowSeconds + MAX_EVENT_LEAD_SECONDS) return { kind: 'defer', reason: 'window start is ahead of the clock' };
+  if (!Number.isFinite(windowStart)) return { kind: 'final', disposition: 'REJECTED', reason: `window start '${w.windowStart}' is not a time` };
+  if (windowStart > nowSeconds + MAX_EVENT_LEAD_SECONDS) return { kind: 'defer', reason: 'window start is ahead of the clock' };
   if (!tenant?.customerId || tenant.status === 'CREATING') return { kind: 'defer', reason: 'tenant has no Stripe customer yet' };
   if (tenant.status === 'OFFBOARDED') {
     const stillBilled = tenant.cancellation === 'AT_PERIOD_END' && !tenant.customerDeleted
       && tenant.cancelAt !== undefined && Date.parse(w.windowStart) < Date.parse(tenant.cancelAt);
-    if (!stillBilled) return { kind: 'final', disposition: 'AFTER_OFFBOARDING', reason: 'tenant offboarded and its subscription no longer bills', value: v.value };
+    if (!stillBilled) return { kind: 'final', disposition: 'AFTER_OFFBOARDING', reason: 'tenant offboarded and its subscription no longer bills', exact: v.exact };
+  } else if (tenant.status === 'OFFBOARDING' && tenant.offboardedAt !== undefined && Date.parse(w.windowStart) >= Date.parse(tenant.offboardedAt)) {
+    return { kind: 'final', disposition: 'AFTER_OFFBOARDING', reason: `usage after the offboarding at ${tenant.offboardedAt}`, exact: v.exact };
   }
-  return { kind: 'send', customerId: tenant.customerId, eventName: meter.eventName, value: v.value, exact: v.exact, timestamp };
+  if (tenant.status !== 'OFFBOARDED' && (tenant.customerDeletedByStripe || NOT_BILLING_STATUSES.includes(tenant.subscriptionStatus ?? ''))) {
+    const why = tenant.customerDeletedByStripe ? 'the Stripe customer was deleted in Stripe' : `the subscription is ${tenant.subscriptionStatus}`;
+    return { kind: 'final', disposition: 'NO_SUBSCRIPTION', reason: `${why}: no subscription bills this usage (fix it, then redrive)`, exact: v.exact };
+  }
+  const placement = placeWindow(windowStart, tenant, nowSeconds, graceSeconds);
+  if (placement.kind === 'wait') return { kind: 'defer', reason: placement.reason };
+  if (placement.timestamp < nowSeconds - MAX_EVENT_AGE_SECONDS + EVENT_AGE_MARGIN_SECONDS) {
+    return { kind: 'final', disposition: 'TOO_OLD', reason: `window start ${w.windowStart} is older than the 35 days Stripe accepts`, exact: v.exact };
+  }
+  return {
+    kind: 'send',
+    customerId: tenant.customerId,
+    subscriptionId: tenant.subscriptionId,
+    currency: tenant.currency,
+    eventName: meter.eventName,
+    rounding: meter.rounding,
+    exact: v.exact,
+    timestamp: placement.timestamp,
+    billingPeriodStart: placement.billingPeriodStart,
+    usagePeriodStart: placement.usagePeriodStart,
+    carriedOver: placement.carriedOver,
+  };
 }
 
 /** What one run did. */
@@ -129,7 +182,7 @@ export class PushTally {
   public alreadyPushed = 0;
   public deferred = 0;
   public readonly dispositions: Record<Disposition, number> = {
-    SENT: 0, ZERO: 0, NO_METER: 0, TOO_OLD: 0, REJECTED: 0, UNCERTAIN: 0, AFTER_OFFBOARDING: 0,
+    SENT: 0, CARRIED_OVER: 0, ZERO: 0, NO_METER: 0, TOO_OLD: 0, REJECTED: 0, UNCERTAIN: 0, AFTER_OFFBOARDING: 0, NO_SUBSCRIPTION: 0, DROPPED: 0,
   };
   /** Set when the run must stop (Stripe unavailable, API key refused). */
   public abort?: Error;
@@ -144,6 +197,7 @@ export class PushTally {
       [m.WINDOWS_WITHOUT_METER, this.dispositions.NO_METER], [m.WINDOWS_TOO_OLD, this.dispositions.TOO_OLD],
       [m.WINDOWS_REJECTED, this.dispositions.REJECTED], [m.WINDOWS_UNCERTAIN, this.dispositions.UNCERTAIN],
       [m.WINDOWS_AFTER_OFFBOARDING, this.dispositions.AFTER_OFFBOARDING], [m.WINDOWS_DEFERRED, this.deferred],
+      [m.WINDOWS_CARRIED_OVER, this.dispositions.CARRIED_OVER], [m.WINDOWS_NO_SUBSCRIPTION, this.dispositions.NO_SUBSCRIPTION],
     ];
     for (const [name, n] of counts) metrics.addMetric(name, MetricUnit.Count, n);
   }
@@ -166,11 +220,20 @@ export interface PushRun {
   readonly pendingIds: Set<string>;
   /** Stripe's active meters by event name, read once per run when needed. */
   meterIds?: Promise<Map<string, string>>;
+  /** The rounding carries this run read or wrote (the run holds the push lease; versions guard the rest). */
+  readonly carries: Map<string, Carry>;
+}
+
+/** A rounding carry (see `USAGE_PUSH_TABLE_LAYOUT`). */
+export interface Carry {
+  readonly exact: string;
+  readonly units: string;
+  readonly version: number;
 }
 
 /** A new run. */
 export function newRun(config: PushConfig, hasTimeLeft: () => boolean = () => true, nowMs: () => number = Date.now): PushRun {
-  return { config, nowMs, hasTimeLeft, tally: new PushTally(), tenants: new Map(), pendingIds: new Set() };
+  return { config, nowMs, hasTimeLeft, tally: new PushTally(), tenants: new Map(), pendingIds: new Set(), carries: new Map() };
 }
 
 const doc = () => documentClient();
@@ -195,11 +258,11 @@ function windowOf(data: Record<string, unknown>, windowId: string): ClosedWindow
 }
 
 /** Dispositions an operator may send again (`redriveWindows`) once the cause is fixed. */
-export const REDRIVABLE: readonly Disposition[] = ['REJECTED', 'UNCERTAIN', 'NO_METER', 'AFTER_OFFBOARDING'];
+export const REDRIVABLE: readonly Disposition[] = ['REJECTED', 'UNCERTAIN', 'NO_METER', 'AFTER_OFFBOARDING', 'NO_SUBSCRIPTION', 'DROPPED'];
 
 /**
- * Puts windows recorded as REJECTED, UNCERTAIN, NO_METER or AFTER_OFFBOARDING
- * back to be pushed by this run (an operator's decision, after fixing the cause:
+ * Puts windows recorded as REJECTED, UNCERTAIN, NO_METER, AFTER_OFFBOARDING, NO_SUBSCRIPTION or
+ * DROPPED back to be pushed by this run (an operator's decision, after fixing the cause:
  * an UNCERTAIN window is resent only if it was not counted). Returns what was
  * done with each id.
  */
@@ -234,33 +297,46 @@ export async function redriveWindows(run: PushRun, windowIds: readonly string[])
  */
 async function recordFinal(
   run: PushRun, w: ClosedWindow, disposition: Disposition, reason: string, claimed: boolean, extra: Record<string, unknown> = {},
+  accounting: readonly Accounting[] = [],
 ): Promise<void> {
   const fields = Object.entries(extra).filter(([, v]) => v !== undefined);
-  const write = (status: Disposition, why: string, onlyIfSending: boolean) => doc().send(new UpdateCommand({
-    TableName: run.config.table,
-    Key: markerKey(w.windowId),
-    UpdateExpression: `SET #s = :s, reason = :r, decidedAt = :now, windowData = :w${fields.map((_, i) => `, #x${i} = :x${i}`).join('')}`,
-    ConditionExpression: onlyIfSending ? '#s = :sending' : 'attribute_not_exists(#s)',
-    ExpressionAttributeNames: { '#s': 'status', ...Object.fromEntries(fields.map(([k], i) => [`#x${i}`, k])) },
-    ExpressionAttributeValues: {
-      ':s': status,
-      ':r': why,
-      ':now': new Date(run.nowMs()).toISOString(),
-      ':w': windowFields(w),
-      ...(onlyIfSending ? { ':sending': 'SENDING' } : {}),
-      ...Object.fromEntries(fields.map(([, v], i) => [`:x${i}`, v])),
-    },
-  }));
+  const write = async (status: Disposition, why: string, onlyIfSending: boolean, withAccounting: readonly Accounting[]) => {
+    const update = {
+      TableName: run.config.table,
+      Key: markerKey(w.windowId),
+      UpdateExpression: `SET #s = :s, reason = :r, decidedAt = :now, windowData = :w${fields.map((_, i) => `, #x${i} = :x${i}`).join('')}`,
+      ConditionExpression: onlyIfSending ? '#s = :sending' : 'attribute_not_exists(#s)',
+      ExpressionAttributeNames: { '#s': 'status', ...Object.fromEntries(fields.map(([k], i) => [`#x${i}`, k])) },
+      ExpressionAttributeValues: {
+        ':s': status,
+        ':r': why,
+        ':now': new Date(run.nowMs()).toISOString(),
+        ':w': windowFields(w),
+        ...(onlyIfSending ? { ':sending': 'SENDING' } : {}),
+        ...Object.fromEntries(fields.map(([, v], i) => [`:x${i}`, v])),
+      },
+    };
+    if (withAccounting.length === 0) return void await doc().send(new UpdateCommand(update));
+    // The marker and its accounting together: a window is accounted exactly once.
+    try {
+      await doc().send(new TransactWriteCommand({
+        TransactItems: [{ Update: update }, ...withAccounting.map((a) => accountingUpdate(run.config.table, a))],
+      }));
+    } catch (error) {
+      if (cancellationCodes(error)?.[0] === 'ConditionalCheckFailed') throw Object.assign(new Error('marker condition failed'), { name: 'ConditionalCheckFailedException' });
+      throw error;
+    }
+  };
   let recorded: Disposition | undefined = disposition;
   try {
-    await write(disposition, reason, claimed);
+    await write(disposition, reason, claimed, accounting);
   } catch (error) {
     if (!isConditionalCheckFailed(error)) throw error;
     recorded = undefined;
     if (!claimed) {
       // A marker exists: final already, or attempted by an earlier run, which may have been counted.
       try {
-        await write('UNCERTAIN', `attempted by an earlier run, now ${disposition}: ${reason}`, true);
+        await write('UNCERTAIN', `attempted by an earlier run, now ${disposition}: ${reason}`, true, []);
         recorded = 'UNCERTAIN';
       } catch (again) {
         if (!isConditionalCheckFailed(again)) throw again;
@@ -270,7 +346,7 @@ async function recordFinal(
   if (recorded) run.tally.dispositions[recorded]++;
   else run.tally.alreadyPushed++; // final already (a concurrent or earlier run)
   await clearPending(run, w.windowId);
-  if (recorded && recorded !== 'SENT' && recorded !== 'ZERO') {
+  if (recorded && recorded !== 'SENT' && recorded !== 'ZERO' && recorded !== 'CARRIED_OVER') {
     logger.warn('Window not billed', { windowId: w.windowId, tenantId: w.tenantId, metric: w.metric, disposition: recorded, reason });
   }
 }
@@ -293,32 +369,77 @@ async function defer(run: PushRun, w: ClosedWindow, reason: string): Promise<voi
   logger.info('Window deferred to the next run', { windowId: w.windowId, reason });
 }
 
-/** Claims the window for sending (step 2): the earlier marker, or 'final' when it is final already. */
-async function claim(run: PushRun, w: ClosedWindow, d: Extract<Decision, { kind: 'send' }>, identifier: string): Promise<{ firstAttemptAt?: string } | 'final'> {
+/** What a claimed window sends: reserved now, or by an earlier, interrupted attempt. */
+interface Reservation {
+  readonly value: string;
+  readonly timestamp: number;
+  readonly customerId: string;
+  readonly eventName: string;
+  readonly identifier: string;
+  readonly carriedOver: boolean;
+  readonly billingPeriodStart: string;
+  /** The period the usage belongs to (`earlier` when it is before the periods known). */
+  readonly usagePeriodStart: string;
+  /** The window's exact value in the meter's units. */
+  readonly exact: string;
+  readonly firstAttemptAt?: string;
+}
+
+/** The accounting of a reserved window (`sign` -1 takes it back, when Stripe refuses it). */
+function reservedAccounting(w: ClosedWindow, r: Pick<Reservation, 'value' | 'exact' | 'carriedOver' | 'billingPeriodStart' | 'usagePeriodStart' | 'eventName'>,
+  sentAt: string | undefined, sign: 1 | -1): Accounting[] {
+  const v = (x: string) => (sign === 1 ? x : x.startsWith('-') ? x.slice(1) : `-${x}`);
+  const base = { tenantId: w.tenantId, metric: w.metric, eventName: r.eventName };
+  if (!r.carriedOver) {
+    return [{ ...base, periodStart: r.billingPeriodStart, sentAt, add: { metered: v(r.exact), billedHere: v(r.exact), sent: v(r.value) } }];
+  }
+  return [
+    { ...base, periodStart: r.usagePeriodStart, add: { metered: v(r.exact), carriedOver: v(r.exact) } },
+    { ...base, periodStart: r.billingPeriodStart, sentAt, add: { carriedIn: v(r.exact), sent: v(r.value) } },
+  ];
+}
+
+const carryKey = (tenantId: string, eventName: string, billingPeriodStart: string) =>
+  ({ [L.partitionKey]: `${L.carryPrefix}${tenantId}`, [L.sortKey]: `${eventName}#${billingPeriodStart}` });
+
+async function readCarry(run: PushRun, id: string, key: Record<string, string>): Promise<Carry> {
+  const cached = run.carries.get(id);
+  if (cached) return cached;
+  const got = await doc().send(new GetCommand({ TableName: run.config.table, Key: key, ConsistentRead: true }));
+  const carry: Carry = got.Item
+    ? { exact: String(got.Item.exact), units: String(got.Item.units), version: Number(String(got.Item.version)) }
+    : { exact: '0', units: '0', version: 0 };
+  run.carries.set(id, carry);
+  return carry;
+}
+
+/** The marker as an interrupted attempt left it (`SENDING` with its reservation), taken for another attempt; 'final' when it is final. */
+async function reclaim(run: PushRun, w: ClosedWindow): Promise<Reservation | 'final'> {
   const now = new Date(run.nowMs()).toISOString();
   try {
     const res = await doc().send(new UpdateCommand({
       TableName: run.config.table,
       Key: markerKey(w.windowId),
-      UpdateExpression: 'SET #s = :sending, firstAttemptAt = if_not_exists(firstAttemptAt, :now), lastAttemptAt = :now, '
-        + 'identifier = :id, customerId = :c, eventName = :e, #v = :v, exactValue = :x, #ts = :ts, windowData = :w ADD attempts :one',
-      ConditionExpression: 'attribute_not_exists(#s) OR #s = :sending',
-      ExpressionAttributeNames: { '#s': 'status', '#v': 'value', '#ts': 'timestamp' },
-      ExpressionAttributeValues: {
-        ':sending': 'SENDING',
-        ':now': now,
-        ':id': identifier,
-        ':c': d.customerId,
-        ':e': d.eventName,
-        ':v': d.value,
-        ':x': d.exact,
-        ':ts': d.timestamp,
-        ':w': windowFields(w),
-        ':one': 1,
-      },
-      ReturnValues: 'ALL_OLD',
+      UpdateExpression: 'SET lastAttemptAt = :now ADD attempts :one',
+      ConditionExpression: '#s = :sending AND attribute_exists(#v)',
+      ExpressionAttributeNames: { '#s': 'status', '#v': 'value' },
+      ExpressionAttributeValues: { ':sending': 'SENDING', ':now': now, ':one': 1 },
+      ReturnValues: 'ALL_NEW',
     }));
-    return { firstAttemptAt: res.Attributes?.firstAttemptAt as string | undefined };
+    const m = res.Attributes ?? {};
+    return {
+      value: String(m.value),
+      timestamp: Number(String(m.timestamp)),
+      customerId: String(m.customerId),
+      eventName: String(m.eventName),
+      identifier: String(m.identifier),
+      carriedOver: m.carriedOver === true,
+      // A marker of an older version of the push has neither: it was not accounted.
+      billingPeriodStart: String(m.billingPeriodStart ?? 'unaccounted'),
+      usagePeriodStart: String(m.usagePeriodStart ?? m.billingPeriodStart ?? 'unaccounted'),
+      exact: String(m.exactValue ?? m.value),
+      firstAttemptAt: m.firstAttemptAt as string | undefined,
+    };
   } catch (error) {
     if (isConditionalCheckFailed(error)) return 'final';
     throw error;
@@ -326,51 +447,174 @@ async function claim(run: PushRun, w: ClosedWindow, d: Extract<Decision, { kind:
 }
 
 /**
+ * Reserves the window's whole units from its rounding carry and claims its marker, in one
+ * transaction (step 2). Returns the reservation, 'zero' when its share is 0 (recorded `ZERO` in the
+ * same transaction), or what an earlier attempt left ('final', or its reservation).
+ */
+async function reserve(run: PushRun, w: ClosedWindow, d: SendDecision, identifier: string, firstAttemptAt?: string): Promise<Reservation | 'zero' | 'final'> {
+  const key = carryKey(w.tenantId, d.eventName, d.billingPeriodStart);
+  const id = `${w.tenantId}|${d.eventName}|${d.billingPeriodStart}`;
+  for (let attempt = 1; ; attempt++) {
+    const carry = await readCarry(run, id, key);
+    const exact = addDecimals(carry.exact, d.exact);
+    const units = roundDecimal(exact, 0, d.rounding);
+    const value = subtractDecimals(units, carry.units);
+    const now = new Date(run.nowMs()).toISOString();
+    const next: Carry = { exact, units, version: carry.version + 1 };
+    const zero = value === '0' || value.startsWith('-');
+    const usagePeriodStart = d.usagePeriodStart ?? (d.carriedOver ? 'earlier' : d.billingPeriodStart);
+    const placement = { ':bp': d.billingPeriodStart, ':co': d.carriedOver, ':x': d.exact, ':w': windowFields(w), ':now': now, ':up': usagePeriodStart };
+    const common = 'windowData = :w, exactValue = :x, billingPeriodStart = :bp, carriedOver = :co, usagePeriodStart = :up';
+    const reservation: Reservation = {
+      value, timestamp: d.timestamp, customerId: d.customerId, eventName: d.eventName, identifier,
+      carriedOver: d.carriedOver, billingPeriodStart: d.billingPeriodStart, usagePeriodStart, exact: d.exact, firstAttemptAt,
+    };
+    // A share of 0 is billed too: its exact value is in the carry the period's total is rounded from.
+    const accounting = reservedAccounting(w, zero ? { ...reservation, value: '0' } : reservation, zero ? undefined : now, 1);
+    const marker = zero
+      ? {
+        UpdateExpression: `SET #s = :zero, reason = :r, decidedAt = :now, ${common}`,
+        ExpressionAttributeValues: { ...placement, ':zero': 'ZERO', ':r': `its share of the period's rounded total is 0 (${d.exact} carried)` },
+      }
+      : {
+        UpdateExpression: `SET #s = :sending, firstAttemptAt = if_not_exists(firstAttemptAt, :now), lastAttemptAt = :now, reservedAt = :now, `
+          + `identifier = :id, customerId = :c, eventName = :e, #v = :v, #ts = :ts, ${common} ADD attempts :one`,
+        ExpressionAttributeValues: {
+          ...placement, ':sending': 'SENDING', ':id': identifier, ':c': d.customerId, ':e': d.eventName, ':v': value, ':ts': d.timestamp, ':one': 1,
+        },
+      };
+    try {
+      await doc().send(new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: run.config.table,
+              Key: markerKey(w.windowId),
+              ...marker,
+              // No marker, or one left by an attempt that recorded no units.
+              ConditionExpression: 'attribute_not_exists(#s) OR (#s = :sendingOld AND attribute_not_exists(#v))',
+              ExpressionAttributeNames: { '#s': 'status', '#v': 'value', ...(zero ? {} : { '#ts': 'timestamp' }) },
+              ExpressionAttributeValues: { ...marker.ExpressionAttributeValues, ':sendingOld': 'SENDING' },
+            },
+          },
+          {
+            Update: {
+              TableName: run.config.table,
+              Key: key,
+              UpdateExpression: 'SET exact = :e, units = :u, version = :nv, updatedAt = :now',
+              ConditionExpression: carry.version === 0 ? 'attribute_not_exists(version)' : 'version = :ov',
+              ExpressionAttributeValues: {
+                ':e': exact, ':u': units, ':nv': next.version, ':now': now, ...(carry.version === 0 ? {} : { ':ov': carry.version }),
+              },
+            },
+          },
+          ...accounting.map((a) => accountingUpdate(run.config.table, a)),
+        ],
+      }));
+    } catch (error) {
+      const codes = cancellationCodes(error);
+      if (!codes) throw error;
+      if (codes[0] === 'ConditionalCheckFailed') return reclaim(run, w); // reserved or final already
+      if (codes[1] === 'ConditionalCheckFailed' && attempt < 5) {
+        run.carries.delete(id); // another writer moved the carry: read it again
+        continue;
+      }
+      throw error;
+    }
+    run.carries.set(id, next);
+    return zero ? 'zero' : reservation;
+  }
+}
+
+/**
  * Whether Stripe counted an earlier attempt at a window, from the meter's event
- * summary of the window's hour for the customer (one window per customer,
+ * summary of the event's hour for the customer (one window per customer,
  * meter and hour is ours; Stripe's aggregation is long settled a day later):
  * the window's value means counted, 0 means not, anything else is unknown
  * (events from elsewhere on the same meter).
  */
-async function countedByStripe(run: PushRun, d: Extract<Decision, { kind: 'send' }>): Promise<'counted' | 'not-counted' | 'unknown'> {
+async function countedByStripe(run: PushRun, r: Reservation): Promise<'counted' | 'not-counted' | 'unknown'> {
+  const meterId = (await activeMeterIds(run)).get(r.eventName);
+  if (!meterId) return 'unknown';
+  const hour = Math.floor(r.timestamp / 3600) * 3600;
+  const summaries = await stripeCall((s) => s.billing.meters.listEventSummaries(meterId, {
+    customer: r.customerId, start_time: hour, end_time: hour + 3600, value_grouping_window: 'hour',
+  }));
+  const total = summaries.data.reduce((sum, x) => sum + x.aggregated_value, 0);
+  if (total === 0) return 'not-counted';
+  return total === Number(r.value) ? 'counted' : 'unknown';
+}
+
+/** Stripe's active meters by event name (read once per run). */
+export function activeMeterIds(run: Pick<PushRun, 'meterIds'>): Promise<Map<string, string>> {
   run.meterIds ??= stripeCall(async (s) => {
     const ids = new Map<string, string>();
     for await (const meter of s.billing.meters.list({ limit: 100 })) if (meter.status === 'active') ids.set(meter.event_name, meter.id);
     return ids;
   });
-  const meterId = (await run.meterIds).get(d.eventName);
-  if (!meterId) return 'unknown';
-  const hour = Math.floor(d.timestamp / 3600) * 3600;
-  const summaries = await stripeCall((s) => s.billing.meters.listEventSummaries(meterId, {
-    customer: d.customerId, start_time: hour, end_time: hour + 3600, value_grouping_window: 'hour',
-  }));
-  const total = summaries.data.reduce((sum, x) => sum + x.aggregated_value, 0);
-  if (total === 0) return 'not-counted';
-  return total === Number(d.value) ? 'counted' : 'unknown';
+  return run.meterIds;
+}
+
+/**
+ * The invoice item that says, on the invoice that bills it, what a carried-over window is:
+ * amount 0 (its units are in the meter's usage line), the window's period, a description.
+ * "If no invoice is specified, the item will be on the next invoice created for the customer"
+ * (https://docs.stripe.com/api/invoiceitems/create).
+ */
+async function noteCarryOver(w: ClosedWindow, r: Reservation, d: Pick<SendDecision, 'subscriptionId' | 'currency' | 'usagePeriodStart'>): Promise<void> {
+  if (!d.currency) {
+    logger.warn('Carried-over window: the subscription\'s currency is not known, so no invoice item says so', { windowId: w.windowId });
+    return;
+  }
+  const period = d.usagePeriodStart ? `the billing period from ${d.usagePeriodStart}` : 'an earlier billing period';
+  const description = `${r.value} ${r.eventName} units used ${w.windowStart} to ${w.windowEnd} (${period}) reached Stripe after that period's `
+    + `invoice was finalized: they are billed in this invoice's ${r.eventName} usage.`;
+  await stripeCall((s) => s.invoiceItems.create({
+    customer: r.customerId,
+    ...(d.subscriptionId ? { subscription: d.subscriptionId } : {}),
+    amount: 0,
+    currency: d.currency!,
+    description,
+    period: { start: Math.floor(Date.parse(w.windowStart) / 1000), end: Math.floor(Date.parse(w.windowEnd) / 1000) },
+    metadata: { windowId: w.windowId, [STRIPE_METADATA.MANAGED_BY]: MANAGED_BY },
+  }, { idempotencyKey: carryNoteKey(r.identifier) }));
 }
 
 /** Pushes one window (steps 1 to 4). */
-export async function pushWindow(run: PushRun, w: ClosedWindow, tenant: TenantRecord | undefined): Promise<void> {
-  const d = decide(w, run.config.meters.get(w.metric), tenant, run.nowMs());
+export async function pushWindow(run: PushRun, w: ClosedWindow, tenant: TenantRecord | undefined, marker?: MarkerState): Promise<void> {
+  const d = decide(w, run.config.meters.get(w.metric), tenant, run.nowMs(), run.config.graceSeconds);
   if (d.kind === 'defer') return defer(run, w, d.reason);
-  if (d.kind === 'final') return recordFinal(run, w, d.disposition, d.reason, false, { value: d.value });
+  if (d.kind === 'final') {
+    // Not billed: accounted as rejected usage of the period it belongs to (in the metric's own units without a meter).
+    const exact = d.exact ?? w.sum;
+    return recordFinal(run, w, d.disposition, d.reason, false, { exactValue: exact }, [{
+      tenantId: w.tenantId, metric: w.metric, eventName: run.config.meters.get(w.metric)?.eventName,
+      periodStart: usagePeriodOf(w.windowStart, tenant), add: { metered: exact, rejected: exact },
+    }]);
+  }
 
-  const identifier = meterEventIdentifier(run.config.prefix, w.windowId);
-  const claimed = await claim(run, w, d, identifier);
-  if (claimed === 'final') {
+  const r = marker?.reserved ? await reclaim(run, w) : await reserve(run, w, d, meterEventIdentifier(run.config.prefix, w.windowId), marker?.firstAttemptAt);
+  if (r === 'final') {
     run.tally.alreadyPushed++;
     await clearPending(run, w.windowId);
     return;
   }
-  if (claimed.firstAttemptAt && run.nowMs() - Date.parse(claimed.firstAttemptAt) > IDEMPOTENCY_SAFE_MS) {
+  if (r === 'zero') {
+    run.tally.dispositions.ZERO++;
+    await clearPending(run, w.windowId);
+    return;
+  }
+  const delivered = r.carriedOver ? 'CARRIED_OVER' : 'SENT';
+  const deliveredReason = r.carriedOver ? 'its period\'s invoice was finalized: sent into the current period (billed on the next invoice)' : 'meter event accepted';
+  if (r.firstAttemptAt && run.nowMs() - Date.parse(r.firstAttemptAt) > IDEMPOTENCY_SAFE_MS) {
     // Stripe's dedup of this identifier may have expired: ask Stripe what it counted before sending again.
-    const found = await countedByStripe(run, d);
+    const found = await countedByStripe(run, r);
     if (found === 'counted') {
-      return recordFinal(run, w, 'SENT', 'an earlier attempt was counted (the meter\'s event summary for this customer and hour holds the value)', true,
+      return recordFinal(run, w, delivered, 'an earlier attempt was counted (the meter\'s event summary for this customer and hour holds the value)', true,
         { sentAt: new Date(run.nowMs()).toISOString() });
     }
     if (found === 'unknown') {
-      return recordFinal(run, w, 'UNCERTAIN', `first attempted ${claimed.firstAttemptAt}, beyond Stripe's 24-hour identifier dedup, and the meter's `
+      return recordFinal(run, w, 'UNCERTAIN', `first attempted ${r.firstAttemptAt}, beyond Stripe's 24-hour identifier dedup, and the meter's `
         + 'event summary for this customer and hour does not tell whether it was counted; compare it with this window and bill the difference by hand', true);
     }
     // 'not-counted': nothing for this customer and hour in Stripe; the send below is the first to count.
@@ -382,22 +626,27 @@ export async function pushWindow(run: PushRun, w: ClosedWindow, tenant: TenantRe
       // fresh key. The identifier stays: Stripe refuses it if the first attempt was counted.
       if (isServerError(previous)) serverErrors++;
       return s.billing.meterEvents.create({
-        event_name: d.eventName,
-        identifier,
-        timestamp: d.timestamp,
-        payload: { stripe_customer_id: d.customerId, value: d.value },
-      }, { idempotencyKey: meterEventKey(identifier, serverErrors) });
+        event_name: r.eventName,
+        identifier: r.identifier,
+        timestamp: r.timestamp,
+        payload: { stripe_customer_id: r.customerId, value: r.value },
+      }, { idempotencyKey: meterEventKey(r.identifier, serverErrors) });
     });
   } catch (error) {
     if (isDuplicateIdentifier(error)) {
       // An earlier attempt was counted (its answer was lost): delivered.
       run.tally.unavailableStreak = 0;
-      return recordFinal(run, w, 'SENT', 'Stripe already held this identifier (an earlier attempt was counted)', true,
+      if (r.carriedOver) await noteCarryOver(w, r, d);
+      return recordFinal(run, w, delivered, 'Stripe already held this identifier (an earlier attempt was counted)', true,
         { sentAt: new Date(run.nowMs()).toISOString() });
     }
     const kind = failureKind(error);
     if (kind === 'refused') {
-      return recordFinal(run, w, 'REJECTED', `Stripe refused the meter event: ${(error as Error).message}`.slice(0, 1000), true, describeFailure(error));
+      // Not billed: its reservation moves from sent to rejected.
+      const back = reservedAccounting(w, r, undefined, -1);
+      const rejected: Accounting = { tenantId: w.tenantId, metric: w.metric, eventName: r.eventName, periodStart: r.usagePeriodStart, add: { rejected: r.exact } };
+      return recordFinal(run, w, 'REJECTED', `Stripe refused the meter event: ${(error as Error).message}`.slice(0, 1000), true, describeFailure(error),
+        mergeAccounting([...back, rejected]));
     }
     if (kind === 'rate-limited' || kind === 'transient') {
       run.tally.unavailableStreak++;
@@ -408,7 +657,8 @@ export async function pushWindow(run: PushRun, w: ClosedWindow, tenant: TenantRe
     throw error;
   }
   run.tally.unavailableStreak = 0;
-  await recordFinal(run, w, 'SENT', 'meter event accepted', true, { sentAt: new Date(run.nowMs()).toISOString() });
+  if (r.carriedOver) await noteCarryOver(w, r, d);
+  await recordFinal(run, w, delivered, deliveredReason, true, { sentAt: new Date(run.nowMs()).toISOString() });
 }
 
 class UnreadMarkers extends Error {
@@ -417,26 +667,46 @@ class UnreadMarkers extends Error {
   }
 }
 
+/** What a window's marker says before the window is pushed (read for a page at once). */
+interface MarkerState {
+  readonly status: string;
+  /** Units were reserved for it (by this or an older version of the push): it is sent again with them. */
+  readonly reserved: boolean;
+  readonly firstAttemptAt?: string;
+}
+
 /**
- * The windows whose marker is final already (one BatchGetItem per 100
- * windows): a re-read page and an offboarding's final push skip them without a write.
+ * The markers of these windows (one BatchGetItem per 100 windows): a final one is skipped
+ * without a write (a re-read page, an offboarding's final push); an interrupted one is sent again
+ * with what it reserved. Knowing them up front also keeps the reservation's transaction from
+ * failing on a marker that exists: a failed transaction costs its writes, and moto, unlike
+ * DynamoDB, restores whole tables when one fails, undoing concurrent writes.
  */
-async function finalWindowIds(run: PushRun, windows: readonly ClosedWindow[]): Promise<Set<string>> {
-  const final = new Set<string>();
+async function readMarkers(run: PushRun, windows: readonly ClosedWindow[]): Promise<Map<string, MarkerState>> {
+  const states = new Map<string, MarkerState>();
   for (let i = 0; i < windows.length; i += 100) {
     let keys: Record<string, unknown>[] = [...new Set(windows.slice(i, i + 100).map((w) => w.windowId))].map(markerKey);
     await withRetry(async () => {
       const res = await doc().send(new BatchGetCommand({
-        RequestItems: { [run.config.table]: { Keys: keys, ConsistentRead: true, ProjectionExpression: '#pk, #s', ExpressionAttributeNames: { '#pk': L.partitionKey, '#s': 'status' } } },
+        RequestItems: {
+          [run.config.table]: {
+            Keys: keys,
+            ConsistentRead: true,
+            ProjectionExpression: '#pk, #s, #v, firstAttemptAt',
+            ExpressionAttributeNames: { '#pk': L.partitionKey, '#s': 'status', '#v': 'value' },
+          },
+        },
       }));
       for (const item of res.Responses?.[run.config.table] ?? []) {
-        if (item.status !== 'SENDING') final.add(String(item[L.partitionKey]).slice(L.markerPrefix.length));
+        states.set(String(item[L.partitionKey]).slice(L.markerPrefix.length), {
+          status: String(item.status), reserved: item.value !== undefined, firstAttemptAt: item.firstAttemptAt as string | undefined,
+        });
       }
       keys = (res.UnprocessedKeys?.[run.config.table]?.Keys ?? []) as Record<string, unknown>[];
       if (keys.length > 0) throw new UnreadMarkers(keys.length);
     }, { attempts: 8, baseDelayMs: 50, retryable: (e) => e instanceof UnreadMarkers });
   }
-  return final;
+  return states;
 }
 
 function tenantOf(run: PushRun, tenantId: string): Promise<TenantRecord | undefined> {
@@ -455,13 +725,27 @@ function tenantOf(run: PushRun, tenantId: string): Promise<TenantRecord | undefi
  */
 export async function pushWindows(run: PushRun, windows: readonly ClosedWindow[]): Promise<boolean> {
   run.tally.windowsRead += windows.length;
-  const final = await finalWindowIds(run, windows);
+  const markerStates = await readMarkers(run, windows);
   const groups = new Map<string, ClosedWindow[]>();
   const ids = [...new Set(windows.map((w) => w.tenantId))];
   const tenants = new Map<string, TenantRecord | undefined>();
-  await Promise.all(ids.map(async (id) => tenants.set(id, await tenantOf(run, id))));
+  await forEachLimited(ids, run.config.concurrency, async (id) => {
+    let t = await tenantOf(run, id);
+    if (t && needsPeriodRead(t, run.nowMs())) {
+      // Once per tenant and period: its windows are placed by the subscription's current period.
+      try {
+        t = await readPeriod(t, run.nowMs());
+      } catch (error) {
+        if (failureKind(error) === 'not-stripe') throw error;
+        logger.warn('The subscription\'s period could not be read: its windows wait for the next run', { tenantId: id, ...describeFailure(error) });
+      }
+      run.tenants.set(id, Promise.resolve(t));
+    }
+    tenants.set(id, t);
+  });
   for (const w of windows) {
-    if (final.has(w.windowId)) {
+    const state = markerStates.get(w.windowId);
+    if (state && state.status !== 'SENDING') {
       run.tally.alreadyPushed++;
       await clearPending(run, w.windowId);
       continue;
@@ -482,7 +766,7 @@ export async function pushWindows(run: PushRun, windows: readonly ClosedWindow[]
           return;
         }
         try {
-          await pushWindow(run, w, tenants.get(w.tenantId));
+          await pushWindow(run, w, tenants.get(w.tenantId), markerStates.get(w.windowId));
         } catch (error) {
           run.tally.abort ??= error as Error; // the other workers stop after their current window
           throw error;
@@ -539,7 +823,7 @@ const cursorKey = { [L.partitionKey]: L.statePartition, [L.sortKey]: L.cursorSor
 export async function pushNewWindows(run: PushRun, reader: ClosedWindowSource): Promise<boolean> {
   const state = await doc().send(new GetCommand({ TableName: run.config.table, Key: cursorKey, ConsistentRead: true }));
   let cursor = state.Item?.cursor as string | undefined;
-  const since = new Date(run.nowMs() - run.config.initialLookbackSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const since = new Date(run.nowMs() - run.config.initialLookbackSeconds * 1000).toISOString();
   for (;;) {
     if (!run.hasTimeLeft()) return false;
     const page = await reader.readClosedWindows(cursor ? { cursor, limit: PAGE_SIZE } : { since, limit: PAGE_SIZE });
@@ -592,4 +876,31 @@ export async function acquireLease(run: PushRun, owner: string, holdMs: number):
 /** The metric of the oldest deferred window. */
 export function emitPendingAge(hours: number): void {
   metrics.addMetric(STRIPE_METRICS.OLDEST_PENDING_WINDOW_HOURS, MetricUnit.Count, Math.round(hours * 100) / 100);
+}
+
+/** Runs `work` over `items`, at most `limit` at once. */
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, queue.length) }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+  }));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Accounting entries merged per record (one transaction may update an item once). */
+function mergeAccounting(entries: readonly Accounting[]): Accounting[] {
+  const byRecord = new Map<string, Accounting>();
+  for (const e of entries) {
+    const key = `${e.metric}#${e.periodStart}`;
+    const seen = byRecord.get(key);
+    if (!seen) {
+      byRecord.set(key, e);
+      continue;
+    }
+    const add = { ...seen.add };
+    for (const [f, v] of Object.entries(e.add) as [keyof Accounting['add'], string][]) add[f] = add[f] === undefined ? v : addDecimals(add[f]!, v);
+    byRecord.set(key, { ...seen, add, sentAt: seen.sentAt ?? e.sentAt });
+  }
+  return [...byRecord.values()];
 }

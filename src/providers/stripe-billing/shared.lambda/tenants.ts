@@ -27,10 +27,28 @@ export interface TenantRecord {
   readonly onboardedAt?: string;
   /** The time of the offboarding event (ISO). */
   readonly offboardedAt?: string;
+  /** When an offboarding that waits for the tenant's last windows does its final push and cancellation (ISO). */
+  readonly finalizeAt?: string;
   readonly cancellation?: CancellationPolicy;
   /** When an `AT_PERIOD_END` cancellation takes effect (ISO). */
   readonly cancelAt?: string;
   readonly customerDeleted?: boolean;
+  /** A deletion asked for on offboarding and waiting for the customer's invoices to settle. */
+  readonly customerDeletion?: 'PENDING' | 'DONE' | 'GAVE_UP';
+  /** When the subscription started (ISO): no meter event is timestamped before it. */
+  readonly subscriptionStartedAt?: string;
+  /** The subscription's current billing period as last read from Stripe (ISO). */
+  readonly periodStart?: string;
+  readonly periodEnd?: string;
+  /** The start of the period before `periodStart`, when it was read as the current one (ISO). */
+  readonly previousPeriodStart?: string;
+  /** The subscription's currency (for the invoice item that marks usage carried over). */
+  readonly currency?: string;
+  /** The subscription's Stripe status, and the time (epoch seconds) of the event or read that set it. */
+  readonly subscriptionStatus?: string;
+  readonly subscriptionStatusAt?: number;
+  /** The customer was deleted in Stripe, not by an offboarding. */
+  readonly customerDeletedByStripe?: boolean;
 }
 
 function table(): string {
@@ -53,7 +71,8 @@ function num(v: unknown): number {
 
 function recordOf(item: Record<string, unknown> | undefined): TenantRecord | undefined {
   if (!item) return undefined;
-  return { ...(item as unknown as TenantRecord), generation: num(item.generation) };
+  const statusAt = item.subscriptionStatusAt === undefined ? {} : { subscriptionStatusAt: num(item.subscriptionStatusAt) };
+  return { ...(item as unknown as TenantRecord), generation: num(item.generation), ...statusAt };
 }
 
 /** The tenant's mapping (strongly consistent), or undefined. */
@@ -161,5 +180,26 @@ export async function recordCustomer(tenantId: string, generation: number, custo
     const now = await getTenant(tenantId);
     if (!now?.customerId) throw new Error(`Tenant ${tenantId}: generation changed while its customer was being recorded; retry`);
     return now.customerId;
+  }
+}
+
+/**
+ * Records the Stripe status of the tenant's current subscription as of `at` (epoch seconds: the
+ * `created` of the webhook event, or the time of a read), unless a status of a later (or the same)
+ * moment is recorded already, or the subscription is no longer the tenant's. Returns whether it wrote.
+ */
+export async function recordSubscriptionStatus(tenantId: string, subscriptionId: string, status: string, at: number): Promise<boolean> {
+  try {
+    await documentClient().send(new UpdateCommand({
+      TableName: table(),
+      Key: tenantKey(tenantId),
+      UpdateExpression: 'SET subscriptionStatus = :s, subscriptionStatusAt = :at',
+      ConditionExpression: 'subscriptionId = :sub AND (attribute_not_exists(subscriptionStatusAt) OR subscriptionStatusAt < :at)',
+      ExpressionAttributeValues: { ':s': status, ':at': at, ':sub': subscriptionId },
+    }));
+    return true;
+  } catch (error) {
+    if (isConditionalCheckFailed(error)) return false;
+    throw error;
   }
 }
