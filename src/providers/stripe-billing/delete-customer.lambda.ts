@@ -1,8 +1,9 @@
 import type { Context } from 'aws-lambda';
 import { STRIPE_ENV } from './contract';
 import { publishMetrics } from './shared.lambda/metrics';
-import { offboardTenant, OffboardingResult } from './shared.lambda/offboarding';
+import { deleteCustomerWhenSettled, finalizeOffboarding, OffboardingDeps, offboardTenant, OffboardingResult } from './shared.lambda/offboarding';
 import { ClosedWindowSource } from './shared.lambda/push';
+import { isScheduledWork, ScheduledWork } from './shared.lambda/schedule';
 import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
 import { ControlPlaneEvent, lifecycleHandler } from '../../shared.lambda/control-plane-event';
 
@@ -11,19 +12,35 @@ import { ControlPlaneEvent, lifecycleHandler } from '../../shared.lambda/control
  * handler reads through the ingestor's usage read contract; tests may pass another).
  */
 export function offboardingHandler(reader: () => ClosedWindowSource | undefined) {
-  return (event: ControlPlaneEvent, context?: Context): Promise<OffboardingResult> => lifecycleHandler(async ({ tenantId }) => {
-    try {
-      return await offboardTenant(tenantId, event.time ?? new Date().toISOString(), {
-        reader: reader(),
-        // Stop starting sends a minute before the timeout; the retry finishes the job.
-        hasTimeLeft: () => !context || context.getRemainingTimeInMillis() > 60_000,
-        leaseMs: (context?.getRemainingTimeInMillis() ?? 900_000) + 60_000,
-        owner: context?.awsRequestId ?? `offboarding-${event.id}`,
-      });
-    } finally {
-      publishMetrics();
-    }
-  })(event);
+  const depsOf = (context: Context | undefined, id: string | undefined): OffboardingDeps => ({
+    reader: reader(),
+    // Stop starting sends a minute before the timeout; the retry finishes the job.
+    hasTimeLeft: () => !context || context.getRemainingTimeInMillis() > 60_000,
+    leaseMs: (context?.getRemainingTimeInMillis() ?? 900_000) + 60_000,
+    owner: context?.awsRequestId ?? `offboarding-${id ?? Date.now()}`,
+    functionArn: context?.invokedFunctionArn,
+  });
+  return async (event: ControlPlaneEvent | ScheduledWork, context?: Context): Promise<OffboardingResult> => {
+    if (isScheduledWork(event)) return scheduledStep(event, depsOf(context, undefined));
+    return lifecycleHandler(async ({ tenantId }) => {
+      try {
+        return await offboardTenant(tenantId, event.time ?? new Date().toISOString(), depsOf(context, event.id));
+      } finally {
+        publishMetrics();
+      }
+    })(event);
+  };
+}
+
+/** A later step of an offboarding, invoked by its one-time EventBridge Scheduler schedule. */
+async function scheduledStep(work: ScheduledWork, deps: OffboardingDeps): Promise<OffboardingResult> {
+  try {
+    if ('finalizeOffboarding' in work) return await finalizeOffboarding(work.finalizeOffboarding.tenantId, work.finalizeOffboarding.generation, deps);
+    const { tenantId, generation, attempt } = work.deleteCustomerWhenSettled;
+    return await deleteCustomerWhenSettled(tenantId, generation, attempt, deps);
+  } finally {
+    publishMetrics();
+  }
 }
 
 /**

@@ -4,9 +4,13 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   MeterMapping, STRIPE_API_VERSION, STRIPE_ENV, STRIPE_METRICS, STRIPE_METRICS_NAMESPACE,
@@ -15,6 +19,7 @@ import {
 import { CreateCustomerFunction } from './create-customer-function';
 import { DeleteCustomerFunction } from './delete-customer-function';
 import { PutUsageFunction } from './put-usage-function';
+import { ReconcileFunction } from './reconcile-function';
 import { SetupFunction } from './setup-function';
 import { WebhookFunction } from './webhook-function';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../../billing/billing';
@@ -188,10 +193,28 @@ export interface StripeBillingProps {
   readonly deleteCustomerOnOffboarding?: boolean;
 
   /**
-   * When the usage push runs. A rate must be at least one minute.
-   * @default - every hour
+   * When the usage push runs. A rate must be at least one minute. Each window of a billing
+   * period must reach Stripe before that period's invoice is finalized: synth refuses a
+   * schedule whose worst-case delivery time exceeds `invoiceGracePeriod` (see `invoiceGracePeriod`).
+   * @default - every 5 minutes
    */
   readonly schedule?: events.Schedule;
+
+  /**
+   * The invoice finalization grace period of your Stripe account: how long after a billing
+   * period ends Stripe still takes usage for it before it finalizes the period's invoice
+   * (1 hour unless you set up to 72 hours in the Dashboard's invoice settings:
+   * https://docs.stripe.com/billing/subscriptions/usage-based/configure-grace-period).
+   *
+   * Declare what your account uses. Synth refuses settings whose worst-case delivery time (the
+   * ingestor's `closingTimes.maxClosingDelay`, plus the push schedule's interval and the push's
+   * longest run, 5 minutes) is more than this minus 10 minutes (Stripe's processing). Usage that
+   * still reaches Stripe after its period's invoice is finalized (an outage) is billed on the
+   * next invoice, with disposition `CARRIED_OVER` and an invoice item saying so.
+   * Between 0 and 72 hours.
+   * @default Duration.hours(1)
+   */
+  readonly invoiceGracePeriod?: Duration;
 
   /**
    * How far back the first usage push reads closed windows. At most 34 days:
@@ -252,6 +275,12 @@ const METRIC = /^[^\s"\\]{1,128}$/;
 const EVENT_NAME = /^[A-Za-z0-9_\-.:]{1,100}$/;
 const PRICE = /^(price|plan)_[A-Za-z0-9_]{1,250}$/;
 const MULTIPLIER = /^\d{1,15}(\.\d{1,12})?$/;
+/** The push function's longest run (it stops starting work a minute before). */
+const PUSH_TIMEOUT = Duration.minutes(5);
+/** Before its invoice finalizes, a meter event must also be processed by Stripe (billing-period.ts FINALIZATION_SAFETY_SECONDS). */
+const STRIPE_PROCESSING_ALLOWANCE = Duration.minutes(10);
+/** After the worst-case closing delay, the margin an offboarding waits before its final push (offboarding.ts). */
+const DEFAULT_PUSH_SCHEDULE = Duration.minutes(5);
 /** Lambda environment variables total 4 KB; keep the meters well below. */
 const MAX_METERS_JSON = 2500;
 
@@ -374,11 +403,14 @@ export class StripeBilling extends Construct {
       [STRIPE_ENV.CUSTOMERS_TABLE_NAME]: customersTable.tableName,
     };
     const fnOptions = { logRetention: props.logRetention, removalPolicy };
+    const closing = props.ingestor?.closingTimes;
+    const grace = props.invoiceGracePeriod ?? Duration.hours(1);
     const pushEnv: Record<string, string> = props.ingestor ? {
       [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: usagePushTable.tableName,
       [STRIPE_ENV.METERS]: JSON.stringify(metersOf(props.meters)),
       [STRIPE_ENV.PUSH_CONCURRENCY]: String(props.pushConcurrency ?? 8),
       [STRIPE_ENV.INITIAL_LOOKBACK_SECONDS]: String((props.initialLookback ?? Duration.days(34)).toSeconds()),
+      [STRIPE_ENV.INVOICE_GRACE_SECONDS]: String(grace.toSeconds()),
     } : {};
     const grantPush = (fn: lambda.Function) => {
       usagePushTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
@@ -389,7 +421,12 @@ export class StripeBilling extends Construct {
       ...fnOptions,
       description: 'cdk-saas-billing: creates the Stripe customer and subscription of an onboarded tenant',
       timeout: Duration.minutes(2),
-      environment: { ...stripeEnv, [STRIPE_ENV.PRICE_IDS]: JSON.stringify(props.prices ?? []) },
+      environment: {
+        ...stripeEnv,
+        [STRIPE_ENV.PRICE_IDS]: JSON.stringify(props.prices ?? []),
+        // Subscriptions anchored on the ingestor's window boundaries: no window straddles two billing periods.
+        [STRIPE_ENV.BILLING_ANCHOR_SECONDS]: String(props.ingestor ? closing?.windowSeconds ?? 3600 : 0),
+      },
     });
     customersTable.grant(createCustomer, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.apiKey.grantRead(createCustomer);
@@ -404,22 +441,25 @@ export class StripeBilling extends Construct {
         ...pushEnv,
         [STRIPE_ENV.CANCELLATION]: props.subscriptionCancellation ?? StripeSubscriptionCancellation.IMMEDIATELY_INVOICE_USAGE,
         [STRIPE_ENV.DELETE_CUSTOMER]: String(props.deleteCustomerOnOffboarding ?? false),
+        // The final push waits until the window holding the offboarding time is closed and readable.
+        [STRIPE_ENV.OFFBOARDING_WAIT_SECONDS]: String(closing ? closing.maxClosingDelay.toSeconds() : 0),
       },
     });
     customersTable.grant(deleteCustomer, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.apiKey.grantRead(deleteCustomer);
     if (props.ingestor) grantPush(deleteCustomer);
+    this.offboardingSchedules(deleteCustomer, alarmSet, removalPolicy);
 
     let putUsage: lambda.Function | undefined;
     if (props.ingestor) {
       putUsage = createHandlerFunction(this, 'PutUsage', PutUsageFunction, {
         ...fnOptions,
         description: 'cdk-saas-billing: pushes closed usage windows to Stripe as meter events, each window once',
-        timeout: Duration.minutes(15),
+        timeout: PUSH_TIMEOUT,
         memorySize: 512,
         environment: { ...stripeEnv, ...pushEnv },
       });
-      customersTable.grant(putUsage, 'dynamodb:GetItem');
+      customersTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
       this.apiKey.grantRead(putUsage);
       grantPush(putUsage);
       alarmSet.add('PutUsageErrorsAlarm', putUsage.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), {
@@ -438,6 +478,16 @@ export class StripeBilling extends Construct {
         description: 'usage windows have waited over 24 hours to be sent (tenant without a Stripe customer, or Stripe unavailable); see the PENDING items of the usage push table',
         threshold: 24,
       });
+      alarmSet.add('WindowsCarriedOverAlarm', this.metric(STRIPE_METRICS.WINDOWS_CARRIED_OVER), {
+        description: 'usage reached Stripe after its billing period\'s invoice was finalized and is billed on the next invoice (disposition CARRIED_OVER, '
+          + 'with an invoice item); check the push schedule, Stripe\'s availability and invoiceGracePeriod',
+      });
+      alarmSet.add('WindowsNoSubscriptionAlarm', this.metric(STRIPE_METRICS.WINDOWS_NO_SUBSCRIPTION), {
+        description: 'usage of tenants whose subscription never started or ended outside an offboarding (incomplete_expired, canceled, customer deleted in Stripe) '
+          + 'was not billed (disposition NO_SUBSCRIPTION); fix the subscription, then redrive the windows',
+      });
+      this.reconciler(stripeEnv, pushEnv, grace, customersTable, usagePushTable, props.ingestor, alarmSet, fnOptions);
+      this.checkDeliveryTime(props, grace);
     }
 
     const baseUrl = props.webhookBaseUrl ?? props.httpApi?.apiEndpoint;
@@ -516,7 +566,7 @@ export class StripeBilling extends Construct {
     this.createCustomerFunction = { handler: createCustomer };
     this.deleteCustomerFunction = { handler: deleteCustomer };
     this.ingestor = props.ingestor;
-    this.putUsageFunction = putUsage ? { handler: putUsage, schedule: props.schedule ?? events.Schedule.rate(Duration.hours(1)) } : undefined;
+    this.putUsageFunction = putUsage ? { handler: putUsage, schedule: props.schedule ?? events.Schedule.rate(DEFAULT_PUSH_SCHEDULE) } : undefined;
     this.webhookFunction = { path: webhookPath, handler: webhook };
     this.billing = {
       createCustomerFunction: this.createCustomerFunction,
@@ -525,6 +575,115 @@ export class StripeBilling extends Construct {
       putUsageFunction: this.putUsageFunction,
       webhookFunction: this.webhookFunction,
     };
+  }
+
+  /**
+   * One-time EventBridge Scheduler schedules invoke the offboarding function again: for the final
+   * push and the cancellation once the tenant's last windows are closed, and to retry a customer
+   * deletion that waits for its invoices. Their own group, a role that may invoke only that
+   * function, and a dead-letter queue with an alarm.
+   */
+  private offboardingSchedules(fn: lambda.Function, alarmSet: AlarmSet, removalPolicy: RemovalPolicy): void {
+    const group = new scheduler.CfnScheduleGroup(this, 'OffboardingScheduleGroup', {
+      name: Names.uniqueResourceName(this, { maxLength: 64, separator: '-' }),
+    });
+    group.applyRemovalPolicy(removalPolicy === RemovalPolicy.RETAIN ? RemovalPolicy.DESTROY : removalPolicy);
+    const dlq = new sqs.Queue(this, 'OffboardingScheduleDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledgeNag(dlq, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter queue of the offboarding\'s one-time schedules.');
+    const role = new iam.Role(this, 'OffboardingSchedulerRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+      description: `cdk-saas-billing: lets EventBridge Scheduler invoke the offboarding function of ${this.node.path}`,
+    });
+    fn.grantInvoke(role);
+    dlq.grantSendMessages(role);
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      actions: ['scheduler:CreateSchedule'],
+      resources: [Stack.of(this).formatArn({ service: 'scheduler', resource: 'schedule', resourceName: `${group.ref}/*` })],
+    }));
+    role.grantPassRole(fn.grantPrincipal);
+    // cdk-nag names the finding by the resource as it renders it: tokens as <LogicalId> or <AWS::Region>.
+    const stack = Stack.of(this);
+    const rendered = (v: string, pseudo: string) => (Token.isUnresolved(v) ? `<${pseudo}>` : v);
+    acknowledgeNag(fn.role!, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:${rendered(stack.region, 'AWS::Region')}:`
+      + `${rendered(stack.account, 'AWS::AccountId')}:schedule/<${stack.getLogicalId(group)}>/*]`,
+    'One-time schedules are created per tenant and step, with names derived from them: the grant covers only this installation\'s own schedule group.');
+    fn.addEnvironment(STRIPE_ENV.SCHEDULE_GROUP, group.ref);
+    fn.addEnvironment(STRIPE_ENV.SCHEDULER_ROLE_ARN, role.roleArn);
+    fn.addEnvironment(STRIPE_ENV.SCHEDULER_DLQ_ARN, dlq.queueArn);
+    alarmSet.add('OffboardingScheduleDeadLetterAlarm', dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }), {
+      description: 'a one-time schedule of an offboarding could not invoke the offboarding function (final push, cancellation or customer deletion did not run); '
+        + 'see the dead-letter queue and invoke the function with the message\'s input',
+    });
+  }
+
+  /** The scheduled reconciler (hourly), its grants and alarms. */
+  private reconciler(
+    stripeEnv: Record<string, string>, pushEnv: Record<string, string>, grace: Duration, customersTable: dynamodb.Table, usagePushTable: dynamodb.Table,
+    ingestor: IDataIngestorAggregator, alarmSet: AlarmSet, fnOptions: { logRetention?: logs.RetentionDays; removalPolicy: RemovalPolicy },
+  ): void {
+    const fn = createHandlerFunction(this, 'Reconcile', ReconcileFunction, {
+      ...fnOptions,
+      description: 'cdk-saas-billing: compares what was sent to Stripe with what Stripe counted, per tenant, meter and billing period, and repairs it',
+      timeout: Duration.minutes(10),
+      memorySize: 512,
+      environment: { ...stripeEnv, ...pushEnv, [STRIPE_ENV.INVOICE_GRACE_SECONDS]: String(grace.toSeconds()), [STRIPE_ENV.RECONCILE_LAG_SECONDS]: '1800' },
+    });
+    customersTable.grant(fn, 'dynamodb:Scan', 'dynamodb:GetItem');
+    usagePushTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+    this.apiKey.grantRead(fn);
+    ingestor.bindUsageReader(fn);
+    new events.Rule(this, 'ReconcileSchedule', {
+      description: `Runs the Stripe reconciler of ${this.node.path}`,
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      // A failed run is not retried by Lambda's async queue: the next hourly run redoes it.
+      targets: [new targets.LambdaFunction(fn, { retryAttempts: 0 })],
+    });
+    alarmSet.add('ReconcileErrorsAlarm', fn.metricErrors({ period: Duration.hours(1), statistic: cloudwatch.Stats.SUM }), {
+      description: 'the Stripe reconciler failed (the next hourly run retries); see the Reconcile log',
+    });
+    alarmSet.add('WindowsNotCountedAlarm', this.metric(STRIPE_METRICS.WINDOWS_NOT_COUNTED, { period: Duration.hours(1) }), {
+      description: 'Stripe did not count meter events it had accepted (a deleted customer, an inactive meter); the reconciler sent them again or dropped them',
+    });
+    alarmSet.add('WindowsDroppedAlarm', this.metric(STRIPE_METRICS.WINDOWS_DROPPED, { period: Duration.hours(1) }), {
+      description: 'usage Stripe did not count could not be sent again (disposition DROPPED in the usage push table); fix the meter or customer, then redrive the windows',
+    });
+    alarmSet.add('UnitsOverCountedAlarm', this.metric(STRIPE_METRICS.UNITS_OVER_COUNTED, { period: Duration.hours(1) }), {
+      description: 'Stripe counted more units than were sent on a meter (events from elsewhere on the meter?); see the RECON# records of the usage push table',
+    });
+  }
+
+  /** At synth: every window of a billing period can reach Stripe before the period's invoice is finalized. */
+  private checkDeliveryTime(props: StripeBillingProps, grace: Duration): void {
+    const closing = props.ingestor?.closingTimes;
+    if (!closing) {
+      Annotations.of(this).addWarningV2('cdk-saas-billing:stripeDeliveryTimeUnknown',
+        'the ingestor does not say when its windows close (closingTimes), so StripeBilling cannot check that usage reaches each invoice before Stripe '
+        + 'finalizes it: make sure its worst-case closing delay plus the push schedule is well within invoiceGracePeriod.');
+      return;
+    }
+    const interval = scheduleInterval(props.schedule);
+    if (interval === undefined) {
+      Annotations.of(this).addWarningV2('cdk-saas-billing:stripeScheduleNotARate',
+        'the push schedule is not a rate, so its worst-case delivery time cannot be checked against invoiceGracePeriod: use events.Schedule.rate(...).');
+      return;
+    }
+    const worst = closing.maxClosingDelay.plus(interval).plus(PUSH_TIMEOUT);
+    const allowed = grace.minus(STRIPE_PROCESSING_ALLOWANCE);
+    if (Token.isUnresolved(grace.toSeconds()) || worst.toSeconds() <= allowed.toSeconds()) return;
+    const v = new PropsValidator(this, CONSTRUCT);
+    v.add('invoiceGracePeriod', grace.toHumanString(),
+      `is shorter than the worst-case delivery time of the last window of a billing period, ${worst.toMinutes()} minutes (the ingestor's closing delay `
+      + `${closing.maxClosingDelay.toMinutes()} min, the push schedule ${interval.toMinutes()} min and the push's longest run ${PUSH_TIMEOUT.toMinutes()} min) `
+      + `plus ${STRIPE_PROCESSING_ALLOWANCE.toMinutes()} minutes for Stripe to process it: every period's last windows would miss its invoice`,
+      'lower the ingestor\'s allowedLateness or closingInterval, or the push schedule; or set a longer invoice finalization grace period in Stripe '
+      + `(up to 72 hours) and declare it here, for example invoiceGracePeriod: Duration.hours(${Math.ceil((worst.toMinutes() + STRIPE_PROCESSING_ALLOWANCE.toMinutes()) / 60)})`);
+    v.throwIfInvalid();
   }
 
   /**
@@ -537,6 +696,15 @@ export class StripeBilling extends Construct {
   public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return handlerMetric(this.metricNamespace, this.serviceName, metricName, props);
   }
+}
+
+/** The interval of a rate schedule (`rate(5 minutes)`), or undefined for a cron expression. */
+function scheduleInterval(schedule: events.Schedule | undefined): Duration | undefined {
+  if (!schedule) return DEFAULT_PUSH_SCHEDULE;
+  const m = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(schedule.expressionString);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return m[2].startsWith('minute') ? Duration.minutes(n) : m[2].startsWith('hour') ? Duration.hours(n) : Duration.days(n);
 }
 
 function trimSlash(url: string): string {
@@ -657,6 +825,8 @@ function validate(scope: Construct, props: StripeBillingProps, manage: boolean, 
   v.durationRange('initialLookback', props.initialLookback, Duration.hours(1), Duration.days(34), 'Stripe accepts meter events of the past 35 days: give at most Duration.days(34)');
   v.range('pushConcurrency', props.pushConcurrency, 1, 64);
   v.durationRange('processedEventRetention', props.processedEventRetention, Duration.days(4), Duration.days(365));
+  v.durationRange('invoiceGracePeriod', props.invoiceGracePeriod, Duration.seconds(0), Duration.hours(72),
+    'Stripe\'s invoice finalization grace period is at most 72 hours: give what your account uses (1 hour unless you changed it)');
   v.throwIfInvalid();
 
   if (meters.length > 0 && !props.ingestor) {
