@@ -298,8 +298,11 @@ describe('StripeBilling', () => {
       Description: Match.stringLikeRegexp('verifies Stripe webhook'),
       Environment: {
         Variables: Match.objectLike({
-          BILLING_SUCCESS_SOURCE: 'my.billing', BILLING_SUCCESS_DETAIL_TYPE: 'paid', BILLING_FAILURE_DETAIL_TYPE: 'unpaid',
-          BILLING_SUBSCRIPTION_CHANGED_SOURCE: 'my.billing', BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE: 'subChanged',
+          BILLING_SUCCESS_SOURCE: 'my.billing',
+          BILLING_SUCCESS_DETAIL_TYPE: 'paid',
+          BILLING_FAILURE_DETAIL_TYPE: 'unpaid',
+          BILLING_SUBSCRIPTION_CHANGED_SOURCE: 'my.billing',
+          BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE: 'subChanged',
         }),
       },
     });
@@ -312,7 +315,8 @@ describe('StripeBilling', () => {
       Description: Match.stringLikeRegexp('verifies Stripe webhook'),
       Environment: {
         Variables: Match.objectLike({
-          BILLING_SUBSCRIPTION_CHANGED_SOURCE: 'sbt.control.plane', BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE: 'cdk_saas_billing_subscriptionChanged',
+          BILLING_SUBSCRIPTION_CHANGED_SOURCE: 'sbt.control.plane',
+          BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE: 'cdk_saas_billing_subscriptionChanged',
           BILLING_EVENT_BUS_ARN: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':event-bus/default$')])] }),
         }),
       },

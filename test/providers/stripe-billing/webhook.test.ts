@@ -363,8 +363,15 @@ describe('webhook', () => {
       await doc.send(new PutCommand({
         TableName: world.names.customers,
         Item: {
-          pk: `TENANT#${TENANT}`, tenantId: TENANT, status: 'ACTIVE', generation: 2, customerId: CUSTOMER, subscriptionId: sub,
-          subscriptionStatus: 'canceled', subscriptionStatusAt: now() + 100, subscriptionStatusOf: 'sub_Generation1',
+          pk: `TENANT#${TENANT}`,
+          tenantId: TENANT,
+          status: 'ACTIVE',
+          generation: 2,
+          customerId: CUSTOMER,
+          subscriptionId: sub,
+          subscriptionStatus: 'canceled',
+          subscriptionStatusAt: now() + 100,
+          subscriptionStatusOf: 'sub_Generation1',
         },
       }));
       await webhook(signed(JSON.stringify(subscriptionEvent('customer.subscription.created', 'active', { created: now() }))));
@@ -379,8 +386,16 @@ describe('webhook', () => {
       expect((await webhook(signed(JSON.stringify(event)))).statusCode).toBe(200);
       expect(await subscriptionEvents.drain()).toEqual([expect.objectContaining({
         detail: {
-          tenantId: TENANT, provider: 'stripe', eventId: event.id, webhookType: 'customer.deleted', customerId: CUSTOMER,
-          subscriptionId: sub, status: 'customer_deleted', previousStatus: 'past_due', reason: 'customer_deleted', occurredAt: new Date(t * 1000).toISOString(),
+          tenantId: TENANT,
+          provider: 'stripe',
+          eventId: event.id,
+          webhookType: 'customer.deleted',
+          customerId: CUSTOMER,
+          subscriptionId: sub,
+          status: 'customer_deleted',
+          previousStatus: 'past_due',
+          reason: 'customer_deleted',
+          occurredAt: new Date(t * 1000).toISOString(),
         },
       })]);
       expect(await tenantItem()).toMatchObject({ customerDeletedByStripe: true, customerDeletedByStripeAt: t });
