@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, CfnResource, Duration, Names, Resource, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, CfnResource, Duration, Names, Resource, Stack, Token } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -26,7 +26,9 @@ export interface BillingProviderProps {
   readonly billing: IBilling;
 
   /**
-   * The event bus the control plane puts its events on.
+   * The event bus the control plane puts its events on. When the billing
+   * declares the bus its own functions emit on (`billing.eventBus`, as
+   * `StripeBilling` and `DynamoDbBilling` do), it must be the same bus.
    * @default - the account's default event bus
    */
   readonly eventBus?: events.IEventBus;
@@ -40,7 +42,9 @@ export interface BillingProviderProps {
 
   /**
    * The control plane's event names: the default triggers of the functions.
-   * A function's own `trigger` takes precedence.
+   * A function's own `trigger` takes precedence. When the billing declares the
+   * names its own functions emit (`billing.controlPlaneEvents`, as
+   * `StripeBilling` and `DynamoDbBilling` do), they must be the same.
    * @default ControlPlaneEvents.SBT_AWS
    */
   readonly controlPlaneEvents?: ControlPlaneEvents;
@@ -397,9 +401,72 @@ function validateProps(scope: Construct, props: BillingProviderProps) {
     }
   }
 
+  checkEmitters(v, scope, props, billing);
+
   v.range('retryAttempts', props.retryAttempts, 0, MAX_RETRY_ATTEMPTS);
   v.durationRange('maxEventAge', props.maxEventAge, Duration.minutes(1), Duration.hours(24));
   v.throwIfInvalid();
+}
+
+const CONTROL_PLANE_EVENT_MEMBERS = [
+  'onboardingRequest', 'offboardingRequest', 'tenantUserCreated', 'tenantUserDeleted',
+  'billingSuccess', 'billingFailure', 'billingSubscriptionChanged',
+] as const;
+const SAME_BUS_AND_NAMES = 'pass the same eventBus and controlPlaneEvents to the billing (StripeBilling, DynamoDbBilling) and to BillingProvider';
+
+/**
+ * The billing's own functions emit on the bus and with the names the billing
+ * declares: they must be the ones the provider's rules and the control plane use.
+ */
+function checkEmitters(v: PropsValidator, scope: Construct, props: BillingProviderProps, billing: IBilling) {
+  if (billing.eventBus !== undefined) {
+    const given = busIdentity(props.eventBus, scope);
+    const own = busIdentity(billing.eventBus, scope);
+    if (given.key !== own.key) {
+      v.add('eventBus', given.label, `differs from billing.eventBus, the bus the billing's own functions emit on (${own.label}), `
+        + 'so the control plane would not hear its billing events', SAME_BUS_AND_NAMES);
+    }
+  }
+  const own = billing.controlPlaneEvents;
+  if (own !== undefined) {
+    const given = props.controlPlaneEvents ?? ControlPlaneEvents.SBT_AWS;
+    for (const member of CONTROL_PLANE_EVENT_MEMBERS) {
+      const a = given[member];
+      const b = own[member] as EventDefinition | undefined;
+      const same = (x: string, y: string) => resolvedKey(scope, x) === resolvedKey(scope, y);
+      if (!b || (same(a.source, b.source) && same(a.detailType, b.detailType))) continue;
+      v.add(`controlPlaneEvents.${member}`, eventLabel(a), `differs from billing.controlPlaneEvents.${member}, the names the billing was built with (${eventLabel(b)})`,
+        SAME_BUS_AND_NAMES);
+    }
+  }
+}
+
+function resolvedKey(scope: Construct, value: string): string {
+  return Token.isUnresolved(value) ? JSON.stringify(Stack.of(scope).resolve(value)) : value;
+}
+
+function eventLabel(e: EventDefinition): string {
+  const show = (x: string) => (Token.isUnresolved(x) ? 'a token' : x);
+  return `${show(e.source)} / ${show(e.detailType)}`;
+}
+
+/**
+ * A bus as compared: the account's default bus (none given, or a bus named
+ * `default`) by its stack's account and region; any other by its resolved ARN
+ * (and its stack, when the ARN refers to a resource of that stack).
+ */
+function busIdentity(bus: events.IEventBus | undefined, providerScope: Construct): { key: string; label: string } {
+  const stack = bus ? Stack.of(bus) : Stack.of(providerScope);
+  const name = bus ? stack.resolve(bus.eventBusName) : 'default';
+  if (name === 'default') {
+    const env = JSON.stringify([stack.resolve(stack.account), stack.resolve(stack.region)]);
+    const where = Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region) ? '' : ` of ${stack.account} in ${stack.region}`;
+    return { key: `default:${env}`, label: bus ? `the default bus${where} (${bus.node.path})` : `none: the default bus${where}` };
+  }
+  const arn = JSON.stringify(stack.resolve(bus!.eventBusArn));
+  // A reference to a resource (not a pseudo parameter) is only unique within its stack.
+  const key = /"(Ref|Fn::GetAtt)":\[?"(?!AWS::)/.test(arn) ? `${stack.node.path}:${arn}` : arn;
+  return { key, label: typeof name === 'string' ? `${bus!.node.path} (${name})` : bus!.node.path };
 }
 
 function checkFunction(v: PropsValidator, name: string, value: unknown, required: boolean) {

@@ -1,6 +1,6 @@
 import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { EventDefinition } from '../events/event-definition';
+import { ControlPlaneEvents, EventDefinition } from '../events/event-definition';
 import { IDataIngestorAggregator } from '../ingestor/ingestor';
 
 /**
@@ -146,4 +146,21 @@ export interface IBilling {
    * @default - no webhook
    */
   readonly webhookFunction?: IFunctionPath;
+
+  /**
+   * The bus this billing's own functions (its webhook) put events on.
+   * `BillingProvider` refuses a billing whose bus differs from its own
+   * `eventBus`, so that the control plane hears the billing events on the bus
+   * its rules listen to. `StripeBilling` and `DynamoDbBilling` set it.
+   * @default - not declared: not checked
+   */
+  readonly eventBus?: events.IEventBus;
+
+  /**
+   * The event names this billing's own functions emit (and the triggers it was
+   * built for). `BillingProvider` refuses a billing whose names differ from its
+   * own `controlPlaneEvents`. `StripeBilling` and `DynamoDbBilling` set it.
+   * @default - not declared: not checked
+   */
+  readonly controlPlaneEvents?: ControlPlaneEvents;
 }

@@ -70,6 +70,21 @@ export interface ControlPlaneEventsProps {
    * @default 'sbt_aws_billingFailure'
    */
   readonly billingFailure?: string;
+
+  /**
+   * The `detail-type` emitted when a tenant's subscription in the billing system
+   * enters a status that stops or endangers billing (Stripe: `incomplete_expired`,
+   * `past_due`, `unpaid`, `canceled`), or its customer is deleted. The sbt-aws
+   * control plane defines no such event: this one is this library's own.
+   *
+   * Its `detail`: `tenantId`, `provider` (`'stripe'`), `subscriptionId`,
+   * `customerId`, `status` (the new status, or `customer_deleted`),
+   * `previousStatus` (when known), `reason`, `occurredAt` (ISO time of the
+   * billing system's event), `eventId` (the billing system's event id),
+   * `webhookType`. See `docs/stripe-billing.md`.
+   * @default 'cdk_saas_billing_subscriptionChanged'
+   */
+  readonly billingSubscriptionChanged?: string;
 }
 
 /**
@@ -85,6 +100,9 @@ export interface ControlPlaneEventsProps {
 export class ControlPlaneEvents {
   /** The default `source` of sbt-aws control plane events. */
   public static readonly DEFAULT_SOURCE = 'sbt.control.plane';
+
+  /** The default `detail-type` of the subscription changed event (this library's own, not an sbt-aws event). */
+  public static readonly DEFAULT_SUBSCRIPTION_CHANGED_DETAIL_TYPE = 'cdk_saas_billing_subscriptionChanged';
 
   /** The events of the sbt-aws control plane as it emits them today. */
   public static readonly SBT_AWS = new ControlPlaneEvents();
@@ -111,6 +129,12 @@ export class ControlPlaneEvents {
   public readonly billingSuccess: EventDefinition;
   /** Emitted when the billing system reports a failed payment. */
   public readonly billingFailure: EventDefinition;
+  /**
+   * Emitted when a tenant's subscription enters a status that stops or
+   * endangers billing, or its customer is deleted (this library's own event;
+   * source: the billing source).
+   */
+  public readonly billingSubscriptionChanged: EventDefinition;
 
   constructor(props: ControlPlaneEventsProps = {}) {
     const source = props.source ?? ControlPlaneEvents.DEFAULT_SOURCE;
@@ -121,5 +145,9 @@ export class ControlPlaneEvents {
     this.tenantUserDeleted = { source, detailType: props.tenantUserDeleted ?? 'sbt_aws_tenantUserDeleted' };
     this.billingSuccess = { source: billingSource, detailType: props.billingSuccess ?? 'sbt_aws_billingSuccess' };
     this.billingFailure = { source: billingSource, detailType: props.billingFailure ?? 'sbt_aws_billingFailure' };
+    this.billingSubscriptionChanged = {
+      source: billingSource,
+      detailType: props.billingSubscriptionChanged ?? ControlPlaneEvents.DEFAULT_SUBSCRIPTION_CHANGED_DETAIL_TYPE,
+    };
   }
 }

@@ -10,10 +10,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { BillingProvider, ControlPlaneEvents, IBilling, IDataIngestorAggregator, UsageReaderBinding } from '../../src';
+import {
+  BillingProvider, BillingProviderProps, ControlPlaneEvents, DynamoDbBilling, IBilling, IDataIngestorAggregator, StripeBilling, UsageReaderBinding,
+} from '../../src';
 import { testApp } from '../support/synth';
 
 function newStack(): Stack {
@@ -618,5 +621,97 @@ describe('BillingProvider bad input', () => {
       .toThrow('BillingProvider at TestStack/Billing: invalid props:\n'
         + '- retryAttempts (Python: retry_attempts) must be an integer between 0 and 185 (given number 186): give a value from 0 to 185\n'
         + '- maxEventAge (Python: max_event_age) must be between 1 minute and 1 day (given 30 seconds): give a Duration from 1 minute to 1 day');
+  });
+});
+
+describe('BillingProvider: the bus and event names of the billing\'s own functions', () => {
+  const providers: Array<[string, (stack: Stack, props: { eventBus?: events.IEventBus; controlPlaneEvents?: ControlPlaneEvents }) => IBilling]> = [
+    ['StripeBilling', (stack, props) => new StripeBilling(stack, 'Own', {
+      apiKey: secretsmanager.Secret.fromSecretNameV2(stack, 'ApiKey', 'stripe/api-key'), webhookBaseUrl: 'https://api.example.com', ...props,
+    })],
+    ['DynamoDbBilling', (stack, props) => new DynamoDbBilling(stack, 'Own', props)],
+  ];
+  const provider = (stack: Stack, billing: IBilling, props: Partial<BillingProviderProps> = {}) =>
+    new BillingProvider(stack, 'Billing', { billing, httpApi: new apigwv2.HttpApi(stack, 'Api'), ...props });
+
+  describe.each(providers)('%s', (_name, make) => {
+    test('fails if the provider is given a bus and the billing is not, naming both buses and the fix', () => {
+      const stack = newStack();
+      const billing = make(stack, {});
+      expect(() => provider(stack, billing, { eventBus: new events.EventBus(stack, 'ControlPlaneBus') }))
+        .toThrow(new RegExp('BillingProvider at TestStack/Billing: invalid props:\n- eventBus \\(Python: event_bus\\) differs from billing.eventBus, '
+          + 'the bus the billing\'s own functions emit on \\(the default bus of 111111111111 in us-east-1 \\(TestStack/Own/DefaultEventBus\\)\\), '
+          + 'so the control plane would not hear its billing events \\(given \'TestStack/ControlPlaneBus\'\\): '
+          + 'pass the same eventBus and controlPlaneEvents to the billing \\(StripeBilling, DynamoDbBilling\\) and to BillingProvider'));
+    });
+
+    test('fails if the billing is given a bus and the provider is not', () => {
+      const stack = newStack();
+      const billing = make(stack, { eventBus: events.EventBus.fromEventBusName(stack, 'Given', 'billing-bus') });
+      expect(() => provider(stack, billing)).toThrow(/eventBus \(Python: event_bus\) differs from billing\.eventBus, the bus the billing's own functions emit on \(TestStack\/Given \(billing-bus\)\), .*\(given 'none: the default bus of 111111111111 in us-east-1'\)/);
+    });
+
+    test('fails if the two are given different buses', () => {
+      const stack = newStack();
+      const billing = make(stack, { eventBus: events.EventBus.fromEventBusName(stack, 'A', 'bus-a') });
+      expect(() => provider(stack, billing, { eventBus: events.EventBus.fromEventBusName(stack, 'B', 'bus-b') }))
+        .toThrow(/own functions emit on \(TestStack\/A \(bus-a\)\).*\(given 'TestStack\/B \(bus-b\)'\)/);
+    });
+
+    test('fails if the provider\'s event names differ from the billing\'s, naming each member and both values', () => {
+      const stack = newStack();
+      const billing = make(stack, {});
+      expect(() => provider(stack, billing, { controlPlaneEvents: ControlPlaneEvents.SBT_AWS_LEGACY }))
+        .toThrow(/- controlPlaneEvents\.onboardingRequest \(Python: control_plane_events\.onboarding_request\) differs from billing\.controlPlaneEvents\.onboardingRequest, the names the billing was built with \(sbt\.control\.plane \/ sbt_aws_onboardingRequest\) \(given 'sbt\.control\.plane \/ onboardingRequest'\): pass the same eventBus and controlPlaneEvents[\s\S]*- controlPlaneEvents\.billingFailure .*\(sbt\.control\.plane \/ sbt_aws_billingFailure\) \(given 'sbt\.control\.plane \/ billingFailure'\)/);
+    });
+
+    test('fails if only the billing is given other event names', () => {
+      const stack = newStack();
+      const billing = make(stack, { controlPlaneEvents: new ControlPlaneEvents({ billingSource: 'my.billing' }) });
+      expect(() => provider(stack, billing)).toThrow(/controlPlaneEvents\.billingSuccess .*\(my\.billing \/ sbt_aws_billingSuccess\) \(given 'sbt\.control\.plane \/ sbt_aws_billingSuccess'\)/);
+    });
+
+    test('passes with the same bus and event names given to both', () => {
+      const stack = newStack();
+      const eventBus = new events.EventBus(stack, 'ControlPlaneBus');
+      const controlPlaneEvents = new ControlPlaneEvents({ source: 'acme.control', billingSubscriptionChanged: 'SubscriptionChanged' });
+      const billing = make(stack, { eventBus, controlPlaneEvents });
+      expect(billing.eventBus).toBe(eventBus);
+      expect(billing.controlPlaneEvents).toBe(controlPlaneEvents);
+      provider(stack, billing, { eventBus, controlPlaneEvents: new ControlPlaneEvents({ source: 'acme.control', billingSubscriptionChanged: 'SubscriptionChanged' }) });
+      Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', {
+        ...rulePattern('acme.control', 'sbt_aws_onboardingRequest'),
+        EventBusName: { Ref: stack.getLogicalId(eventBus.node.defaultChild as events.CfnEventBus) },
+      });
+    });
+
+    test('passes with no bus given to either, and with the default bus given explicitly to one of them', () => {
+      const stack = newStack();
+      provider(stack, make(stack, {}));
+      const other = newStack();
+      provider(other, make(other, {}), { eventBus: events.EventBus.fromEventBusName(other, 'Default', 'default') });
+      const third = newStack();
+      provider(third, make(third, { eventBus: events.EventBus.fromEventBusArn(third, 'Default', 'arn:aws:events:us-east-1:111111111111:event-bus/default') }));
+    });
+
+    test('passes with one bus imported twice by name', () => {
+      const stack = newStack();
+      const billing = make(stack, { eventBus: events.EventBus.fromEventBusName(stack, 'Imported', 'shared-bus') });
+      provider(stack, billing, { eventBus: events.EventBus.fromEventBusName(stack, 'ImportedAgain', 'shared-bus') });
+    });
+  });
+
+  test('a billing that declares no bus or event names is not checked', () => {
+    const stack = newStack();
+    new BillingProvider(stack, 'Billing', { billing: requiredBilling(stack), eventBus: new events.EventBus(stack, 'Bus'), controlPlaneEvents: ControlPlaneEvents.SBT_AWS_LEGACY });
+  });
+
+  test('the default bus of another account or region is another bus', () => {
+    const app = testApp('provider-env');
+    const billingStack = new Stack(app, 'BillingStack', { env: { account: '111111111111', region: 'eu-west-1' } });
+    const providerStack = new Stack(app, 'TestStack', { env: { account: '111111111111', region: 'us-east-1' } });
+    const billing = new DynamoDbBilling(billingStack, 'Own');
+    expect(() => new BillingProvider(providerStack, 'Billing', { billing: billing.billing }))
+      .toThrow(/own functions emit on \(the default bus of 111111111111 in eu-west-1 \(BillingStack\/Own\/DefaultEventBus\)\).*\(given 'none: the default bus of 111111111111 in us-east-1'\)/);
   });
 });

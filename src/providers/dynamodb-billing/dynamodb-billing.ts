@@ -128,13 +128,14 @@ export interface DynamoDbBillingProps {
 
   /**
    * The bus the webhook puts the billing success and failure events on.
+   * Give `BillingProvider` the same bus: it refuses another.
    * @default - the account's default event bus
    */
   readonly eventBus?: events.IEventBus;
 
   /**
    * The names of the billing success and failure events the webhook emits.
-   * (The triggers of the lifecycle functions come from `BillingProvider`.)
+   * Give `BillingProvider` the same value: it refuses others.
    * @default ControlPlaneEvents.SBT_AWS
    */
   readonly controlPlaneEvents?: ControlPlaneEvents;
@@ -207,6 +208,10 @@ export class DynamoDbBilling extends Construct {
   public readonly putUsageFunction?: IFunctionSchedule;
   /** The signed webhook, mounted by `BillingProvider` as `POST /billing/<path>`. */
   public readonly webhookFunction: IFunctionPath;
+  /** The bus the webhook emits on (`BillingProvider` refuses another one). */
+  public readonly eventBus: events.IEventBus;
+  /** The event names the webhook emits (`BillingProvider` refuses others). */
+  public readonly controlPlaneEvents: ControlPlaneEvents;
 
   /** Customers, users, charge lines, period totals and the push cursor (`pk`, `sk`). */
   public readonly billingTable: dynamodb.ITable;
@@ -321,6 +326,8 @@ export class DynamoDbBilling extends Construct {
     this.ingestor = props.ingestor;
     this.putUsageFunction = putUsage ? { handler: putUsage, schedule: props.schedule } : undefined;
     this.webhookFunction = { path: props.webhookPath ?? 'webhook', handler: webhook };
+    this.eventBus = eventBus;
+    this.controlPlaneEvents = cpe;
     this.billing = {
       createCustomerFunction: this.createCustomerFunction,
       deleteCustomerFunction: this.deleteCustomerFunction,
@@ -329,6 +336,8 @@ export class DynamoDbBilling extends Construct {
       ingestor: this.ingestor,
       putUsageFunction: this.putUsageFunction,
       webhookFunction: this.webhookFunction,
+      eventBus: this.eventBus,
+      controlPlaneEvents: this.controlPlaneEvents,
     };
   }
 

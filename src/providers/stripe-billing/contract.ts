@@ -56,6 +56,8 @@ export const STRIPE_ENV = {
   BILLING_SUCCESS_DETAIL_TYPE: 'BILLING_SUCCESS_DETAIL_TYPE',
   BILLING_FAILURE_SOURCE: 'BILLING_FAILURE_SOURCE',
   BILLING_FAILURE_DETAIL_TYPE: 'BILLING_FAILURE_DETAIL_TYPE',
+  BILLING_SUBSCRIPTION_CHANGED_SOURCE: 'BILLING_SUBSCRIPTION_CHANGED_SOURCE',
+  BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE: 'BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE',
   /** How long a processed webhook event id is remembered, seconds. */
   PROCESSED_EVENT_RETENTION_SECONDS: 'PROCESSED_EVENT_RETENTION_SECONDS',
   /**
@@ -146,6 +148,8 @@ export const STRIPE_METRICS = {
   WEBHOOK_REFUSED: 'WebhookRefused',
   /** Signed webhook events about a customer no tenant maps to: acknowledged, no event. */
   WEBHOOK_UNKNOWN_CUSTOMER: 'WebhookUnknownCustomer',
+  /** Signed webhook events older than the state already recorded for their invoice or subscription: acknowledged, no event. */
+  WEBHOOK_SUPERSEDED: 'WebhookSupersededEvents',
   /** Lifecycle events older than the tenant's latest opposite event (an onboarding older than its offboarding): ignored. */
   STALE_EVENTS: 'StaleLifecycleEvents',
 } as const;
@@ -157,6 +161,16 @@ export const STRIPE_METRICS = {
  * |----------|-------------------------|------------|
  * | tenant   | `TENANT#<tenantId>`     | `status` (CREATING, ACTIVE, OFFBOARDING, OFFBOARDED), `generation`, `customerId`, `customerAttemptedAt`, `subscriptionId`, `subscriptionAttemptedAt`, `onboardedAt`, `offboardedAt`, `finalizeAt`, `cancellation`, `cancelAt`, `customerDeleted`, `customerDeletion` (PENDING, DONE, GAVE_UP); the subscription as last read: `subscriptionStartedAt`, `periodStart`, `periodEnd`, `previousPeriodStart`, `currency`, `subscriptionStatus`, `subscriptionStatusAt` (epoch seconds of the Stripe event or read that set it); `customerDeletedByStripe` |
  * | customer | `CUSTOMER#<customerId>` | `tenantId`, `generation` (the reverse mapping the webhook reads) |
+ *
+ * The webhook writes three more attributes on the tenant item:
+ * - `subscriptionStatus`, `subscriptionStatusAt`, `subscriptionStatusOf`: the Stripe status of the
+ *   tenant's current `subscriptionId`, the `created` (epoch seconds) of the webhook event that set
+ *   it and the subscription it belongs to (equal to `subscriptionId`, else the status is of an
+ *   earlier subscription). Written only while `subscriptionId` is that subscription, and only by an
+ *   event newer than the one that set the stored status (the order rule of `WEBHOOK_EVENTS_TABLE_LAYOUT`).
+ * - `customerDeletedByStripe` (true) and `customerDeletedByStripeAt` (epoch seconds): `customer.deleted`
+ *   for the tenant's current `customerId` while the tenant is not being offboarded (a deletion
+ *   that is not our offboarding's).
  */
 export const CUSTOMERS_TABLE_LAYOUT = {
   partitionKey: 'pk',
@@ -236,22 +250,73 @@ export interface ReconciliationRecord {
   readonly updatedAt: string;
 }
 
-/** The webhook events table: partition key `pk` (S) = `EVENT#<id>`, TTL on `expiresAt`. */
+/**
+ * The webhook events table: partition key `pk` (S), TTL on `expiresAt` (epoch
+ * seconds: the time written + `processedEventRetention`).
+ *
+ * | item               | pk                            | attributes |
+ * |--------------------|-------------------------------|------------|
+ * | processed event    | `EVENT#<eventId>`             | `status` (CLAIMED, DONE), `claimToken`, `claimExpiresAt`, `type`, `receivedAt`, `emitted` (detail types), `superseded`, `processedAt` |
+ * | invoice state      | `INVOICE#<invoiceId>`         | `state`, `stateAt`, `eventId`, `previousState` |
+ * | subscription state | `SUBSCRIPTION#<subscriptionId>` | `state`, `stateAt`, `eventId`, `previousState` |
+ *
+ * An object's state is the one set by the newest event about it: `state` (see
+ * `STRIPE_WEBHOOK_EVENTS`; a subscription's Stripe `status`), `stateAt` (that
+ * event's `created`, epoch seconds), `eventId` (that event) and `previousState`
+ * (the state it replaced). Stripe does not deliver events in order
+ * (https://docs.stripe.com/webhooks#event-ordering), so an event replaces the
+ * stored state only when it is newer: its `created` is later, or the same second
+ * and its state is terminal while the stored one is not; a terminal state (an
+ * invoice `paid` or `void`, a subscription `canceled` or `incomplete_expired`) is
+ * never replaced by a non-terminal one. An event that replaces nothing is
+ * acknowledged and emits nothing. The items are written with a condition on the
+ * `eventId` read, so that concurrent events about one object serialize.
+ */
 export const WEBHOOK_EVENTS_TABLE_LAYOUT = {
   partitionKey: 'pk',
   eventPrefix: 'EVENT#',
+  invoicePrefix: 'INVOICE#',
+  subscriptionPrefix: 'SUBSCRIPTION#',
   ttlAttribute: 'expiresAt',
 } as const;
 
-/** Webhook event types the handler acts on; the managed endpoint subscribes to exactly these. */
+/**
+ * Webhook event types the handler acts on; the managed endpoint subscribes to exactly these.
+ * Each sets the state of its invoice or subscription (see `WEBHOOK_EVENTS_TABLE_LAYOUT`)
+ * and emits only when that state is newer than the one recorded.
+ */
 export const STRIPE_WEBHOOK_EVENTS = {
-  /** Becomes the billing success event. */
+  /** Invoice `paid` (terminal): the billing success event. */
   INVOICE_PAID: 'invoice.paid',
-  /** Becomes the billing failure event. */
+  /** Invoice `payment_failed`: the billing failure event (reason `payment_failed`). */
   INVOICE_PAYMENT_FAILED: 'invoice.payment_failed',
-  /** Becomes the billing failure event when Stripe cancelled it for non-payment; otherwise acknowledged. */
+  /** Invoice `action_required` (the customer must authenticate): the billing failure event (reason `payment_action_required`). */
+  INVOICE_PAYMENT_ACTION_REQUIRED: 'invoice.payment_action_required',
+  /** Invoice `void` (terminal): recorded, so that a late failure of the invoice emits nothing; no event. */
+  INVOICE_VOIDED: 'invoice.voided',
+  /** Invoice `uncollectible`: recorded, so that a late failure of the invoice emits nothing; no event. */
+  INVOICE_MARKED_UNCOLLECTIBLE: 'invoice.marked_uncollectible',
+  /** The subscription's first status: recorded on the tenant mapping. */
+  SUBSCRIPTION_CREATED: 'customer.subscription.created',
+  /** A status change to `incomplete_expired`, `past_due`, `unpaid` or `canceled` becomes the subscription changed event. */
+  SUBSCRIPTION_UPDATED: 'customer.subscription.updated',
+  /**
+   * `canceled`: the subscription changed event; also the billing failure event when Stripe
+   * cancelled it for non-payment (reason `subscription_canceled_for_non_payment`).
+   */
   SUBSCRIPTION_DELETED: 'customer.subscription.deleted',
+  /** The subscription changed event with status `customer_deleted`; `customerDeletedByStripe` on the tenant mapping. */
+  CUSTOMER_DELETED: 'customer.deleted',
 } as const;
+
+/**
+ * The subscription statuses that become the subscription changed event when a
+ * subscription enters them (https://docs.stripe.com/api/subscriptions/object#subscription_object-status).
+ */
+export const NOTIFIED_SUBSCRIPTION_STATUSES = ['incomplete_expired', 'past_due', 'unpaid', 'canceled'] as const;
+
+/** The `status` of the subscription changed event for `customer.deleted`. */
+export const CUSTOMER_DELETED_STATUS = 'customer_deleted';
 
 /** Properties of the Stripe setup custom resource (strings: CloudFormation passes strings). */
 export const STRIPE_SETUP_PROPERTIES = {

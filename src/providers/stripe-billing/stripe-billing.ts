@@ -239,13 +239,15 @@ export interface StripeBillingProps {
   readonly processedEventRetention?: Duration;
 
   /**
-   * The bus the webhook puts the billing success and failure events on.
+   * The bus the webhook puts the billing success, failure and subscription
+   * changed events on. Give `BillingProvider` the same bus: it refuses another.
    * @default - the account's default event bus
    */
   readonly eventBus?: events.IEventBus;
 
   /**
-   * The names of the billing success and failure events the webhook emits.
+   * The names of the billing success, failure and subscription changed events
+   * the webhook emits. Give `BillingProvider` the same value: it refuses others.
    * @default ControlPlaneEvents.SBT_AWS
    */
   readonly controlPlaneEvents?: ControlPlaneEvents;
@@ -294,8 +296,12 @@ const MAX_METERS_JSON = 2500;
  * - `putUsageFunction` (with `ingestor`): closed windows become Stripe meter
  *   events, each window exactly once, every hour unless `schedule` says otherwise.
  * - `webhookFunction`: Stripe's signed webhook on `POST /billing/<webhookPath>`:
- *   `invoice.paid` becomes the billing success event, `invoice.payment_failed`
- *   (and a subscription Stripe cancelled for non-payment) the billing failure event.
+ *   `invoice.paid` becomes the billing success event, `invoice.payment_failed`,
+ *   `invoice.payment_action_required` (and a subscription Stripe cancelled for
+ *   non-payment) the billing failure event, a subscription that becomes
+ *   `incomplete_expired`, `past_due`, `unpaid` or `canceled` (or a deleted
+ *   customer) the subscription changed event. An event older than the recorded
+ *   state of its invoice or subscription emits nothing.
  * - With `manageStripeResources` (the default), `cdk deploy` creates the meters
  *   and the webhook endpoint in Stripe and stores the endpoint's signing secret.
  *
@@ -318,6 +324,10 @@ export class StripeBilling extends Construct {
   public readonly putUsageFunction?: IFunctionSchedule;
   /** Stripe's webhook, mounted by `BillingProvider` as `POST /billing/<path>`. */
   public readonly webhookFunction: IFunctionPath;
+  /** The bus the webhook emits on (`BillingProvider` refuses another one). */
+  public readonly eventBus: events.IEventBus;
+  /** The event names the webhook emits (`BillingProvider` refuses others). */
+  public readonly controlPlaneEvents: ControlPlaneEvents;
 
   /** The tenant to customer mapping (partition key `pk`). */
   public readonly customersTable: dynamodb.ITable;
@@ -495,7 +505,7 @@ export class StripeBilling extends Construct {
 
     const webhook = createHandlerFunction(this, 'Webhook', WebhookFunction, {
       ...fnOptions,
-      description: 'cdk-saas-billing: verifies Stripe webhook calls and emits billing success and failure events',
+      description: 'cdk-saas-billing: verifies Stripe webhook calls and emits billing success, failure and subscription changed events',
       timeout: Duration.seconds(15),
       environment: {
         ...common,
@@ -508,10 +518,13 @@ export class StripeBilling extends Construct {
         [STRIPE_ENV.BILLING_SUCCESS_DETAIL_TYPE]: cpe.billingSuccess.detailType,
         [STRIPE_ENV.BILLING_FAILURE_SOURCE]: cpe.billingFailure.source,
         [STRIPE_ENV.BILLING_FAILURE_DETAIL_TYPE]: cpe.billingFailure.detailType,
+        [STRIPE_ENV.BILLING_SUBSCRIPTION_CHANGED_SOURCE]: cpe.billingSubscriptionChanged.source,
+        [STRIPE_ENV.BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE]: cpe.billingSubscriptionChanged.detailType,
       },
     });
     webhookEventsTable.grant(webhook, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-    customersTable.grant(webhook, 'dynamodb:GetItem');
+    // GetItem: the reverse mapping and the tenant; UpdateItem: the subscription status and a deleted customer on the tenant item.
+    customersTable.grant(webhook, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     this.webhookSigningSecret.grantRead(webhook);
     eventBus.grantPutEventsTo(webhook);
     alarmSet.add('WebhookErrorsAlarm', webhook.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), {
@@ -568,12 +581,16 @@ export class StripeBilling extends Construct {
     this.ingestor = props.ingestor;
     this.putUsageFunction = putUsage ? { handler: putUsage, schedule: props.schedule ?? events.Schedule.rate(DEFAULT_PUSH_SCHEDULE) } : undefined;
     this.webhookFunction = { path: webhookPath, handler: webhook };
+    this.eventBus = eventBus;
+    this.controlPlaneEvents = cpe;
     this.billing = {
       createCustomerFunction: this.createCustomerFunction,
       deleteCustomerFunction: this.deleteCustomerFunction,
       ingestor: this.ingestor,
       putUsageFunction: this.putUsageFunction,
       webhookFunction: this.webhookFunction,
+      eventBus: this.eventBus,
+      controlPlaneEvents: this.controlPlaneEvents,
     };
   }
 

@@ -4,8 +4,9 @@ import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { STRIPE_ENV, STRIPE_METRICS, WEBHOOK_EVENTS_TABLE_LAYOUT as L } from './contract';
 import { metrics, publishMetrics } from './shared.lambda/metrics';
-import { tenantOfCustomer } from './shared.lambda/tenants';
-import { CLAIM_SECONDS, MAX_BODY_BYTES, Refusal, route, signingSecrets, verify } from './shared.lambda/webhook';
+import { getTenant, tenantOfCustomer } from './shared.lambda/tenants';
+import { Applied, CLAIM_SECONDS, Emission, emissions, MAX_BODY_BYTES, Processed, Refusal, route, signingSecrets, verify } from './shared.lambda/webhook';
+import { recordCustomerDeleted, recordObjectState, recordSubscriptionStatus } from './shared.lambda/webhook-state';
 import { documentClient, sdkClient } from '../../shared.lambda/aws-clients';
 import { isConditionalCheckFailed } from '../../shared.lambda/dynamodb';
 import { numberEnv, requiredEnv } from '../../shared.lambda/env';
@@ -107,34 +108,86 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
     return respond(409, 'in progress; retry later');
   }
 
-  // Emit (step 4).
-  const success = decision.kind === 'success';
-  const detailType = requiredEnv(success ? STRIPE_ENV.BILLING_SUCCESS_DETAIL_TYPE : STRIPE_ENV.BILLING_FAILURE_DETAIL_TYPE);
-  const result = await sdkClient(EventBridgeClient).send(new PutEventsCommand({
-    Entries: [{
-      EventBusName: requiredEnv(STRIPE_ENV.EVENT_BUS_ARN),
-      Source: requiredEnv(success ? STRIPE_ENV.BILLING_SUCCESS_SOURCE : STRIPE_ENV.BILLING_FAILURE_SOURCE),
-      DetailType: detailType,
-      Detail: JSON.stringify({ tenantId, ...decision.detail }),
-    }],
-  }));
-  if ((result.FailedEntryCount ?? 0) > 0) {
-    const failed = result.Entries?.find((e) => e.ErrorCode);
-    throw new Error(`EventBridge refused the ${detailType} event: ${failed?.ErrorCode ?? 'unknown'}`);
+  // Order (step 4): an event older than the recorded state of its invoice or subscription emits nothing.
+  const recorded = await recordObjectState(decision.change, nowSeconds, retention);
+  if (!recorded.applied) {
+    logger.info('Webhook event older than the recorded state of its object: acknowledged, no event',
+      { object: decision.change.id, eventState: decision.change.state, recordedState: recorded.current });
+    metrics.addMetric(STRIPE_METRICS.WEBHOOK_SUPERSEDED, MetricUnit.Count, 1);
+    await markDone(table, key, token, [], true);
+    return respond(200, 'superseded', { superseded: true });
   }
+  const applied = await recordOnTenant(decision, tenantId, recorded.previousState);
+
+  // Emit (step 5).
+  const planned = emissions(decision, applied, tenantId);
+  const emitted = await emit(planned);
+  await markDone(table, key, token, emitted, false);
+  logger.info('Webhook event processed', { emitted });
+  return respond(200, 'received', emitted.length ? { emitted } : {});
+}
+
+/** Writes what the tenant mapping keeps of the event (subscription status, deleted customer); returns what the emissions need. */
+async function recordOnTenant(decision: Processed, tenantId: string, previousState: string | undefined): Promise<Applied> {
+  if (decision.change.kind === 'subscription') {
+    const written = await recordSubscriptionStatus(tenantId, decision.change);
+    if (!written) logger.info('Subscription status not written on the tenant mapping: not its current subscription, or a newer status is recorded');
+    return { previousState };
+  }
+  if (decision.change.kind === 'customer') {
+    const tenant = await getTenant(tenantId);
+    const current = tenant?.customerId === decision.customerId;
+    const offboarding = tenant?.status === 'OFFBOARDING' || tenant?.status === 'OFFBOARDED';
+    if (current && !offboarding) await recordCustomerDeleted(tenantId, decision.customerId, decision.change.at);
+    // The recorded status, when it is of the tenant's current subscription.
+    const recorded = tenant as { subscriptionStatus?: unknown; subscriptionStatusOf?: unknown } | undefined;
+    const statusOfCurrent = typeof recorded?.subscriptionStatus === 'string'
+      && (recorded.subscriptionStatusOf === undefined || recorded.subscriptionStatusOf === tenant?.subscriptionId);
+    return {
+      tenantSubscriptionId: current ? tenant?.subscriptionId : undefined,
+      tenantSubscriptionStatus: current && statusOfCurrent ? recorded!.subscriptionStatus as string : undefined,
+      offboarding: current && offboarding,
+    };
+  }
+  return { previousState };
+}
+
+/** Puts the events on the bus in one call; returns their detail types. */
+async function emit(planned: Emission[]): Promise<string[]> {
+  if (planned.length === 0) return [];
+  const names = {
+    success: [STRIPE_ENV.BILLING_SUCCESS_SOURCE, STRIPE_ENV.BILLING_SUCCESS_DETAIL_TYPE],
+    failure: [STRIPE_ENV.BILLING_FAILURE_SOURCE, STRIPE_ENV.BILLING_FAILURE_DETAIL_TYPE],
+    subscriptionChanged: [STRIPE_ENV.BILLING_SUBSCRIPTION_CHANGED_SOURCE, STRIPE_ENV.BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE],
+  } as const;
+  const entries = planned.map((p) => ({
+    EventBusName: requiredEnv(STRIPE_ENV.EVENT_BUS_ARN),
+    Source: requiredEnv(names[p.kind][0]),
+    DetailType: requiredEnv(names[p.kind][1]),
+    Detail: JSON.stringify(p.detail),
+  }));
+  const result = await sdkClient(EventBridgeClient).send(new PutEventsCommand({ Entries: entries }));
+  if ((result.FailedEntryCount ?? 0) > 0) {
+    // Stripe retries the whole event: an entry that was put may be put again (consumers deduplicate on detail.eventId).
+    const failed = result.Entries?.find((e) => e.ErrorCode);
+    throw new Error(`EventBridge refused the ${entries.map((e) => e.DetailType).join(', ')} events: ${failed?.ErrorCode ?? 'unknown'}`);
+  }
+  return entries.map((e) => e.DetailType);
+}
+
+/** Records the event id as done, if this delivery still holds its claim. */
+async function markDone(table: string, key: Record<string, string>, token: string, emitted: string[], superseded: boolean): Promise<void> {
   try {
     await documentClient().send(new UpdateCommand({
       TableName: table,
       Key: key,
-      UpdateExpression: 'SET #status = :done, emitted = :emitted, processedAt = :at REMOVE claimExpiresAt',
+      UpdateExpression: 'SET #status = :done, emitted = :emitted, superseded = :superseded, processedAt = :at REMOVE claimExpiresAt',
       ConditionExpression: 'claimToken = :token',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':done': 'DONE', ':emitted': detailType, ':at': new Date().toISOString(), ':token': token },
+      ExpressionAttributeValues: { ':done': 'DONE', ':emitted': emitted, ':superseded': superseded, ':at': new Date().toISOString(), ':token': token },
     }));
   } catch (error) {
     if (!isConditionalCheckFailed(error)) throw error;
     logger.warn('The claim expired before the event was recorded: another delivery may emit it again');
   }
-  logger.info('Webhook event processed', { emitted: detailType });
-  return respond(200, 'received', { emitted: detailType });
 }

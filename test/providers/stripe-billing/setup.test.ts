@@ -8,7 +8,7 @@ import * as http from 'http';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { bundle, captured, lambdaContext, putSigningSecret, startWorld, StripeWorld } from './support';
-import { STRIPE_API_VERSION } from '../../../src/providers/stripe-billing/contract';
+import { STRIPE_API_VERSION, STRIPE_WEBHOOK_EVENTS } from '../../../src/providers/stripe-billing/contract';
 
 type Setup = (event: CloudFormationCustomResourceEvent, context?: unknown) => Promise<void>;
 interface CfnResponse { Status: string; Reason: string; PhysicalResourceId: string; Data: Record<string, string> }
@@ -97,7 +97,7 @@ describe('Stripe setup custom resource', () => {
     expect(endpoint).toMatchObject({
       url: URL_1,
       api_version: STRIPE_API_VERSION,
-      enabled_events: ['invoice.paid', 'invoice.payment_failed', 'customer.subscription.deleted'],
+      enabled_events: Object.values(STRIPE_WEBHOOK_EVENTS),
       metadata: { cdkSaasBillingSetupId: properties.SetupId, managedBy: 'cdk-saas-billing' },
     });
     expect(await storedSecret()).toEqual({ current: endpoint.secret, endpointId: endpoint.id });

@@ -10,7 +10,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { controlPlaneApi } from '../../../examples/control-plane-api';
-import { BillingProvider, ControlPlaneEvents, StripeBilling, StripeBillingProps, StripeMeterRounding, StripeSubscriptionCancellation, UsageIngestor } from '../../../src';
+import { BillingProvider, BillingProviderProps, ControlPlaneEvents, StripeBilling, StripeBillingProps, StripeMeterRounding, StripeSubscriptionCancellation, UsageIngestor } from '../../../src';
 import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 import { cfnLintErrors, nagFindings, scratchDir } from '../../support/synth';
 
@@ -19,7 +19,7 @@ function newStack(app = new App({ outdir: scratchDir('stripe-template') })): Sta
 }
 
 /** StripeBilling with an ingestor, passed to BillingProvider on the control plane's API. */
-function build(stack: Stack, props: Partial<StripeBillingProps> = {}) {
+function build(stack: Stack, props: Partial<StripeBillingProps> = {}, providerProps: Partial<BillingProviderProps> = {}) {
   const ingestor = new UsageIngestor(stack, 'Ingestor');
   const httpApi = controlPlaneApi(stack, 'Api');
   const billing = new StripeBilling(stack, 'Stripe', {
@@ -30,7 +30,7 @@ function build(stack: Stack, props: Partial<StripeBillingProps> = {}) {
     prices: ['price_base'],
     ...props,
   });
-  const provider = new BillingProvider(stack, 'Billing', { billing, httpApi });
+  const provider = new BillingProvider(stack, 'Billing', { billing, httpApi, ...providerProps });
   return { billing, provider, template: () => Template.fromStack(stack) };
 }
 
@@ -70,7 +70,7 @@ describe('StripeBilling', () => {
       'cdk-saas-billing: creates the Stripe meters and webhook endpoint of this stack (custom resource)',
       'cdk-saas-billing: pushes an offboarded tenant\'s last usage to Stripe and cancels its subscription',
       'cdk-saas-billing: pushes closed usage windows to Stripe as meter events, each window once',
-      'cdk-saas-billing: verifies Stripe webhook calls and emits billing success and failure events',
+      'cdk-saas-billing: verifies Stripe webhook calls and emits billing success, failure and subscription changed events',
     ]);
     t.allResourcesProperties('AWS::Lambda::Function', { Runtime: 'nodejs24.x' });
     expect(Object.keys(t.findResources('AWS::Logs::LogGroup')).filter((k) => k.startsWith('Stripe'))).toHaveLength(5);
@@ -107,12 +107,25 @@ describe('StripeBilling', () => {
     for (const [id, role] of Object.entries(t.findResources('AWS::IAM::Role'))) if (id.startsWith('Stripe')) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
   });
 
+  test('the webhook writes only its own table and the tenant mapping (GetItem and UpdateItem), nothing else', () => {
+    const t = build(newStack()).template();
+    const webhook = policyStatements(t, 'StripeWebhookRole').filter((st) => actionsOf([st]).some((a) => a.startsWith('dynamodb:')));
+    const byTable = (prefix: string) => webhook.filter((st) => JSON.stringify(st.Resource).includes(prefix));
+    expect(actionsOf(byTable('StripeCustomersTable')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(actionsOf(byTable('StripeWebhookEventsTable')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(webhook.every((st) => /StripeCustomersTable|StripeWebhookEventsTable/.test(JSON.stringify(st.Resource)))).toBe(true);
+    expect(byTable('StripeUsagePushTable')).toEqual([]);
+  });
+
   test('the Stripe setup: a custom resource with the meters, the webhook URL of the route BillingProvider mounts, the event types and the pinned API version', () => {
     const t = build(newStack()).template();
     t.hasResourceProperties('Custom::StripeSetup', {
       Meters: JSON.stringify([{ eventName: 'api_calls', displayName: 'apiCalls' }, { eventName: 'storage_mb', displayName: 'storageGb' }]),
       WebhookUrl: { 'Fn::Join': ['', [Match.objectLike({ 'Fn::GetAtt': [Match.stringLikeRegexp('^Api'), 'ApiEndpoint'] }), '/billing/stripe']] },
-      WebhookEvents: JSON.stringify(['invoice.paid', 'invoice.payment_failed', 'customer.subscription.deleted']),
+      WebhookEvents: JSON.stringify([
+        'invoice.paid', 'invoice.payment_failed', 'invoice.payment_action_required', 'invoice.voided', 'invoice.marked_uncollectible',
+        'customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted', 'customer.deleted',
+      ]),
       ApiVersion: '2025-09-30.clover',
       SetupId: Match.stringLikeRegexp('^csb[0-9a-f]{10}-setup$'),
     });
@@ -277,15 +290,37 @@ describe('StripeBilling', () => {
 
   test('a custom schedule and the event names of another control plane reach the rule and the webhook', () => {
     const stack = newStack();
-    const { template } = build(stack, {
-      schedule: events.Schedule.rate(Duration.minutes(15)),
-      controlPlaneEvents: new ControlPlaneEvents({ billingSource: 'my.billing', billingSuccess: 'paid', billingFailure: 'unpaid' }),
-    });
+    const controlPlaneEvents = new ControlPlaneEvents({ billingSource: 'my.billing', billingSuccess: 'paid', billingFailure: 'unpaid', billingSubscriptionChanged: 'subChanged' });
+    const { billing, template } = build(stack, { schedule: events.Schedule.rate(Duration.minutes(15)), controlPlaneEvents }, { controlPlaneEvents });
     const t = template();
     t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
     t.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('verifies Stripe webhook'),
-      Environment: { Variables: Match.objectLike({ BILLING_SUCCESS_SOURCE: 'my.billing', BILLING_SUCCESS_DETAIL_TYPE: 'paid', BILLING_FAILURE_DETAIL_TYPE: 'unpaid' }) },
+      Environment: {
+        Variables: Match.objectLike({
+          BILLING_SUCCESS_SOURCE: 'my.billing',
+          BILLING_SUCCESS_DETAIL_TYPE: 'paid',
+          BILLING_FAILURE_DETAIL_TYPE: 'unpaid',
+          BILLING_SUBSCRIPTION_CHANGED_SOURCE: 'my.billing',
+          BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE: 'subChanged',
+        }),
+      },
     });
+    expect(billing.billing.controlPlaneEvents).toBe(controlPlaneEvents);
+  });
+
+  test('by default the webhook emits the subscription changed event under this library\'s own name, on the default bus', () => {
+    const { billing, template } = build(newStack());
+    template().hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('verifies Stripe webhook'),
+      Environment: {
+        Variables: Match.objectLike({
+          BILLING_SUBSCRIPTION_CHANGED_SOURCE: 'sbt.control.plane',
+          BILLING_SUBSCRIPTION_CHANGED_DETAIL_TYPE: 'cdk_saas_billing_subscriptionChanged',
+          BILLING_EVENT_BUS_ARN: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':event-bus/default$')])] }),
+        }),
+      },
+    });
+    expect(billing.billing.eventBus).toBe(billing.eventBus);
   });
 });

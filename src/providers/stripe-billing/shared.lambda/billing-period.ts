@@ -32,7 +32,8 @@
  */
 import { logger } from '../../../shared.lambda/logger';
 import { stripeCall } from './stripe-client';
-import { recordSubscriptionStatus, TenantRecord, updateTenant } from './tenants';
+import { TenantRecord, updateTenant } from './tenants';
+import { recordSubscriptionStatus } from './webhook-state';
 
 /** Stripe refuses an anchor in the past: the anchor is at least this far ahead when the subscription is created. */
 export const MIN_ANCHOR_LEAD_MS = 5_000;
@@ -133,9 +134,15 @@ export async function readPeriod(t: TenantRecord, nowMs: number): Promise<Tenant
     ...(previousPeriodStart ? { previousPeriodStart } : {}),
   };
   const updated = await updateTenant(t.tenantId, { generation: t.generation }, set, { remove: previousPeriodStart ? [] : ['previousPeriodStart'] });
-  await recordSubscriptionStatus(t.tenantId, id, sub.status, Math.floor(nowMs / 1000));
-  return { ...(updated ?? t), ...(updated ? {} : set), subscriptionStatus: sub.status } as TenantRecord;
+  // What Stripe answers now is newer than any event about the subscription delivered so far.
+  await recordSubscriptionStatus(t.tenantId, { kind: 'subscription', id, state: sub.status, at: Math.floor(nowMs / 1000), eventId: 'read' });
+  return { ...(updated ?? t), ...(updated ? {} : set), subscriptionStatus: sub.status, subscriptionStatusOf: id } as TenantRecord;
 }
 
 /** Subscription states in which Stripe bills no usage: the tenant's windows get `NO_SUBSCRIPTION`. */
 export const NOT_BILLING_STATUSES: readonly string[] = ['incomplete_expired', 'canceled'];
+
+/** The recorded status of the tenant's current subscription (a status left from an earlier subscription does not count). */
+export function currentSubscriptionStatus(t: TenantRecord): string | undefined {
+  return t.subscriptionStatusOf === undefined || t.subscriptionStatusOf === t.subscriptionId ? t.subscriptionStatus : undefined;
+}

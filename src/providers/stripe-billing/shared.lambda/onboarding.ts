@@ -163,6 +163,7 @@ function subscriptionFields(sub: Stripe.Subscription, nowMs: number): Record<str
     ...(sub.currency ? { currency: sub.currency } : {}),
     subscriptionStatus: sub.status,
     subscriptionStatusAt: Math.floor(nowMs / 1000),
+    subscriptionStatusOf: sub.id,
   };
 }
 
@@ -185,9 +186,9 @@ async function openTenant(tenantId: string, eventTime: string): Promise<TenantRe
       onboardedAt: eventTime,
     }, {
       remove: ['subscriptionId', 'subscriptionAttemptedAt', 'customerAttemptedAt', 'cancellation', 'cancelAt', 'offboardedAt',
-        'subscriptionStartedAt', 'periodStart', 'periodEnd', 'previousPeriodStart', 'currency', 'subscriptionStatus', 'subscriptionStatusAt',
+        'subscriptionStartedAt', 'periodStart', 'periodEnd', 'previousPeriodStart', 'currency', 'subscriptionStatus', 'subscriptionStatusAt', 'subscriptionStatusOf',
         'customerDeletion', 'finalizeAt',
-        ...(existing.customerDeleted || existing.customerDeletedByStripe ? ['customerId', 'customerDeleted', 'customerDeletedByStripe'] : [])],
+        ...(existing.customerDeleted || existing.customerDeletedByStripe ? ['customerId', 'customerDeleted', 'customerDeletedByStripe', 'customerDeletedByStripeAt'] : [])],
     });
     if (reopened) {
       logger.info('Tenant re-onboarded after an offboarding', { generation: reopened.generation });
@@ -230,7 +231,7 @@ export async function onboardTenant(tenantId: string, eventTime: string, contact
     await mustUpdate(tenantId, g, { subscriptionAttemptedAt: new Date(nowMs).toISOString() }, ['subscriptionAttemptedAt']);
     const created = await findOrCreateSubscription(record, customerId, previous, prices, prefix, nowMs);
     const after = await updateTenant(tenantId, { generation: g }, { subscriptionId: created.id, ...subscriptionFields(created, nowMs) },
-      { ifAbsent: ['subscriptionId', 'subscriptionStartedAt'] });
+      { ifAbsent: ['subscriptionId', 'subscriptionStartedAt', 'subscriptionStatus', 'subscriptionStatusAt', 'subscriptionStatusOf'] });
     if (!after) throw new Error(`Tenant ${tenantId}: generation changed while its subscription was being recorded; retry`);
     subscriptionId = after.subscriptionId;
   }

@@ -42,7 +42,7 @@ import { logger } from '../../../shared.lambda/logger';
 import { withRetry } from '../../../shared.lambda/retry';
 import { MANAGED_BY, MeterMapping, STRIPE_ENV, STRIPE_METADATA, STRIPE_METRICS, USAGE_PUSH_TABLE_LAYOUT as L } from '../contract';
 import { Accounting, accountingUpdate, usagePeriodOf } from './accounting';
-import { NOT_BILLING_STATUSES, needsPeriodRead, placeWindow, readPeriod } from './billing-period';
+import { currentSubscriptionStatus, NOT_BILLING_STATUSES, needsPeriodRead, placeWindow, readPeriod } from './billing-period';
 import { carryNoteKey, meterEventIdentifier, meterEventKey } from './keys';
 import { metrics } from './metrics';
 import { IDEMPOTENCY_SAFE_MS } from './onboarding';
@@ -152,8 +152,9 @@ export function decide(w: ClosedWindow, meter: MeterMapping | undefined, tenant:
   } else if (tenant.status === 'OFFBOARDING' && tenant.offboardedAt !== undefined && Date.parse(w.windowStart) >= Date.parse(tenant.offboardedAt)) {
     return { kind: 'final', disposition: 'AFTER_OFFBOARDING', reason: `usage after the offboarding at ${tenant.offboardedAt}`, exact: v.exact };
   }
-  if (tenant.status !== 'OFFBOARDED' && (tenant.customerDeletedByStripe || NOT_BILLING_STATUSES.includes(tenant.subscriptionStatus ?? ''))) {
-    const why = tenant.customerDeletedByStripe ? 'the Stripe customer was deleted in Stripe' : `the subscription is ${tenant.subscriptionStatus}`;
+  const status = currentSubscriptionStatus(tenant);
+  if (tenant.status !== 'OFFBOARDED' && (tenant.customerDeletedByStripe || NOT_BILLING_STATUSES.includes(status ?? ''))) {
+    const why = tenant.customerDeletedByStripe ? 'the Stripe customer was deleted in Stripe' : `the subscription is ${status}`;
     return { kind: 'final', disposition: 'NO_SUBSCRIPTION', reason: `${why}: no subscription bills this usage (fix it, then redrive)`, exact: v.exact };
   }
   const placement = placeWindow(windowStart, tenant, nowSeconds, graceSeconds);

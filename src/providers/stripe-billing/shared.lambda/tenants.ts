@@ -44,9 +44,10 @@ export interface TenantRecord {
   readonly previousPeriodStart?: string;
   /** The subscription's currency (for the invoice item that marks usage carried over). */
   readonly currency?: string;
-  /** The subscription's Stripe status, and the time (epoch seconds) of the event or read that set it. */
+  /** The subscription's Stripe status, the time (epoch seconds) of the event or read that set it, and the subscription it is of. */
   readonly subscriptionStatus?: string;
   readonly subscriptionStatusAt?: number;
+  readonly subscriptionStatusOf?: string;
   /** The customer was deleted in Stripe, not by an offboarding. */
   readonly customerDeletedByStripe?: boolean;
 }
@@ -183,23 +184,3 @@ export async function recordCustomer(tenantId: string, generation: number, custo
   }
 }
 
-/**
- * Records the Stripe status of the tenant's current subscription as of `at` (epoch seconds: the
- * `created` of the webhook event, or the time of a read), unless a status of a later (or the same)
- * moment is recorded already, or the subscription is no longer the tenant's. Returns whether it wrote.
- */
-export async function recordSubscriptionStatus(tenantId: string, subscriptionId: string, status: string, at: number): Promise<boolean> {
-  try {
-    await documentClient().send(new UpdateCommand({
-      TableName: table(),
-      Key: tenantKey(tenantId),
-      UpdateExpression: 'SET subscriptionStatus = :s, subscriptionStatusAt = :at',
-      ConditionExpression: 'subscriptionId = :sub AND (attribute_not_exists(subscriptionStatusAt) OR subscriptionStatusAt < :at)',
-      ExpressionAttributeValues: { ':s': status, ':at': at, ':sub': subscriptionId },
-    }));
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
-}
