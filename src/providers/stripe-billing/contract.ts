@@ -28,6 +28,11 @@ export const STRIPE_ENV = {
    * when it is set, the handlers talk to that endpoint instead of api.stripe.com.
    */
   TEST_ENDPOINT: 'CDK_SAAS_BILLING_STRIPE_TEST_ENDPOINT',
+  /**
+   * Tests and benches only: requests per second a process sends with a test-mode key
+   * (default 20, under the sandbox's 25). The construct never sets it; stripe-mock has no limit.
+   */
+  SANDBOX_REQUESTS_PER_SECOND: 'CDK_SAAS_BILLING_STRIPE_SANDBOX_REQUESTS_PER_SECOND',
   /** The tenant to customer mapping table. */
   CUSTOMERS_TABLE_NAME: 'CUSTOMERS_TABLE_NAME',
   /** Pushed markers, pending windows, cursor and lease of the usage push. */

@@ -372,8 +372,8 @@ export class StripeBilling extends Construct {
         removalPolicy,
       });
       acknowledgeNag(secret, 'AwsSolutions-SMG4',
-        'The value is the signing secret Stripe generates for the webhook endpoint; it is replaced by recreating the endpoint '
-        + '(the Stripe setup), or rolled in the Stripe dashboard and stored as {"current","previous"}, which a rotation Lambda cannot do.');
+        'The value is the signing secret Stripe generates for the webhook endpoint; it is rotated by the Stripe setup, which creates '
+        + 'a new endpoint when webhookSigningSecretRotation changes and keeps the old secret as "previous" until Stripe\'s retries to it are over.');
       this.webhookSigningSecret = secret;
     }
 

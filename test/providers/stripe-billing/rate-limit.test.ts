@@ -3,6 +3,7 @@
  * sandbox rate limit (25 requests per second in all: https://docs.stripe.com/rate-limits),
  * whatever the push's concurrency, and how a key's mode is recognised.
  */
+import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 import { TokenBucket } from '../../../src/providers/stripe-billing/shared.lambda/rate-limit';
 import {
   requestLimiter, SANDBOX_BURST, SANDBOX_REQUESTS_PER_SECOND, stripeKeyMode,
@@ -106,5 +107,15 @@ describe('the key\'s mode', () => {
     expect(requestLimiter('test')).toMatchObject({ ratePerSecond: 20, burst: 1 });
     expect(requestLimiter('live')).toBeUndefined();
     expect(requestLimiter('unknown')).toBeUndefined();
+  });
+
+  test('tests and benches against stripe-mock may raise the rate (the construct never sets it)', () => {
+    process.env[STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND] = '500';
+    try {
+      expect(requestLimiter('test')).toMatchObject({ ratePerSecond: 500, burst: 1 });
+    } finally {
+      delete process.env[STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND];
+    }
+    expect(requestLimiter('test')).toMatchObject({ ratePerSecond: 20 });
   });
 });

@@ -130,10 +130,15 @@ export const SANDBOX_BURST = 1;
 
 let sandboxBucket: TokenBucket | undefined;
 
-/** The limiter of a key's mode: one bucket per process for test keys; none for live (see the module comment). */
+/**
+ * The limiter of a key's mode: one bucket per process for test keys; none for
+ * live (see the module comment). Tests and benches against stripe-mock may
+ * raise the rate (`STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND`).
+ */
 export function requestLimiter(mode: StripeKeyMode): TokenBucket | undefined {
   if (mode !== 'test') return undefined;
-  sandboxBucket ??= new TokenBucket(SANDBOX_REQUESTS_PER_SECOND, SANDBOX_BURST);
+  const rate = numberEnv(STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND, { min: 1, max: 1_000_000, fallback: SANDBOX_REQUESTS_PER_SECOND });
+  if (sandboxBucket?.ratePerSecond !== rate) sandboxBucket = new TokenBucket(rate, SANDBOX_BURST);
   return sandboxBucket;
 }
 
