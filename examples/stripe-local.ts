@@ -608,6 +608,9 @@ export class StripeProxy {
         if (form.url) endpoint.url = form.url;
         const events = list(form, 'enabled_events');
         if (events.length) endpoint.enabled_events = events;
+        // Metadata updates merge; a key posted with an empty value is unset (https://docs.stripe.com/metadata).
+        const metadata: Record<string, string> = { ...(endpoint.metadata as Record<string, string>), ...nested(form, 'metadata') };
+        endpoint.metadata = Object.fromEntries(Object.entries(metadata).filter(([, v]) => v !== ''));
       }
       const { secret, ...shown } = endpoint;
       return ok(shown);

@@ -28,6 +28,11 @@ export const STRIPE_ENV = {
    * when it is set, the handlers talk to that endpoint instead of api.stripe.com.
    */
   TEST_ENDPOINT: 'CDK_SAAS_BILLING_STRIPE_TEST_ENDPOINT',
+  /**
+   * Tests and benches only: requests per second a process sends with a test-mode key
+   * (default 20, under the sandbox's 25). The construct never sets it; stripe-mock has no limit.
+   */
+  SANDBOX_REQUESTS_PER_SECOND: 'CDK_SAAS_BILLING_STRIPE_SANDBOX_REQUESTS_PER_SECOND',
   /** The tenant to customer mapping table. */
   CUSTOMERS_TABLE_NAME: 'CUSTOMERS_TABLE_NAME',
   /** Pushed markers, pending windows, cursor and lease of the usage push. */
@@ -318,7 +323,14 @@ export const NOTIFIED_SUBSCRIPTION_STATUSES = ['incomplete_expired', 'past_due',
 /** The `status` of the subscription changed event for `customer.deleted`. */
 export const CUSTOMER_DELETED_STATUS = 'customer_deleted';
 
-/** Properties of the Stripe setup custom resource (strings: CloudFormation passes strings). */
+/**
+ * Properties of the Stripe setup custom resource (strings: CloudFormation passes strings).
+ *
+ * CloudFormation calls a custom resource only when its properties change
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes-update.html),
+ * so every input of what the setup makes in Stripe is a property: a change of
+ * any of them runs it, and nothing else does.
+ */
 export const STRIPE_SETUP_PROPERTIES = {
   /** Stable id of this setup; the managed endpoint carries it in its metadata. */
   SETUP_ID: 'SetupId',
@@ -328,14 +340,47 @@ export const STRIPE_SETUP_PROPERTIES = {
   /** JSON array of event types. */
   WEBHOOK_EVENTS: 'WebhookEvents',
   API_VERSION: 'ApiVersion',
+  /** The API key secret: another secret may hold another account's (or mode's) key, where the setup must run again. */
+  API_KEY_SECRET_ARN: 'ApiKeySecretArn',
+  /** The secret the setup stores the signing secret in: a new secret must be filled. */
+  WEBHOOK_SIGNING_SECRET_ARN: 'WebhookSigningSecretArn',
+  /** `webhookSigningSecretRotation` (empty when not set): a new label makes a new webhook endpoint. */
+  SIGNING_SECRET_ROTATION: 'SigningSecretRotation',
+  /** `STRIPE_SETUP_VERSION`: a library version whose setup does more runs it on the first deploy. */
+  SETUP_VERSION: 'SetupVersion',
 } as const;
+
+/**
+ * What the setup does, as a version: raise it whenever the setup's effect in
+ * Stripe or the attributes it returns change, so that the first deploy with the
+ * new library runs it (its properties change). 2: meter ownership on the
+ * endpoint, signing secret rotation, `MeterId<n>` attributes.
+ */
+export const STRIPE_SETUP_VERSION = '2';
 
 /** Attributes the setup custom resource returns (`Fn::GetAtt`). */
 export const STRIPE_SETUP_ATTRIBUTES = {
   WEBHOOK_ENDPOINT_ID: 'WebhookEndpointId',
   /** JSON object event name -> meter id. */
   METER_IDS: 'MeterIds',
+  /** `MeterId<n>`: the id of the n-th meter of the `Meters` property (from 0). */
+  METER_ID_PREFIX: 'MeterId',
 } as const;
+
+/**
+ * How long the previous webhook endpoint and its signing secret live after a
+ * new endpoint replaced them (a rotation): Stripe retries a failed delivery
+ * for up to 3 days in live mode (https://docs.stripe.com/webhooks#retries), and
+ * an event created before the new endpoint existed is delivered to the old one
+ * only. One hour of margin.
+ */
+export const SIGNING_SECRET_OVERLAP_HOURS = 73;
+
+/**
+ * The event the setup's hourly rule sends its function: `{ [STRIPE_SETUP_SWEEP]: <setupId> }`.
+ * The run removes a previous endpoint whose overlap is over (and its secret from the store).
+ */
+export const STRIPE_SETUP_SWEEP = 'cdkSaasBillingSetupSweep';
 
 /** Metadata keys written on Stripe objects. */
 export const STRIPE_METADATA = {
@@ -343,6 +388,17 @@ export const STRIPE_METADATA = {
   GENERATION: 'tenantGeneration',
   MANAGED_BY: 'managedBy',
   SETUP_ID: 'cdkSaasBillingSetupId',
+  /** On a managed endpoint: the CloudFormation stack (ARN) of its setup. */
+  STACK_ID: 'cdkSaasBillingStackId',
+  /** On a managed endpoint: the rotation label it was created for (absent: none). */
+  ROTATION: 'cdkSaasBillingRotation',
+  /**
+   * On a managed endpoint: the meters its setup uses (`<prefix>`, `<prefix>1`, ...: comma-separated
+   * ids, at most 500 characters each). Billing meters have no metadata of their own.
+   */
+  METERS_USED: 'cdkSaasBillingMeters',
+  /** On a managed endpoint: the meters its setup (or its stack) made active, which Delete may deactivate. */
+  METERS_OWNED: 'cdkSaasBillingOwnedMeters',
 } as const;
 
 /** The value of `managedBy` on every object the library creates. */

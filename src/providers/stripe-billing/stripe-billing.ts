@@ -13,8 +13,9 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
-  MeterMapping, STRIPE_API_VERSION, STRIPE_ENV, STRIPE_METRICS, STRIPE_METRICS_NAMESPACE,
-  STRIPE_SETUP_ATTRIBUTES, STRIPE_SETUP_PROPERTIES, STRIPE_WEBHOOK_EVENTS, USAGE_PUSH_TABLE_LAYOUT, WEBHOOK_EVENTS_TABLE_LAYOUT,
+  MeterMapping, SIGNING_SECRET_OVERLAP_HOURS, STRIPE_API_VERSION, STRIPE_ENV, STRIPE_METRICS, STRIPE_METRICS_NAMESPACE,
+  STRIPE_SETUP_ATTRIBUTES, STRIPE_SETUP_PROPERTIES, STRIPE_SETUP_SWEEP, STRIPE_SETUP_VERSION, STRIPE_WEBHOOK_EVENTS,
+  USAGE_PUSH_TABLE_LAYOUT, WEBHOOK_EVENTS_TABLE_LAYOUT,
 } from './contract';
 import { CreateCustomerFunction } from './create-customer-function';
 import { DeleteCustomerFunction } from './delete-customer-function';
@@ -163,8 +164,11 @@ export interface StripeBillingProps {
    * Set Stripe up as code: a custom resource creates the `meters` in Stripe
    * and a webhook endpoint for the webhook's URL and the event types the
    * handler understands, and stores the endpoint's signing secret in a secret
-   * it creates. On stack deletion the meters are deactivated and the endpoint
-   * is deleted. Turn it off to manage Stripe by hand and pass `webhookSigningSecret`.
+   * it creates. It runs when one of its inputs changes (meters, URL, API key
+   * secret, `webhookSigningSecretRotation`, the library's setup version). On
+   * deletion the meters it created and no other installation uses are
+   * deactivated and the endpoint is deleted. Turn it off to manage Stripe by
+   * hand and pass `webhookSigningSecret`.
    * @default true
    */
   readonly manageStripeResources?: boolean;
@@ -177,6 +181,17 @@ export interface StripeBillingProps {
    * @default - a secret is created and filled by the Stripe setup
    */
   readonly webhookSigningSecret?: secretsmanager.ISecret;
+
+  /**
+   * A label of the webhook signing secret, with `manageStripeResources`:
+   * change it (for example to a date, `'2026-12-01'`) to rotate the secret.
+   * The next deploy creates a new webhook endpoint and stores its secret as
+   * the current one; the old endpoint and its secret stay valid for 73 hours
+   * (Stripe retries a failed delivery for up to 3 days), then an hourly run of
+   * the setup deletes them. 1 to 100 visible ASCII characters.
+   * @default - no label: the endpoint created on the first deploy is kept
+   */
+  readonly webhookSigningSecretRotation?: string;
 
   /**
    * What offboarding does to the tenant's subscription, after a final push of its closed windows.
@@ -283,6 +298,7 @@ const PUSH_TIMEOUT = Duration.minutes(5);
 const STRIPE_PROCESSING_ALLOWANCE = Duration.minutes(10);
 /** After the worst-case closing delay, the margin an offboarding waits before its final push (offboarding.ts). */
 const DEFAULT_PUSH_SCHEDULE = Duration.minutes(5);
+const ROTATION_LABEL = /^[\x21-\x7e]{1,100}$/;
 /** Lambda environment variables total 4 KB; keep the meters well below. */
 const MAX_METERS_JSON = 2500;
 
@@ -394,8 +410,8 @@ export class StripeBilling extends Construct {
         removalPolicy,
       });
       acknowledgeNag(secret, 'AwsSolutions-SMG4',
-        'The value is the signing secret Stripe generates for the webhook endpoint; it is replaced by recreating the endpoint '
-        + '(the Stripe setup), or rolled in the Stripe dashboard and stored as {"current","previous"}, which a rotation Lambda cannot do.');
+        'The value is the signing secret Stripe generates for the webhook endpoint; it is rotated by the Stripe setup, which creates '
+        + 'a new endpoint when webhookSigningSecretRotation changes and keeps the old secret as "previous" until Stripe\'s retries to it are over.');
       this.webhookSigningSecret = secret;
     }
 
@@ -550,23 +566,27 @@ export class StripeBilling extends Construct {
       this.apiKey.grantRead(setup);
       this.webhookSigningSecret.grantRead(setup);
       this.webhookSigningSecret.grantWrite(setup);
+      const setupId = `${prefix}-setup`;
+      // CloudFormation calls a custom resource only when its properties change: every input is one (contract.ts).
       this.stripeSetup = new CustomResource(this, 'StripeSetup', {
         serviceToken: setup.functionArn,
         resourceType: 'Custom::StripeSetup',
         properties: {
-          [STRIPE_SETUP_PROPERTIES.SETUP_ID]: `${prefix}-setup`,
+          [STRIPE_SETUP_PROPERTIES.SETUP_ID]: setupId,
           [STRIPE_SETUP_PROPERTIES.METERS]: JSON.stringify((props.meters ?? [])
             .map((m) => ({ eventName: m.eventName, displayName: m.displayName ?? m.metric }))),
           [STRIPE_SETUP_PROPERTIES.WEBHOOK_URL]: this.webhookUrl ?? '',
           [STRIPE_SETUP_PROPERTIES.WEBHOOK_EVENTS]: JSON.stringify(Object.values(STRIPE_WEBHOOK_EVENTS)),
           [STRIPE_SETUP_PROPERTIES.API_VERSION]: STRIPE_API_VERSION,
+          [STRIPE_SETUP_PROPERTIES.API_KEY_SECRET_ARN]: this.apiKey.secretArn,
+          [STRIPE_SETUP_PROPERTIES.WEBHOOK_SIGNING_SECRET_ARN]: this.webhookSigningSecret.secretArn,
+          [STRIPE_SETUP_PROPERTIES.SIGNING_SECRET_ROTATION]: props.webhookSigningSecretRotation ?? '',
+          [STRIPE_SETUP_PROPERTIES.SETUP_VERSION]: STRIPE_SETUP_VERSION,
         },
       });
       this.stripeSetup.node.addDependency(this.webhookSigningSecret);
-      new CfnOutput(this, 'WebhookEndpointId', {
-        description: 'Id of the Stripe webhook endpoint the setup manages',
-        value: this.stripeSetup.getAttString(STRIPE_SETUP_ATTRIBUTES.WEBHOOK_ENDPOINT_ID),
-      });
+      this.addSetupSweep(setup, setupId, alarmSet);
+      this.addSetupOutputs(this.stripeSetup, props.meters ?? []);
       if (props.httpApi) this.node.addValidation({ validate: () => routeProblems(this, props.httpApi!, webhookPath) });
     }
 
@@ -704,6 +724,42 @@ export class StripeBilling extends Construct {
   }
 
   /**
+   * The setup's hourly run outside CloudFormation: it ends a signing secret
+   * rotation's overlap (deletes the previous endpoint, removes its secret) and
+   * otherwise only reads the secret. Errors alarm.
+   */
+  private addSetupSweep(setup: lambda.Function, setupId: string, alarmSet: AlarmSet): void {
+    new events.Rule(this, 'StripeSetupSweep', {
+      description: `cdk-saas-billing: removes the previous Stripe webhook endpoint ${SIGNING_SECRET_OVERLAP_HOURS} hours after a signing secret rotation (${this.node.path})`,
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [new targets.LambdaFunction(setup, { event: events.RuleTargetInput.fromObject({ [STRIPE_SETUP_SWEEP]: setupId }), retryAttempts: 2 })],
+    });
+    alarmSet.add('StripeSetupErrorsAlarm', setup.metricErrors({ period: Duration.hours(1), statistic: cloudwatch.Stats.SUM }), {
+      description: 'the Stripe setup failed outside a deploy (its hourly run ending a signing secret rotation); see the Setup log',
+    });
+  }
+
+  /** Outputs of the setup: the endpoint id, and each meter's id (named after its event name) for creating prices on it. */
+  private addSetupOutputs(stripeSetup: CustomResource, meters: StripeMeter[]): void {
+    new CfnOutput(this, 'WebhookEndpointId', {
+      description: 'Id of the Stripe webhook endpoint the setup manages',
+      value: stripeSetup.getAttString(STRIPE_SETUP_ATTRIBUTES.WEBHOOK_ENDPOINT_ID),
+    });
+    if (meters.length === 0) return;
+    new CfnOutput(this, 'MeterIds', {
+      description: 'The Stripe meters of this installation: JSON object event name -> meter id',
+      value: stripeSetup.getAttString(STRIPE_SETUP_ATTRIBUTES.METER_IDS),
+    });
+    meters.forEach((m, i) => {
+      const named = !Token.isUnresolved(m.eventName);
+      new CfnOutput(this, named ? `MeterId-${m.eventName}` : `MeterId${i}`, {
+        description: named ? `Id of the Stripe meter with event name ${m.eventName}: create its metered prices on it` : `Id of the Stripe meter of meters[${i}]`,
+        value: stripeSetup.getAttString(`${STRIPE_SETUP_ATTRIBUTES.METER_ID_PREFIX}${i}`),
+      });
+    });
+  }
+
+  /**
    * A metric of this installation's handlers (names in `STRIPE_METRICS`, for
    * example `WindowsSent`, `WindowsRejected`, `WebhookRefused`), summed over 5 minutes.
    *
@@ -814,9 +870,17 @@ function validate(scope: Construct, props: StripeBillingProps, manage: boolean, 
     if (props.httpApi && props.webhookBaseUrl !== undefined) {
       v.add('webhookBaseUrl', props.webhookBaseUrl, 'and httpApi are both given', 'give httpApi for its default endpoint, or webhookBaseUrl for a custom domain or stage, not both');
     }
+    const rotation = props.webhookSigningSecretRotation;
+    if (rotation !== undefined && !Token.isUnresolved(rotation) && (typeof rotation !== 'string' || !ROTATION_LABEL.test(rotation))) {
+      v.add('webhookSigningSecretRotation', rotation, 'must be 1 to 100 visible ASCII characters (no spaces)', 'use a label such as \'2026-12-01\', and change it to rotate');
+    }
   } else if (!props.webhookSigningSecret) {
     v.add('webhookSigningSecret', props.webhookSigningSecret, 'is required when manageStripeResources is false',
       'pass the secret holding your webhook endpoint\'s signing secret (whsec_...)');
+  }
+  if (!manage && props.webhookSigningSecretRotation !== undefined) {
+    v.add('webhookSigningSecretRotation', props.webhookSigningSecretRotation, 'is only used when manageStripeResources is true (the setup rotates the endpoint it manages)',
+      'remove it, and roll the secret of your endpoint in the Stripe dashboard (store {"current","previous"} in webhookSigningSecret meanwhile)');
   }
   const base = props.webhookBaseUrl;
   if (base !== undefined && !Token.isUnresolved(base)) {

@@ -160,10 +160,11 @@ describe('StripeBilling', () => {
     const topic = new sns.Topic(stack, 'Ops');
     const { billing, template } = build(stack, { alarmActions: [new cloudwatchActions.SnsAction(topic)] });
     expect(billing.alarms.map((a) => a.node.id).sort()).toEqual([
-      'PendingWindowsAlarm', 'PutUsageErrorsAlarm', 'WebhookErrorsAlarm', 'WebhookRefusedAlarm', 'WindowsRejectedAlarm', 'WindowsTooOldAlarm', 'WindowsUncertainAlarm',
+      'PendingWindowsAlarm', 'PutUsageErrorsAlarm', 'StripeSetupErrorsAlarm', 'WebhookErrorsAlarm', 'WebhookRefusedAlarm', 'WindowsRejectedAlarm',
+      'WindowsTooOldAlarm', 'WindowsUncertainAlarm',
     ]);
     const alarms = Object.entries(template().findResources('AWS::CloudWatch::Alarm')).filter(([id]) => id.startsWith('Stripe'));
-    expect(alarms).toHaveLength(7);
+    expect(alarms).toHaveLength(8);
     for (const [, a] of alarms) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^Ops/) }]);
       expect(a.Properties.TreatMissingData).toBe('notBreaching');
@@ -173,10 +174,20 @@ describe('StripeBilling', () => {
     });
   });
 
-  test('outputs: the webhook URL, the tables and the secret ARNs', () => {
+  test('outputs: the webhook URL, the tables, the secret ARNs and the meter ids', () => {
     const outputs = build(newStack()).template().findOutputs('*');
     const names = Object.keys(outputs).filter((k) => k.startsWith('Stripe')).map((k) => k.replace(/^Stripe/, '').replace(/[0-9A-F]{8}$/, ''));
-    expect(names.sort()).toEqual(['ApiKeySecretArn', 'CustomersTableName', 'UsagePushTableName', 'WebhookEndpointId', 'WebhookSigningSecretArn', 'WebhookUrl']);
+    expect(names.sort()).toEqual(['ApiKeySecretArn', 'CustomersTableName', 'MeterIdapicalls', 'MeterIds', 'MeterIdstoragemb', 'UsagePushTableName',
+      'WebhookEndpointId', 'WebhookSigningSecretArn', 'WebhookUrl']);
+  });
+
+  test('webhookSigningSecretRotation reaches the setup\'s properties; the setup runs hourly to end a rotation', () => {
+    const t = build(newStack(), { webhookSigningSecretRotation: '2026-12-01' }).template();
+    t.hasResourceProperties('Custom::StripeSetup', { SigningSecretRotation: '2026-12-01' });
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^StripeSetup'), 'Arn'] }, Input: Match.stringLikeRegexp('cdkSaasBillingSetupSweep') })],
+    });
   });
 
   test('the IBilling slots: no user functions (Stripe has no users), hourly push by default', () => {
@@ -234,6 +245,19 @@ describe('StripeBilling', () => {
         '- initialLookback .* must be between 1 hour and 34 days .*',
         '- pushConcurrency .* must be an integer between 1 and 64 \\(given number 0\\).*',
       ].join('\n')));
+    });
+
+    test('fails on a malformed rotation label, and on one without the setup', () => {
+      const stack = newStack();
+      expect(() => build(stack, { webhookSigningSecretRotation: 'with space' })).toThrow(
+        /- webhookSigningSecretRotation \(Python: webhook_signing_secret_rotation\) must be 1 to 100 visible ASCII characters \(no spaces\) \(given 'with space'\): use a label such as '2026-12-01'/);
+      const other = newStack();
+      expect(() => build(other, {
+        manageStripeResources: false,
+        httpApi: undefined,
+        webhookSigningSecretRotation: 'r1',
+        webhookSigningSecret: secretsmanager.Secret.fromSecretNameV2(other, 'S', 'x'),
+      })).toThrow(/- webhookSigningSecretRotation .* is only used when manageStripeResources is true/);
     });
 
     test('fails on malformed meters and prices', () => {

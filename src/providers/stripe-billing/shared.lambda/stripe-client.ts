@@ -13,6 +13,17 @@
  * Every retry of a call is the same request: the caller passes its
  * `Idempotency-Key` (and, for meter events, the `identifier`), so a retry of a
  * request Stripe did receive is answered with the first answer, never applied twice.
+ *
+ * Test mode: a sandbox key (`sk_test_`, `rk_test_`) gets 25 requests per
+ * second in all, meter events included (https://docs.stripe.com/rate-limits),
+ * so every attempt of every call of the process first takes a token from one
+ * bucket of 20 requests per second (burst 1: at most 21 in any second, the
+ * rest left to the other functions), whatever the push's concurrency: the
+ * push stays within the limit instead of relying on 429 retries. Live keys
+ * are not limited here: meter events have a limit of their own in live mode
+ * (1,000 per second, not counted against the 100 of the other requests, same
+ * page), far above what the push sends at its concurrency (at most 64 calls in
+ * flight), and a 429 is still retried as it says. The mode is logged once per key, never the key.
  */
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import Stripe from 'stripe';
@@ -20,6 +31,7 @@ import { numberEnv, requiredEnv } from '../../../shared.lambda/env';
 import { logger } from '../../../shared.lambda/logger';
 import { withRetry } from '../../../shared.lambda/retry';
 import { STRIPE_API_VERSION, STRIPE_ENV } from '../contract';
+import { TokenBucket } from './rate-limit';
 
 /** How a failed Stripe call is treated. */
 export type StripeFailureKind = 'rate-limited' | 'transient' | 'auth' | 'refused' | 'not-stripe';
@@ -101,6 +113,35 @@ export function apiKeyFromSecretString(value: unknown): string {
   return parsed.apiKey;
 }
 
+/** Which Stripe mode a key is for: `test` (a sandbox), `live`, or `unknown` (another prefix). */
+export type StripeKeyMode = 'test' | 'live' | 'unknown';
+
+/** The mode of an API key, from its prefix (https://docs.stripe.com/keys). */
+export function stripeKeyMode(key: string): StripeKeyMode {
+  if (/^(sk|rk)_test_/.test(key)) return 'test';
+  if (/^(sk|rk)_live_/.test(key)) return 'live';
+  return 'unknown';
+}
+
+/** Requests per second one process sends with a test-mode key (Stripe's sandbox allows 25 in all). */
+export const SANDBOX_REQUESTS_PER_SECOND = 20;
+/** Requests a test-mode process may start at once after a pause (at most 21 in any second). */
+export const SANDBOX_BURST = 1;
+
+let sandboxBucket: TokenBucket | undefined;
+
+/**
+ * The limiter of a key's mode: one bucket per process for test keys; none for
+ * live (see the module comment). Tests and benches against stripe-mock may
+ * raise the rate (`STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND`).
+ */
+export function requestLimiter(mode: StripeKeyMode): TokenBucket | undefined {
+  if (mode !== 'test') return undefined;
+  const rate = numberEnv(STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND, { min: 1, max: 1_000_000, fallback: SANDBOX_REQUESTS_PER_SECOND });
+  if (sandboxBucket?.ratePerSecond !== rate) sandboxBucket = new TokenBucket(rate, SANDBOX_BURST);
+  return sandboxBucket;
+}
+
 /** The test endpoint, when the environment names one (tests only; the construct never sets it). */
 function endpointOverride(): Pick<Stripe.StripeConfig, 'host' | 'port' | 'protocol'> {
   const raw = process.env[STRIPE_ENV.TEST_ENDPOINT];
@@ -109,8 +150,9 @@ function endpointOverride(): Pick<Stripe.StripeConfig, 'host' | 'port' | 'protoc
   return { host: url.hostname, port: url.port || (url.protocol === 'http:' ? '80' : '443'), protocol: url.protocol === 'http:' ? 'http' : 'https' };
 }
 
-let cached: { key: string; settings: string; client: Stripe } | undefined;
+let cached: { key: string; settings: string; client: Stripe; mode: StripeKeyMode } | undefined;
 let warnedOverride = false;
+let loggedKey: string | undefined;
 
 /** The Stripe client for the current API key (read from the secret, cached). */
 export async function stripeClient(forceFetch = false): Promise<Stripe> {
@@ -123,6 +165,14 @@ export async function stripeClient(forceFetch = false): Promise<Stripe> {
   const override = endpointOverride();
   const settings = `${timeout} ${override.host ?? ''}:${override.port ?? ''}`;
   if (cached?.key === key && cached.settings === settings) return cached.client;
+  const mode = stripeKeyMode(key);
+  if (loggedKey !== key) {
+    loggedKey = key;
+    logger.info(`Stripe API key mode: ${mode}`, {
+      stripeMode: mode,
+      requestLimit: mode === 'test' ? `${SANDBOX_REQUESTS_PER_SECOND} requests/s in this process (sandbox limit 25/s)` : 'none (Stripe\'s 429s are retried)',
+    });
+  }
   if (override.host && !warnedOverride) {
     warnedOverride = true;
     logger.warn(`Stripe calls go to ${override.protocol}://${override.host}:${override.port} (${STRIPE_ENV.TEST_ENDPOINT} is set: tests only)`);
@@ -137,7 +187,7 @@ export async function stripeClient(forceFetch = false): Promise<Stripe> {
     appInfo: { name: 'cdk-saas-billing' },
     ...override,
   });
-  cached = { key, settings, client };
+  cached = { key, settings, client, mode };
   return client;
 }
 
@@ -160,6 +210,7 @@ export async function stripeCall<T>(call: (stripe: Stripe, previousError?: unkno
   return withRetry(async () => {
     const client = await stripeClient(refreshKey);
     refreshKey = false;
+    await requestLimiter(cached?.mode ?? 'unknown')?.take();
     try {
       return await call(client, previousError);
     } catch (error) {
