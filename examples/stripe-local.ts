@@ -20,7 +20,9 @@
  *   500, a connection reset before or after Stripe applied the request, a slow answer.
  *
  * Requests stripe-mock refuses (not valid against the spec) are answered as it
- * answered them, and recorded as such.
+ * answered them, and recorded as such. A `StripeModel` set on the proxy
+ * (`proxy.model`) answers the requests stripe-mock accepts in place of the
+ * proxy's state (the tests' billing-period model does).
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
