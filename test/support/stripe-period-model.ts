@@ -481,7 +481,7 @@ export class StripeBillingModel implements StripeModel {
     this.markPaid(inv, this.now());
   }
 
-  /** Voids an open invoice ("You can void an invoice that's open"; a draft is deleted instead: https://docs.stripe.com/invoicing/overview). */
+  /** Voids an open invoice: "Mark a finalized invoice as void ... it only applies to finalized invoices" (https://docs.stripe.com/api/invoices/void). */
   public voidInvoice(id: string): void {
     this.tick();
     const inv = this.invoiceMap.get(id);
@@ -882,7 +882,8 @@ export class StripeBillingModel implements StripeModel {
    * (https://docs.stripe.com/billing/subscriptions/usage-based/configure-grace-period). The invoice
    * bills the ended period's metered usage and, in advance, the next period's fixed prices. With
    * cancel_at_period_end, "Any metered usage is charged for in a final invoice when the subscription
-   * cancels at the end of the billing period" (https://docs.stripe.com/billing/subscriptions/cancel).
+   * cancels at the end of the billing period" (https://docs.stripe.com/billing/subscriptions/cancel; the search tool
+   * holds this page's text only as quoted by a third-party page, not the page itself).
    * Undocumented, the model's choice: an incomplete subscription's period ends like an active one's.
    */
   private endPeriod(s: Sub): void {
