@@ -20,7 +20,9 @@
  *   500, a connection reset before or after Stripe applied the request, a slow answer.
  *
  * Requests stripe-mock refuses (not valid against the spec) are answered as it
- * answered them, and recorded as such.
+ * answered them, and recorded as such. A `StripeModel` set on the proxy
+ * (`proxy.model`) answers the requests stripe-mock accepts in place of the
+ * proxy's state (the tests' billing-period model does).
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
@@ -243,10 +245,33 @@ export class CrashPlan {
   }
 }
 
-interface Answer {
+/** An answer the proxy sends. */
+export interface StripeAnswer {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+}
+type Answer = StripeAnswer;
+
+/** A request stripe-mock accepted, as a `StripeModel` sees it. */
+export interface StripeModelRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** The parameters, flattened as sent (the body of a POST, the query of a GET or DELETE). */
+  readonly form: Record<string, string>;
+  /** stripe-mock's answer: a fixture of the right shape. */
+  readonly mock: Record<string, unknown>;
+}
+
+/**
+ * A model of Stripe's behaviour that answers in place of the proxy's own state
+ * (`StripeProxy.model`). It sees only requests stripe-mock accepted: a request
+ * stripe-mock refuses is answered as it answered. `next()` applies the request
+ * to the proxy's own state and returns the proxy's answer.
+ */
+export interface StripeModel {
+  answer(request: StripeModelRequest, next: () => StripeAnswer): StripeAnswer;
 }
 
 interface SavedAnswer extends Answer {
@@ -300,6 +325,8 @@ export class StripeProxy {
   public crash?: CrashPlan;
   /** Added to every answer, ms: Stripe's own latency, which the bench simulates. */
   public latencyMs = 0;
+  /** Answers requests stripe-mock accepted in place of `state`, when set (see `StripeModel`). */
+  public model?: StripeModel;
   /** Highest number of meter event calls in flight at once for one customer and meter. */
   public maxConcurrentPerCustomerMeter = 0;
   /** Highest number of meter event calls in flight at once, all pairs together. */
@@ -451,7 +478,10 @@ export class StripeProxy {
       });
       const upstreamBody = await upstream.json() as Obj;
       let answer: Answer = { status: upstream.status, body: upstreamBody };
-      if (upstream.status < 300) answer = this.apply(method, url, form, upstreamBody);
+      if (upstream.status < 300) {
+        const next = () => this.apply(method, url, form, upstreamBody);
+        answer = this.model ? this.model.answer({ method, path: url.pathname, query: url.searchParams, form, mock: upstreamBody }, next) : next();
+      }
       if (idemKey && answer.status < 400) this.saved.set(idemKey, { ...answer, fingerprint, at: this.now() });
       await this.finish(send, answer, fault, req);
     } finally {
