@@ -299,7 +299,8 @@ export class DynamoDbBilling extends Construct {
         [PUSH_ENV.UNIT_PRICES]: JSON.stringify(pricesOf(props.unitPrices)),
         [PUSH_ENV.INITIAL_LOOKBACK_SECONDS]: String((props.initialLookback ?? Duration.days(35)).toSeconds()),
       }, 512);
-      billingTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem');
+      // Query: the reconciliation records of a period, to set them FINAL.
+      billingTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query');
       // The usage read contract: read access and the environment of UsageReader.fromEnvironment().
       props.ingestor.bindUsageReader(putUsage);
       alarms.add('PutUsageErrorsAlarm', errors(putUsage),
