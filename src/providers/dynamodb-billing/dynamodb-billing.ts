@@ -182,7 +182,8 @@ const WEBHOOK_CLAIM_LEASE = WEBHOOK_TIMEOUT.plus(Duration.seconds(15));
  *   newer onboarding; nothing deleted.
  * - `createUserFunction` / `deleteUserFunction`: users under their customer, idempotent.
  * - `putUsageFunction` (with `ingestor`): prices the ingestor's closed windows
- *   into charge lines per customer and billing period, exactly once.
+ *   into charge lines per customer and billing period, exactly once, and keeps
+ *   a reconciliation record per tenant, metric and period.
  * - `webhookFunction`: `POST /billing/<webhookPath>`, HMAC-SHA256 signature
  *   (`t=...,v1=...`) with the secret in Secrets Manager, one event per event id.
  *
@@ -208,7 +209,7 @@ export class DynamoDbBilling extends Construct {
   /** The signed webhook, mounted by `BillingProvider` as `POST /billing/<path>`. */
   public readonly webhookFunction: IFunctionPath;
 
-  /** Customers, users, charge lines, period totals and the push cursor (`pk`, `sk`). */
+  /** Customers, users, charge lines, period totals, reconciliation records and the push cursor (`pk`, `sk`). */
   public readonly billingTable: dynamodb.ITable;
   /** Processed webhook event ids (`pk`), expiring through TTL on `expiresAt`. */
   public readonly webhookEventsTable: dynamodb.ITable;
