@@ -260,7 +260,8 @@ async function readCursor(table: string): Promise<{ readonly cursor?: string; re
   const { Item } = await documentClient().send(new GetCommand({ TableName: table, Key: PUSH_CURSOR_KEY, ConsistentRead: true }));
   return {
     cursor: typeof Item?.cursor === 'string' ? Item.cursor : undefined,
-    openPeriodsFrom: typeof Item?.openPeriodsFrom === 'string' ? Item.openPeriodsFrom : undefined,
+    // A period as `YYYY-MM` only (anything else would never compare past the periods the run reaches).
+    openPeriodsFrom: typeof Item?.openPeriodsFrom === 'string' && /^\d{4}-\d{2}$/.test(Item.openPeriodsFrom) ? Item.openPeriodsFrom : undefined,
   };
 }
 
