@@ -170,6 +170,20 @@ describe('DynamoDbBilling', () => {
     }
   });
 
+  test('least privilege: the push gets only the billing table actions it uses, Query for the reconciliation records of a period', () => {
+    // GIVEN
+    const stack = newStack();
+    // WHEN
+    new DynamoDbBilling(stack, 'Billing', { ingestor: new UsageIngestor(stack, 'Ingestor') });
+    // THEN
+    const statements = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes('BillingPutUsageRole'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement)
+      .filter((st: { Resource: unknown }) => JSON.stringify(st.Resource).includes('BillingBillingTable'));
+    const actions = statements.flatMap((st: { Action: string | string[] }) => [st.Action].flat()).sort();
+    expect(actions).toEqual(['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+  });
+
   test('a given secret, bus, path and event names are used; no secret is created', () => {
     // GIVEN
     const stack = newStack();

@@ -13,7 +13,18 @@
  * | user           | `CUSTOMER#<tenantId>` | `USER#<userId>`                                            |
  * | charge line    | `CUSTOMER#<tenantId>` | `CHARGE#<YYYY-MM>#<granularity>#<windowStartIso>#<metric>` |
  * | period total   | `CUSTOMER#<tenantId>` | `PERIOD#<YYYY-MM>#<currency>`                              |
+ * | reconciliation | `RECON#<YYYY-MM>`     | `<tenantId>#<metric>`                                      |
  * | push cursor    | `PUSH`                | `CURSOR`                                                   |
+ *
+ * A reconciliation record (`ReconciliationRecord`) sums, per tenant, metric and
+ * billing period, the windows the push handled: `metered` (all of them),
+ * `billed` (`BILLED` lines), `rejected` (`UNPRICED` and `NOT_BILLED_AFTER_CLOSE`
+ * lines), `carriedOver` (always 0) and `countedByProvider` (= `billed`). The
+ * push adds each window to it in the transaction that writes the window's
+ * charge line, and sets it `FINAL` once it has handled a window that starts at
+ * or after the period's end. The records of a period share one partition key,
+ * so one Query reads (or finalizes) a whole period, and `begins_with(sk, '<tenantId>#')`
+ * one tenant's (tenant ids never contain `#`).
  *
  * Webhook events table: partition key `pk` (S) = `EVENT#<eventId>`; TTL attribute `expiresAt`.
  */
@@ -94,7 +105,7 @@ export const METRICS = {
   WINDOWS_BILLED: 'WindowsBilled',
   /** Windows of a metric without a price (charge line with amount 0). */
   WINDOWS_UNPRICED: 'WindowsUnpriced',
-  /** Windows that started while their customer was closed (charge line with amount 0). */
+  /** Windows during the whole of which their customer was closed (charge line with amount 0). */
   WINDOWS_NOT_BILLED_AFTER_CLOSE: 'WindowsNotBilledAfterClose',
 } as const;
 
@@ -127,7 +138,7 @@ export const DISPOSITION = {
   BILLED: 'BILLED',
   /** No price for the metric: amount 0, quantity kept. */
   UNPRICED: 'UNPRICED',
-  /** The window started while the customer was closed: amount 0, quantity kept. */
+  /** The customer was closed for the whole window (it overlaps no open period): amount 0, quantity kept. */
   NOT_BILLED_AFTER_CLOSE: 'NOT_BILLED_AFTER_CLOSE',
 } as const;
 
@@ -140,7 +151,12 @@ export interface ClosedPeriod {
   readonly until: string;
 }
 
-/** The attributes of a customer item that the push reads. */
+/**
+ * The attributes of a customer item that the push reads. The customer is
+ * closed in each of its `closedPeriods` and, while `CLOSED`, from `closedAt`
+ * on; it is open at every other time (before its first onboarding too: usage
+ * of a tenant without a customer item is billed).
+ */
 export interface CustomerState {
   readonly customerId?: string;
   readonly status?: string;
@@ -191,8 +207,66 @@ export function periodTotalKey(tenantId: string, period: string, currency: strin
   return billingKey(customerPk(tenantId), `${PERIOD_SK_PREFIX}${period}#${currency}`);
 }
 
-/** Key of the usage push's cursor in the usage read contract. */
+/**
+ * Key of the usage push's cursor item: `cursor` (its position in the usage read
+ * contract) and `openPeriodsFrom` (`YYYY-MM`: the earliest billing period whose
+ * reconciliation records may still be `OPEN`).
+ */
 export const PUSH_CURSOR_KEY: BillingKey = billingKey('PUSH', 'CURSOR');
+
+/** A reconciliation record's status: `OPEN` while windows of its period may still come, then `FINAL`. */
+export const RECONCILIATION_STATUS = Object.freeze({ OPEN: 'OPEN', FINAL: 'FINAL' } as const);
+
+/**
+ * The reconciliation record of a tenant, metric and billing period (the shape
+ * StripeBilling's records share). Usage amounts are exact decimals (DynamoDB
+ * numbers, read as strings with `wrapNumbers`); once `FINAL`,
+ * `metered = billed + carriedOver + rejected`.
+ */
+export interface ReconciliationRecord {
+  readonly tenantId: string;
+  readonly metric: string;
+  /** ISO-8601 UTC to the second, inclusive: the first instant of the calendar month. */
+  readonly periodStart: string;
+  /** ISO-8601 UTC to the second, exclusive: the first instant of the next month. */
+  readonly periodEnd: string;
+  readonly status: (typeof RECONCILIATION_STATUS)[keyof typeof RECONCILIATION_STATUS];
+  /** The sum of the period's closed windows that the push handled. */
+  readonly metered: string;
+  /** The quantity of its `BILLED` charge lines. */
+  readonly billed: string;
+  /** Always 0: the charge lines are the invoice, and none of them is ever finalized before its window is added. */
+  readonly carriedOver: string;
+  /** The quantity of its `UNPRICED` and `NOT_BILLED_AFTER_CLOSE` lines (`unpriced` + `notBilledAfterClose`). */
+  readonly rejected: string;
+  /** What the billing system counted: the charge lines are the billing system, so `billed`. */
+  readonly countedByProvider: string;
+  /** When a window was last added to it (or it became FINAL), ISO-8601. */
+  readonly updatedAt: string;
+}
+
+const RECONCILIATION_PK_PREFIX = 'RECON#';
+
+/** Partition key of the reconciliation records of one billing period (`YYYY-MM`). */
+export function reconciliationPk(period: string): string {
+  return `${RECONCILIATION_PK_PREFIX}${period}`;
+}
+
+/** Key of the reconciliation record of a tenant, metric and billing period. */
+export function reconciliationKey(period: string, tenantId: string, metric: string): BillingKey {
+  return billingKey(reconciliationPk(period), `${tenantId}#${metric}`);
+}
+
+/** The bounds of a billing period (`YYYY-MM`): ISO-8601 UTC to the second, `[periodStart, periodEnd)`. */
+export function periodBoundsOf(period: string): { readonly periodStart: string; readonly periodEnd: string } {
+  return { periodStart: `${period}-01T00:00:00Z`, periodEnd: `${nextBillingPeriod(period)}-01T00:00:00Z` };
+}
+
+/** The billing period after `period` (`YYYY-MM`). */
+export function nextBillingPeriod(period: string): string {
+  const [year, month] = period.split('-').map(Number);
+  return month === 12 ? `${String(year + 1).padStart(4, '0')}-01` : `${period.slice(0, 4)}-${String(month + 1).padStart(2, '0')}`;
+}
 
 /** Key of a webhook event's claim (`PENDING`, then `DONE`). */
 export function webhookEventKey(eventId: string): { readonly [WEBHOOK_EVENTS_TABLE.partitionKey]: string } {

@@ -21,8 +21,8 @@ export interface DeleteCustomerResult {
  * Closes the customer of a tenant on offboarding and closes its active users.
  * Nothing is deleted: the customer is marked CLOSED with `closedAt` (the
  * offboarding's time, kept from the first delivery), and the usage push still
- * bills its windows that started before `closedAt` as they close (the final
- * push). Idempotent. An offboarding older than the onboarding that made the
+ * bills its windows that overlap the time before `closedAt` as they close (the
+ * final push). Idempotent. An offboarding older than the onboarding that made the
  * customer active (a redelivery after a re-onboarding) is stale and ignored.
  */
 export const handler = lifecycleHandler(async ({ event, tenantId }): Promise<DeleteCustomerResult> => {

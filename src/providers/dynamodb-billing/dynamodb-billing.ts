@@ -183,7 +183,8 @@ const WEBHOOK_CLAIM_LEASE = WEBHOOK_TIMEOUT.plus(Duration.seconds(15));
  *   newer onboarding; nothing deleted.
  * - `createUserFunction` / `deleteUserFunction`: users under their customer, idempotent.
  * - `putUsageFunction` (with `ingestor`): prices the ingestor's closed windows
- *   into charge lines per customer and billing period, exactly once.
+ *   into charge lines per customer and billing period, exactly once, and keeps
+ *   a reconciliation record per tenant, metric and period.
  * - `webhookFunction`: `POST /billing/<webhookPath>`, HMAC-SHA256 signature
  *   (`t=...,v1=...`) with the secret in Secrets Manager, one event per event id.
  *
@@ -213,7 +214,7 @@ export class DynamoDbBilling extends Construct {
   /** The event names the webhook emits (`BillingProvider` refuses others). */
   public readonly controlPlaneEvents: ControlPlaneEvents;
 
-  /** Customers, users, charge lines, period totals and the push cursor (`pk`, `sk`). */
+  /** Customers, users, charge lines, period totals, reconciliation records and the push cursor (`pk`, `sk`). */
   public readonly billingTable: dynamodb.ITable;
   /** Processed webhook event ids (`pk`), expiring through TTL on `expiresAt`. */
   public readonly webhookEventsTable: dynamodb.ITable;
@@ -304,7 +305,8 @@ export class DynamoDbBilling extends Construct {
         [PUSH_ENV.UNIT_PRICES]: JSON.stringify(pricesOf(props.unitPrices)),
         [PUSH_ENV.INITIAL_LOOKBACK_SECONDS]: String((props.initialLookback ?? Duration.days(35)).toSeconds()),
       }, 512);
-      billingTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem');
+      // Query: the reconciliation records of a period, to set them FINAL.
+      billingTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query');
       // The usage read contract: read access and the environment of UsageReader.fromEnvironment().
       props.ingestor.bindUsageReader(putUsage);
       alarms.add('PutUsageErrorsAlarm', errors(putUsage),

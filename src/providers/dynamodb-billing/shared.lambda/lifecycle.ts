@@ -54,7 +54,7 @@ export interface Reactivation {
 /**
  * Makes a CLOSED or DELETED item ACTIVE again when `eventTime` is newer than
  * its closing or deletion, recording the inactive span in `closedPeriods`
- * (the push leaves windows of a customer's closed spans unbilled). The update
+ * (the push leaves the windows entirely inside a closed span unbilled). The update
  * is conditional on the state read, and retried when a concurrent event changed it.
  */
 export async function reactivate(table: string, key: BillingKey, eventTime: string, set: Record<string, unknown> = {}): Promise<Reactivation> {

@@ -2,29 +2,35 @@
  * The usage push: closed usage windows become charge lines, exactly once.
  *
  * A run reads pages of closed windows through the usage read contract from
- * its stored cursor on, and for each window:
+ * its stored cursor on (in the order of their start), and for each window:
  *
  * 1. `customerOf`: reads its customer (once per run);
  * 2. `dispositionOf`: decides whether it is billed (`BILLED`), has no price
- *    (`UNPRICED`) or started while the customer was closed (`NOT_BILLED_AFTER_CLOSE`);
+ *    (`UNPRICED`) or fell entirely inside a span in which the customer was
+ *    closed (`NOT_BILLED_AFTER_CLOSE`): a window is priced as a whole, so one
+ *    that overlaps any open time of the customer is billed whole;
  * 3. `chargeLineOf`: prices it exactly;
  * 4. `writeChargeLine`: one transaction puts the charge line (on condition that
- *    it does not exist: the line, keyed by the window, is its pushed marker) and
- *    adds a billed amount to the customer's period total.
+ *    it does not exist: the line, keyed by the window, is its pushed marker),
+ *    adds the window to its reconciliation record and, when billed, adds the
+ *    amount to the customer's period total.
  *
- * After each page the cursor is stored. A rerun after a crash at any point
- * reads again from the last stored cursor and skips the lines already written:
- * no window is billed twice or dropped.
+ * After each page, the reconciliation records of the periods that ended before
+ * the page's last window started are set FINAL (`finalizePeriod`), then the
+ * cursor is stored. A rerun after a crash at any point reads again from the
+ * last stored cursor and skips the lines already written: no window is billed
+ * or counted twice, or dropped.
  */
 import { NumberValue, PutCommand, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ClosedWindow, ClosedWindowSource } from './closed-windows';
+import { finalizePeriod, reconciliationUpdate } from './reconciliation';
 import { documentClient } from '../../../shared.lambda/aws-clients';
 import { multiplyDecimals, parseDecimal } from '../../../shared.lambda/decimal';
 import { cancellationCodes } from '../../../shared.lambda/dynamodb';
 import { withRetry } from '../../../shared.lambda/retry';
 import {
   BILLING_TABLE, billingPeriodOf, chargeLineKey, customerKey, CustomerState, DISPOSITION, Disposition,
-  periodTotalKey, PUSH_CURSOR_KEY, STATUS, UnitPrice,
+  nextBillingPeriod, periodTotalKey, PUSH_CURSOR_KEY, STATUS, UnitPrice,
 } from '../contract';
 
 /** What one push run needs. */
@@ -52,6 +58,8 @@ export interface PushSummary {
   readonly windowsAfterClose: number;
   /** Windows whose charge line an earlier run had written (a rerun, or windows read again). */
   readonly windowsAlreadyBilled: number;
+  /** Reconciliation records this run set FINAL. */
+  readonly recordsFinalized: number;
   readonly stoppedEarly: boolean;
 }
 
@@ -63,7 +71,10 @@ export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
     if (!customers.has(tenantId)) customers.set(tenantId, readCustomer(opts.billingTable, tenantId));
     return customers.get(tenantId)!;
   };
-  let cursor = await readCursor(opts.billingTable);
+  const stored = await readCursor(opts.billingTable);
+  let cursor = stored.cursor;
+  let openPeriodsFrom = stored.openPeriodsFrom;
+  let recordsFinalized = 0;
   let pages = 0;
   let stoppedEarly = false;
   for (;;) {
@@ -76,8 +87,15 @@ export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
     for (const window of page.windows) {
       tally[await pushWindow(opts, window, await customerOf(window.tenantId))]++;
     }
+    if (page.windows.length > 0) {
+      // Every window that starts before the page's last one has been handled: the periods that ended before it are complete.
+      const reached = billingPeriodOf(page.windows[page.windows.length - 1].windowStart);
+      let period = openPeriodsFrom ?? billingPeriodOf(page.windows[0].windowStart);
+      for (; period < reached; period = nextBillingPeriod(period)) recordsFinalized += await finalizePeriod(opts.billingTable, period, opts.now);
+      openPeriodsFrom = period;
+    }
     if (page.cursor === cursor) break; // caught up: nothing closed after the cursor yet
-    await saveCursor(opts.billingTable, page.cursor, opts.now);
+    await saveCursor(opts.billingTable, page.cursor, openPeriodsFrom, opts.now);
     cursor = page.cursor;
   }
   return {
@@ -86,6 +104,7 @@ export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
     windowsUnpriced: tally.UNPRICED,
     windowsAfterClose: tally.NOT_BILLED_AFTER_CLOSE,
     windowsAlreadyBilled: tally.ALREADY_PUSHED,
+    recordsFinalized,
     stoppedEarly,
   };
 }
@@ -99,16 +118,39 @@ async function pushWindow(opts: PushOptions, window: ClosedWindow, customer: Cus
   return written ? disposition : 'ALREADY_PUSHED';
 }
 
-/** Whether the customer was closed when the window started: closed now since before it, or in one of its closed spans. */
-export function wasClosedAt(customer: CustomerState, windowStart: string): boolean {
-  const t = Date.parse(windowStart);
-  if (customer.status === STATUS.CLOSED && customer.closedAt !== undefined && t >= Date.parse(customer.closedAt)) return true;
-  return (customer.closedPeriods ?? []).some((p) => t >= Date.parse(p.from) && t < Date.parse(p.until));
+/**
+ * The spans in which the customer was closed, as `[from, until)` in epoch ms
+ * (`until` infinite while it is closed now), in order, with touching or
+ * overlapping spans merged (a reopening and a closing at the same instant
+ * leave no open time between them).
+ */
+export function closedSpansOf(customer: CustomerState): Array<[number, number]> {
+  const spans: Array<[number, number]> = (customer.closedPeriods ?? []).map((p) => [Date.parse(p.from), Date.parse(p.until)]);
+  if (customer.status === STATUS.CLOSED && customer.closedAt !== undefined) spans.push([Date.parse(customer.closedAt), Infinity]);
+  const merged: Array<[number, number]> = [];
+  for (const [from, until] of spans.filter(([f, u]) => f < u).sort(([a], [b]) => a - b)) {
+    const last = merged[merged.length - 1];
+    if (last && from <= last[1]) last[1] = Math.max(last[1], until);
+    else merged.push([from, until]);
+  }
+  return merged;
+}
+
+/**
+ * Whether the customer was closed for the whole of `[windowStart, windowEnd)`:
+ * the window overlaps no time in which the customer was open. A window that
+ * overlaps an open time (it holds the offboarding, or the re-onboarding, or both)
+ * is not: it is billed whole, since a window is priced as its sum.
+ */
+export function wasClosedThroughout(customer: CustomerState, windowStart: string, windowEnd: string): boolean {
+  const start = Date.parse(windowStart);
+  const end = Date.parse(windowEnd);
+  return closedSpansOf(customer).some(([from, until]) => from <= start && end <= until);
 }
 
 /** Step 2. */
 export function dispositionOf(window: ClosedWindow, customer: CustomerState, price: UnitPrice | undefined): Disposition {
-  if (wasClosedAt(customer, window.windowStart)) return DISPOSITION.NOT_BILLED_AFTER_CLOSE;
+  if (wasClosedThroughout(customer, window.windowStart, window.windowEnd)) return DISPOSITION.NOT_BILLED_AFTER_CLOSE;
   return price ? DISPOSITION.BILLED : DISPOSITION.UNPRICED;
 }
 
@@ -116,6 +158,8 @@ export function dispositionOf(window: ClosedWindow, customer: CustomerState, pri
 interface ChargeLine {
   readonly item: Record<string, unknown>;
   readonly disposition: Disposition;
+  readonly metric: string;
+  readonly quantity: string;
   readonly amount: string;
   readonly currency: string;
   readonly tenantId: string;
@@ -132,6 +176,8 @@ function chargeLineOf(window: ClosedWindow, customer: CustomerState, price: Unit
   const pushedAt = now.toISOString();
   return {
     disposition,
+    metric: window.metric,
+    quantity,
     amount,
     currency,
     period,
@@ -160,9 +206,10 @@ function chargeLineOf(window: ClosedWindow, customer: CustomerState, price: Unit
 }
 
 /**
- * Step 4: the line (unless it exists) and, when billed, its amount on the
- * period total, in one transaction; false when the line was already there.
- * A transaction cancelled by a concurrent one on the same total is retried.
+ * Step 4: the line (unless it exists), its quantity on the reconciliation
+ * record and, when billed, its amount on the period total, in one transaction;
+ * false when the line was already there (then nothing is written). A
+ * transaction cancelled by a concurrent one on the same record or total is retried.
  */
 async function writeChargeLine(table: string, line: ChargeLine): Promise<boolean> {
   const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [{
@@ -172,6 +219,10 @@ async function writeChargeLine(table: string, line: ChargeLine): Promise<boolean
       ConditionExpression: 'attribute_not_exists(#pk)',
       ExpressionAttributeNames: { '#pk': BILLING_TABLE.partitionKey },
     },
+  }, {
+    Update: reconciliationUpdate(table, {
+      tenantId: line.tenantId, metric: line.metric, period: line.period, quantity: line.quantity, disposition: line.disposition, now: line.pushedAt,
+    }),
   }];
   if (line.disposition === DISPOSITION.BILLED) {
     items.push({
@@ -204,11 +255,19 @@ async function readCustomer(table: string, tenantId: string): Promise<CustomerSt
   return (Item ?? {}) as CustomerState;
 }
 
-async function readCursor(table: string): Promise<string | undefined> {
+/** The cursor item: where the usage read contract continues, and the earliest period whose records may still be OPEN. */
+async function readCursor(table: string): Promise<{ readonly cursor?: string; readonly openPeriodsFrom?: string }> {
   const { Item } = await documentClient().send(new GetCommand({ TableName: table, Key: PUSH_CURSOR_KEY, ConsistentRead: true }));
-  return typeof Item?.cursor === 'string' ? Item.cursor : undefined;
+  return {
+    cursor: typeof Item?.cursor === 'string' ? Item.cursor : undefined,
+    // A period as `YYYY-MM` only (anything else would never compare past the periods the run reaches).
+    openPeriodsFrom: typeof Item?.openPeriodsFrom === 'string' && /^\d{4}-\d{2}$/.test(Item.openPeriodsFrom) ? Item.openPeriodsFrom : undefined,
+  };
 }
 
-async function saveCursor(table: string, cursor: string, now: Date): Promise<void> {
-  await documentClient().send(new PutCommand({ TableName: table, Item: { ...PUSH_CURSOR_KEY, cursor, updatedAt: now.toISOString() } }));
+async function saveCursor(table: string, cursor: string, openPeriodsFrom: string | undefined, now: Date): Promise<void> {
+  await documentClient().send(new PutCommand({
+    TableName: table,
+    Item: { ...PUSH_CURSOR_KEY, cursor, openPeriodsFrom, updatedAt: now.toISOString() },
+  }));
 }
