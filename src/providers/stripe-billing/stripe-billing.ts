@@ -637,7 +637,8 @@ export class StripeBilling extends Construct {
       }),
       description: `cdk-saas-billing: lets EventBridge Scheduler invoke the offboarding function of ${this.node.path}`,
     });
-    fn.grantInvoke(role);
+    // This function only (grantInvoke would add its versions and aliases, `<arn>:*`).
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));
     dlq.grantSendMessages(role);
     fn.addToRolePolicy(new iam.PolicyStatement({
       actions: ['scheduler:CreateSchedule'],

@@ -10,7 +10,9 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { controlPlaneApi } from '../../../examples/control-plane-api';
-import { BillingProvider, BillingProviderProps, ControlPlaneEvents, StripeBilling, StripeBillingProps, StripeMeterRounding, StripeSubscriptionCancellation, UsageIngestor } from '../../../src';
+import {
+  BillingProvider, BillingProviderProps, ControlPlaneEvents, StripeBilling, StripeBillingProps, StripeMeterRounding, StripeSubscriptionCancellation, UsageIngestor, WindowGranularity,
+} from '../../../src';
 import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 import { cfnLintErrors, nagFindings, scratchDir } from '../../support/synth';
 
@@ -20,7 +22,7 @@ function newStack(app = new App({ outdir: scratchDir('stripe-template') })): Sta
 
 /** StripeBilling with an ingestor, passed to BillingProvider on the control plane's API. */
 function build(stack: Stack, props: Partial<StripeBillingProps> = {}, providerProps: Partial<BillingProviderProps> = {}) {
-  const ingestor = new UsageIngestor(stack, 'Ingestor');
+  const ingestor = props.ingestor ?? new UsageIngestor(stack, 'Ingestor');
   const httpApi = controlPlaneApi(stack, 'Api');
   const billing = new StripeBilling(stack, 'Stripe', {
     apiKey: secretsmanager.Secret.fromSecretNameV2(stack, 'ApiKey', 'stripe/api-key'),
@@ -62,10 +64,11 @@ describe('StripeBilling', () => {
     t.hasResourceProperties('AWS::DynamoDB::Table', { TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true }, KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] });
   });
 
-  test('five bundled functions, each described by what it does, on nodejs24.x with their own log group', () => {
+  test('six bundled functions, each described by what it does, on nodejs24.x with their own log group', () => {
     const t = build(newStack()).template();
     const fns = functionsOf(t);
     expect(fns.map((f) => f.Description).sort()).toEqual([
+      'cdk-saas-billing: compares what was sent to Stripe with what Stripe counted, per tenant, meter and billing period, and repairs it',
       'cdk-saas-billing: creates the Stripe customer and subscription of an onboarded tenant',
       'cdk-saas-billing: creates the Stripe meters and webhook endpoint of this stack (custom resource)',
       'cdk-saas-billing: pushes an offboarded tenant\'s last usage to Stripe and cancels its subscription',
@@ -73,7 +76,7 @@ describe('StripeBilling', () => {
       'cdk-saas-billing: verifies Stripe webhook calls and emits billing success, failure and subscription changed events',
     ]);
     t.allResourcesProperties('AWS::Lambda::Function', { Runtime: 'nodejs24.x' });
-    expect(Object.keys(t.findResources('AWS::Logs::LogGroup')).filter((k) => k.startsWith('Stripe'))).toHaveLength(5);
+    expect(Object.keys(t.findResources('AWS::Logs::LogGroup')).filter((k) => k.startsWith('Stripe'))).toHaveLength(6);
   });
 
   test('no key or secret in the template: the API key and the signing secret are passed by ARN only', () => {
@@ -149,7 +152,7 @@ describe('StripeBilling', () => {
     const { billing, template } = build(stack, { manageStripeResources: false, webhookSigningSecret: secret, httpApi: undefined });
     const t = template();
     t.resourceCountIs('Custom::StripeSetup', 0);
-    expect(functionsOf(t)).toHaveLength(4);
+    expect(functionsOf(t)).toHaveLength(5);
     expect(billing.webhookSigningSecret).toBe(secret);
     expect(JSON.stringify(policyStatements(t, 'StripeWebhookRole'))).toContain('stripe/webhook-signing');
     t.resourceCountIs('AWS::SecretsManager::Secret', 0);
@@ -160,11 +163,12 @@ describe('StripeBilling', () => {
     const topic = new sns.Topic(stack, 'Ops');
     const { billing, template } = build(stack, { alarmActions: [new cloudwatchActions.SnsAction(topic)] });
     expect(billing.alarms.map((a) => a.node.id).sort()).toEqual([
-      'PendingWindowsAlarm', 'PutUsageErrorsAlarm', 'StripeSetupErrorsAlarm', 'WebhookErrorsAlarm', 'WebhookRefusedAlarm', 'WindowsRejectedAlarm',
-      'WindowsTooOldAlarm', 'WindowsUncertainAlarm',
+      'OffboardingScheduleDeadLetterAlarm', 'PendingWindowsAlarm', 'PutUsageErrorsAlarm', 'ReconcileErrorsAlarm', 'StripeSetupErrorsAlarm',
+      'UnitsOverCountedAlarm', 'WebhookErrorsAlarm', 'WebhookRefusedAlarm', 'WindowsCarriedOverAlarm', 'WindowsDroppedAlarm',
+      'WindowsNoSubscriptionAlarm', 'WindowsNotCountedAlarm', 'WindowsRejectedAlarm', 'WindowsTooOldAlarm', 'WindowsUncertainAlarm',
     ]);
     const alarms = Object.entries(template().findResources('AWS::CloudWatch::Alarm')).filter(([id]) => id.startsWith('Stripe'));
-    expect(alarms).toHaveLength(8);
+    expect(alarms).toHaveLength(15);
     for (const [, a] of alarms) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^Ops/) }]);
       expect(a.Properties.TreatMissingData).toBe('notBreaching');
@@ -190,11 +194,11 @@ describe('StripeBilling', () => {
     });
   });
 
-  test('the IBilling slots: no user functions (Stripe has no users), hourly push by default', () => {
+  test('the IBilling slots: no user functions (Stripe has no users), a push every 5 minutes by default', () => {
     const { billing, provider } = build(newStack());
     expect(billing.billing.createUserFunction).toBeUndefined();
     expect(billing.billing.deleteUserFunction).toBeUndefined();
-    expect(billing.putUsageFunction?.schedule?.expressionString).toBe('rate(1 hour)');
+    expect(billing.putUsageFunction?.schedule?.expressionString).toBe('rate(5 minutes)');
     expect(provider.createUser).toBeUndefined();
     expect(provider.putUsage).toBeDefined();
   });
@@ -315,7 +319,8 @@ describe('StripeBilling', () => {
   test('a custom schedule and the event names of another control plane reach the rule and the webhook', () => {
     const stack = newStack();
     const controlPlaneEvents = new ControlPlaneEvents({ billingSource: 'my.billing', billingSuccess: 'paid', billingFailure: 'unpaid', billingSubscriptionChanged: 'subChanged' });
-    const { billing, template } = build(stack, { schedule: events.Schedule.rate(Duration.minutes(15)), controlPlaneEvents }, { controlPlaneEvents });
+    const { billing, template } = build(stack, { schedule: events.Schedule.rate(Duration.minutes(15)), invoiceGracePeriod: Duration.hours(2), controlPlaneEvents },
+      { controlPlaneEvents });
     const t = template();
     t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
     t.hasResourceProperties('AWS::Lambda::Function', {
@@ -346,5 +351,68 @@ describe('StripeBilling', () => {
       },
     });
     expect(billing.billing.eventBus).toBe(billing.eventBus);
+  });
+});
+
+describe('billing periods: usage reaches each invoice before Stripe finalizes it', () => {
+  test('the defaults fit Stripe\'s default 1-hour grace period: 32 min closing delay + 5 min schedule + 5 min run, with 10 min for Stripe', () => {
+    const stack = newStack();
+    const ingestor = new UsageIngestor(stack, 'Ingestor');
+    expect(ingestor.closingTimes.maxClosingDelay.toMinutes()).toBe(32);
+    expect(ingestor.closingTimes.windowSeconds).toBe(3600);
+    const t = build(stack, { ingestor }).template();
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('pushes closed usage windows'), Timeout: 300,
+      Environment: { Variables: Match.objectLike({ INVOICE_GRACE_SECONDS: '3600' }) },
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('creates the Stripe customer'), Environment: { Variables: Match.objectLike({ BILLING_ANCHOR_SECONDS: '3600' }) },
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('cancels its subscription'), Environment: { Variables: Match.objectLike({ OFFBOARDING_WAIT_SECONDS: '1920' }) },
+    });
+  });
+
+  test('daily windows anchor subscriptions on UTC midnights', () => {
+    const stack = newStack();
+    const ingestor = new UsageIngestor(stack, 'Ingestor', { windowGranularity: WindowGranularity.DAY });
+    build(stack, { ingestor }).template().hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('creates the Stripe customer'), Environment: { Variables: Match.objectLike({ BILLING_ANCHOR_SECONDS: '86400' }) },
+    });
+  });
+
+  test('fails if the worst-case delivery time exceeds invoiceGracePeriod, naming every part and the fix', () => {
+    const stack = newStack();
+    const ingestor = new UsageIngestor(stack, 'Ingestor', { allowedLateness: Duration.hours(1) });
+    expect(() => build(stack, { ingestor })).toThrow(new RegExp('invoiceGracePeriod \\(Python: invoice_grace_period\\) is shorter than the worst-case delivery time '
+      + 'of the last window of a billing period, 87 minutes \\(the ingestor\'s closing delay 77 min, the push schedule 5 min and the push\'s longest run 5 min\\) '
+      + 'plus 10 minutes for Stripe to process it.*\\(given \'1 hour\'\\).*invoiceGracePeriod: Duration.hours\\(2\\)'));
+  });
+
+  test('a declared longer grace period (set in Stripe) makes room for a longer lateness', () => {
+    const stack = newStack();
+    const ingestor = new UsageIngestor(stack, 'Ingestor', { allowedLateness: Duration.hours(1) });
+    expect(() => build(stack, { ingestor, invoiceGracePeriod: Duration.hours(2) })).not.toThrow();
+  });
+
+  test('fails if invoiceGracePeriod is beyond the 72 hours Stripe allows', () => {
+    expect(() => build(newStack(), { invoiceGracePeriod: Duration.hours(73) }))
+      .toThrow(/invoiceGracePeriod \(Python: invoice_grace_period\) must be between 0 seconds and 3 days \(given 3 days 1 hour\): .*at most 72 hours/);
+  });
+
+  test('a cron schedule cannot be checked: a warning says so', () => {
+    const stack = newStack();
+    build(stack, { schedule: events.Schedule.cron({ minute: '0/10' }) });
+    Annotations.fromStack(stack).hasWarning('/Stack/Stripe', Match.stringLikeRegexp('the push schedule is not a rate'));
+  });
+
+  test('offboarding schedules: their own group; the role may invoke only the offboarding function; the function may create schedules only in that group', () => {
+    const t = build(newStack()).template();
+    t.resourceCountIs('AWS::Scheduler::ScheduleGroup', 1);
+    const role = policyStatements(t, 'StripeOffboardingSchedulerRole');
+    expect(role).toEqual(expect.arrayContaining([expect.objectContaining({
+      Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^StripeDeleteCustomer/), 'Arn'] },
+    })]));
+    expect(JSON.stringify(policyStatements(t, 'StripeDeleteCustomerRole'))).toMatch(/scheduler:CreateSchedule.*StripeOffboardingScheduleGroup/);
   });
 });
