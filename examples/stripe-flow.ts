@@ -186,11 +186,20 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     const closedLater = await ingestor.closeWindows();
     step('flow', 'usage', `apiCalls=42 an hour later; the closer closed ${closedLater} window`);
     local.use('DeleteCustomer');
-    const offboarded = await stripeHandlerModule<{ handler: Handler }>('delete-customer').handler(
-      controlPlaneEvent('demo-offboarding-1', 'sbt_aws_offboardingRequest', { tenantId: TENANT }),
-      { awsRequestId: 'demo-offboarding', getRemainingTimeInMillis: () => 600_000 });
+    const context = {
+      awsRequestId: 'demo-offboarding', getRemainingTimeInMillis: () => 600_000,
+      invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:demo-delete-customer',
+    };
+    const waiting = await stripeHandlerModule<{ handler: Handler }>('delete-customer').handler(
+      controlPlaneEvent('demo-offboarding-1', 'sbt_aws_offboardingRequest', { tenantId: TENANT }), context);
+    step('flow', 'offboarding', `${waiting.outcome}: the final push and the cancellation wait until ${waiting.finalizeAt}, when the window holding `
+      + 'the offboarding time is closed (records within the allowed lateness included); a one-time EventBridge Scheduler schedule runs them');
+    ingestor.advanceClock(Date.parse(waiting.finalizeAt) + 1000 - Date.now());
+    await ingestor.closeWindows();
+    const [scheduled] = await local.runDueSchedules(context);
     const sub = [...stripe.state.subscriptions.values()][0];
-    step('flow', 'offboarding', `final push sent ${offboarded.windowsPushed} window; subscription ${sub.id} ${sub.status} (invoice_now ${sub.invoiceNow}); the customer is kept`);
+    step('flow', 'offboarding', `at ${new Date(Date.now()).toISOString()} the schedule ran ${JSON.stringify(scheduled)}: the final push sent the `
+      + `tenant's last windows; subscription ${sub.id} ${sub.status} (invoice_now ${sub.invoiceNow}); the customer is kept`);
 
     return {
       customers: stripe.state.customers.size,

@@ -30,7 +30,9 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
+import { CreateScheduleGroupCommand, DeleteScheduleCommand, GetScheduleCommand, ListSchedulesCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { freePort } from './local-flow/emulators';
@@ -315,6 +317,23 @@ export class StripeState {
   }
 }
 
+/**
+ * A subscription as the proxy answers it, with its current period on the items (as API versions
+ * since 2025-03-31.basil put it: https://docs.stripe.com/changelog/basil/2025-03-31/deprecate-subscription-current-period-start-and-end):
+ * [start, anchor) when an anchor was given, then whole 30-day periods from the anchor (the proxy
+ * treats every price as monthly; the billing-period model in test/support is exact).
+ */
+function withPeriod(sub: Obj, nowSec: number): Obj {
+  const start = Number(sub.start_date);
+  const anchor = Number(sub.billing_cycle_anchor);
+  const month = 30 * 86400;
+  let periodStart = start;
+  let periodEnd = anchor > start ? anchor : start + month;
+  while (nowSec >= periodEnd) [periodStart, periodEnd] = [periodEnd, periodEnd + month];
+  const items = (sub.items as { data: Obj[] }).data.map((i) => ({ ...i, current_period_start: periodStart, current_period_end: periodEnd }));
+  return { ...sub, items: { ...(sub.items as Obj), data: items } };
+}
+
 /** The HTTP proxy in front of stripe-mock (see the module comment). */
 export class StripeProxy {
   public readonly state: StripeState = new StripeState();
@@ -532,8 +551,16 @@ export class StripeProxy {
       return ok(c);
     }
     if (p === '/v1/subscriptions' && method === 'POST') {
+      // The first period runs to the billing cycle anchor when one is given, else a month (monthly prices); on
+      // the items, as API versions since 2025-03-31.basil put it
+      // (https://docs.stripe.com/changelog/basil/2025-03-31/deprecate-subscription-current-period-start-and-end).
+      const anchor = form.billing_cycle_anchor ? Number(form.billing_cycle_anchor) : undefined;
+      const items = (mock.items as { data?: Obj[] } | undefined)?.data ?? [];
       const sub = {
         ...mock,
+        items: { ...(mock.items as Obj), data: items.length ? items : [{ object: 'subscription_item' }] },
+        start_date: nowSec,
+        billing_cycle_anchor: anchor ?? nowSec,
         id: s.id('sub'),
         customer: form.customer,
         metadata: nested(form, 'metadata'),
@@ -546,16 +573,16 @@ export class StripeProxy {
         prices: Object.entries(form).filter(([k]) => /^items\[\d+\]\[price\]$/.test(k)).map(([, v]) => v),
       };
       s.subscriptions.set(sub.id, sub);
-      return ok(sub);
+      return ok(withPeriod(sub, nowSec));
     }
     if (p === '/v1/subscriptions' && method === 'GET') {
       const customer = url.searchParams.get('customer');
-      return listOf([...s.subscriptions.values()].filter((sub) => !customer || sub.customer === customer));
+      return listOf([...s.subscriptions.values()].filter((sub) => !customer || sub.customer === customer).map((sub) => withPeriod(sub, nowSec)));
     }
     if ((m = /^\/v1\/subscriptions\/([^/]+)$/.exec(p))) {
       const sub = s.subscriptions.get(m[1]);
       if (!sub) return stripeError(404, 'invalid_request_error', `No such subscription: '${m[1]}'`, { code: 'resource_missing' });
-      if (method === 'GET') return ok(sub);
+      if (method === 'GET') return ok(withPeriod(sub, nowSec));
       if (sub.status === 'canceled') return stripeError(400, 'invalid_request_error', 'A canceled subscription can only update its cancellation_details and metadata.');
       if (method === 'DELETE') {
         Object.assign(sub, { status: 'canceled', canceled_at: nowSec, ended_at: nowSec, invoiceNow: form.invoice_now === 'true', prorate: form.prorate === 'true' });
@@ -564,6 +591,8 @@ export class StripeProxy {
       }
       return ok(sub);
     }
+    // The proxy creates no invoices (stripe-mock's fixture would show one for every customer).
+    if (p === '/v1/invoices' && method === 'GET') return listOf([]);
     if (p === '/v1/billing/meter_events' && method === 'POST') {
       const identifier = form.identifier;
       const earlier = s.meterEvents.find((e) => e.identifier === identifier && this.now() - e.at < DAY_MS);
@@ -656,10 +685,12 @@ export interface LocalNames {
   webhookEvents: string;
   apiKeySecretArn: string;
   signingSecretArn: string;
+  /** The offboarding's EventBridge Scheduler schedule group. */
+  scheduleGroup?: string;
 }
 
 /** The bundled handler of one StripeBilling function (the code Lambda runs; `npx projen bundle` builds it). */
-export function stripeHandlerModule<T = Record<string, unknown>>(name: 'create-customer' | 'delete-customer' | 'put-usage' | 'webhook' | 'setup'): T {
+export function stripeHandlerModule<T = Record<string, unknown>>(name: 'create-customer' | 'delete-customer' | 'put-usage' | 'webhook' | 'setup' | 'reconcile'): T {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(path.join(ROOT, 'assets', 'providers', 'stripe-billing', `${name}.lambda`, 'index.js')) as T;
 }
@@ -700,6 +731,39 @@ export class LocalStripeBilling {
     this.addRef(`${this.constructId}UsagePushTable`, this.names.push);
     this.addRef(`${this.constructId}WebhookEventsTable`, this.names.webhookEvents);
     if (!this.givenSigningSecret) this.addRef(`${this.constructId}WebhookSigningSecret`, this.names.signingSecretArn);
+    // The offboarding's one-time schedules: their group and dead-letter queue in the emulator; the role as a name.
+    this.names.scheduleGroup = `stripe-offboarding-${suffix}`;
+    await new SchedulerClient({}).send(new CreateScheduleGroupCommand({ Name: this.names.scheduleGroup }));
+    const queue = await new SQSClient({}).send(new CreateQueueCommand({ QueueName: `stripe-offboarding-dlq-${suffix}` }));
+    const dlqArn = (await new SQSClient({}).send(new GetQueueAttributesCommand({ QueueUrl: queue.QueueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+    this.addRef(`${this.constructId}OffboardingScheduleGroup`, this.names.scheduleGroup);
+    this.addRef(`${this.constructId}OffboardingSchedulerRole`, 'arn:aws:iam::123456789012:role/local-offboarding-scheduler');
+    this.addRef(`${this.constructId}OffboardingScheduleDeadLetterQueue`, dlqArn);
+  }
+
+  /**
+   * Runs the one-time schedules that are due by this process's clock, as EventBridge Scheduler
+   * would: the offboarding function invoked with the schedule's input, the schedule deleted after
+   * (`ActionAfterCompletion: DELETE`). Returns the inputs it ran.
+   */
+  public async runDueSchedules(
+    context: { awsRequestId: string; getRemainingTimeInMillis(): number }, overrides: Record<string, string> = {},
+    handler: (event: unknown, context: unknown) => Promise<unknown> = stripeHandlerModule<{ handler: (e: unknown, c: unknown) => Promise<unknown> }>('delete-customer').handler,
+  ): Promise<unknown[]> {
+    const scheduler = new SchedulerClient({});
+    const ran: unknown[] = [];
+    const list = await scheduler.send(new ListSchedulesCommand({ GroupName: this.names.scheduleGroup }));
+    for (const entry of list.Schedules ?? []) {
+      const schedule = await scheduler.send(new GetScheduleCommand({ GroupName: this.names.scheduleGroup, Name: entry.Name }));
+      const at = /^at\((.+)\)$/.exec(schedule.ScheduleExpression ?? '')?.[1];
+      if (!at || Date.parse(`${at}Z`) > Date.now()) continue;
+      const input = JSON.parse(schedule.Target?.Input ?? '{}');
+      this.use('DeleteCustomer', overrides);
+      await handler(input, { ...context, invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:local-delete-customer' });
+      await scheduler.send(new DeleteScheduleCommand({ GroupName: this.names.scheduleGroup, Name: entry.Name }));
+      ran.push(input);
+    }
+    return ran;
   }
 
   /** Creates one more push table with the synthesized schema. */
@@ -715,7 +779,7 @@ export class LocalStripeBilling {
   }
 
   /** Sets this process's environment to what the construct gives function `<constructId><fn>`. */
-  public use(fn: 'CreateCustomer' | 'DeleteCustomer' | 'PutUsage' | 'Webhook' | 'Setup', overrides: Record<string, string> = {}): void {
+  public use(fn: 'CreateCustomer' | 'DeleteCustomer' | 'PutUsage' | 'Webhook' | 'Setup' | 'Reconcile', overrides: Record<string, string> = {}): void {
     const prefix = `${this.constructId}${fn}`;
     const entry = Object.entries(this.functions).find(([id]) => id.startsWith(prefix));
     if (!entry) throw new Error(`no function ${prefix}* in the template`);
@@ -822,6 +886,14 @@ export class LocalUsageIngestor {
     const summary = await ingestorHandler('closer')({ 'id': 'local-close', 'detail-type': 'Scheduled Event', 'source': 'aws.events', 'time': new Date(Date.now()).toISOString(), 'detail': {} },
       localContext('closer')) as { windowsClosed: number };
     return summary.windowsClosed;
+  }
+
+  /** Moves this process's clock on by `ms` (on top of earlier moves). */
+  public advanceClock(ms: number): void {
+    const realNow = this.realNow ?? Date.now;
+    const offset = Date.now() - realNow() + ms;
+    this.realNow = realNow;
+    Date.now = () => realNow() + offset;
   }
 
   /** Gives this process its real clock back. */

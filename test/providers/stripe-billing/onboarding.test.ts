@@ -6,7 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { bundle, captured, closedWindow, lambdaContext, lifecycleEvent, MemoryUsageReader, startWorld, StripeWorld } from './support';
-import { STRIPE_API_VERSION } from '../../../src/providers/stripe-billing/contract';
+import { STRIPE_API_VERSION, STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 
 type Handler = (event: unknown, context?: unknown) => Promise<Record<string, unknown>>;
 
@@ -32,6 +32,10 @@ beforeEach(() => {
   world.stripe.clearRecording();
   world.useFunction('CreateCustomer');
 });
+
+function minutesAgo(m: number): string {
+  return new Date(Date.now() - m * 60_000).toISOString();
+}
 
 function tenant(): string {
   return `tenant-${++seq}-${Date.now()}`;
@@ -203,15 +207,16 @@ describe('onboarding killed at every request in turn, then rerun', () => {
 
 describe('offboarding', () => {
   test('pushes the tenant\'s closed windows, then cancels its subscription and keeps the customer', async () => {
+    // GIVEN a tenant onboarded 3 hours ago, offboarded 40 minutes ago (its last windows are closed by now)
     const tenantId = tenant();
-    await onboard(onboardingEvent(tenantId));
+    await onboard(onboardingEvent(tenantId, minutesAgo(180)));
     const customerId = String(customersOf(tenantId)[0].id);
     const reader = new MemoryUsageReader();
     const hour = new Date(Math.floor(Date.now() / 3600_000) * 3600_000 - 2 * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
     reader.windows.push(closedWindow(tenantId, 'apiCalls', hour, '12'));
     world.stripe.clearRecording();
     world.useFunction('DeleteCustomer');
-    const result = await offboardWith(() => reader)(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }), lambdaContext());
+    const result = await offboardWith(() => reader)(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, minutesAgo(40)), lambdaContext());
     expect(result).toMatchObject({ outcome: 'OFFBOARDED', windowsPushed: 1 });
     const paths = world.stripe.requests.map((r) => `${r.method} ${r.path}`);
     const sent = paths.indexOf('POST /v1/billing/meter_events');
@@ -222,6 +227,44 @@ describe('offboarding', () => {
     expect(sub).toMatchObject({ status: 'canceled', invoiceNow: true, prorate: true });
     expect(customersOf(tenantId)).toHaveLength(1);
     expect(await mapping(tenantId)).toMatchObject({ status: 'OFFBOARDED', cancellation: 'IMMEDIATELY_INVOICE_USAGE', customerDeleted: false });
+  });
+
+  test('waits for the tenant\'s last windows: a one-time schedule, then the final push (with what closed meanwhile) and the cancellation; '
+    + 'the window holding the offboarding is billed whole', async () => {
+    // GIVEN a tenant offboarded now, with IMMEDIATELY_INVOICE_USAGE (the default) and the ingestor's 32-minute closing delay
+    const tenantId = tenant();
+    await onboard(onboardingEvent(tenantId, minutesAgo(180)));
+    const customerId = String(customersOf(tenantId)[0].id);
+    const reader = new MemoryUsageReader();
+    const hourStart = Math.floor(Date.now() / 3600_000) * 3600_000;
+    const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    reader.windows.push(closedWindow(tenantId, 'apiCalls', iso(hourStart - 3600_000), '5'));
+    world.useFunction('DeleteCustomer');
+    const offboardedAt = new Date().toISOString();
+    const realNow = Date.now;
+    try {
+      // WHEN the offboarding arrives
+      const first = await offboardWith(() => reader)(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, offboardedAt),
+        { ...lambdaContext(), invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:local-delete-customer' });
+      // THEN nothing is cancelled yet: it waits until the window holding the offboarding time is closed
+      expect(first).toMatchObject({ outcome: 'WAITING', finalizeAt: new Date(Date.parse(offboardedAt) + (1920 + 60) * 1000).toISOString() });
+      expect(subscriptionsOf(customerId)[0]).toMatchObject({ status: 'active' });
+      expect(await mapping(tenantId)).toMatchObject({ status: 'OFFBOARDING' });
+      // WHEN the window of the offboarding's hour closes meanwhile (billed whole), and the schedule is due
+      reader.windows.push(closedWindow(tenantId, 'apiCalls', iso(hourStart), '7'));
+      const early = await world.local.runDueSchedules(lambdaContext(), {}, offboardWith(() => reader));
+      expect(early).toEqual([]);
+      Date.now = () => realNow() + 34 * 60_000;
+      const ran = await world.local.runDueSchedules(lambdaContext(), {}, offboardWith(() => reader));
+      // THEN the final push sent the windows up to the offboarding, then the subscription was cancelled
+      expect(ran).toEqual([{ finalizeOffboarding: { tenantId, generation: 1 } }]);
+      expect(subscriptionsOf(customerId)[0]).toMatchObject({ status: 'canceled', invoiceNow: true });
+      const sent = world.stripe.state.meterEvents.filter((e) => e.customer === customerId).map((e) => e.value).sort();
+      expect(sent).toEqual(['5', '7']);
+      expect(await mapping(tenantId)).toMatchObject({ status: 'OFFBOARDED' });
+    } finally {
+      Date.now = realNow;
+    }
   });
 
   test.each([
@@ -250,12 +293,12 @@ describe('offboarding', () => {
 
   test('a repeated offboarding does nothing more', async () => {
     const tenantId = tenant();
-    await onboard(onboardingEvent(tenantId));
+    await onboard(onboardingEvent(tenantId, minutesAgo(180)));
     world.useFunction('DeleteCustomer');
     const off = offboardWith(() => new MemoryUsageReader());
-    await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }), lambdaContext());
+    await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, minutesAgo(40)), lambdaContext());
     world.stripe.clearRecording();
-    expect(await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }), lambdaContext())).toMatchObject({ outcome: 'ALREADY' });
+    expect(await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, minutesAgo(40)), lambdaContext())).toMatchObject({ outcome: 'ALREADY' });
     expect(world.stripe.requests).toHaveLength(0);
   });
 
@@ -263,7 +306,8 @@ describe('offboarding', () => {
     const tenantId = tenant();
     const t0 = Date.now();
     await onboard(onboardingEvent(tenantId, new Date(t0 - 3000).toISOString()));
-    world.useFunction('DeleteCustomer');
+    // This test is about generations: the offboarding does not wait for the tenant's last windows.
+    world.useFunction('DeleteCustomer', { [STRIPE_ENV.OFFBOARDING_WAIT_SECONDS]: '0' });
     await offboardWith(() => new MemoryUsageReader())(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, new Date(t0 - 2000).toISOString()), lambdaContext());
     world.useFunction('CreateCustomer');
     // A late, stale onboarding (older than the offboarding): nothing in Stripe.
