@@ -187,7 +187,8 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     step('flow', 'usage', `apiCalls=42 an hour later; the closer closed ${closedLater} window`);
     local.use('DeleteCustomer');
     const context = {
-      awsRequestId: 'demo-offboarding', getRemainingTimeInMillis: () => 600_000,
+      awsRequestId: 'demo-offboarding',
+      getRemainingTimeInMillis: () => 600_000,
       invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:demo-delete-customer',
     };
     const waiting = await stripeHandlerModule<{ handler: Handler }>('delete-customer').handler(

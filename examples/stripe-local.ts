@@ -752,8 +752,8 @@ export class LocalStripeBilling {
   ): Promise<unknown[]> {
     const scheduler = new SchedulerClient({});
     const ran: unknown[] = [];
-    const list = await scheduler.send(new ListSchedulesCommand({ GroupName: this.names.scheduleGroup }));
-    for (const entry of list.Schedules ?? []) {
+    const schedules = await scheduler.send(new ListSchedulesCommand({ GroupName: this.names.scheduleGroup }));
+    for (const entry of schedules.Schedules ?? []) {
       const schedule = await scheduler.send(new GetScheduleCommand({ GroupName: this.names.scheduleGroup, Name: entry.Name }));
       const at = /^at\((.+)\)$/.exec(schedule.ScheduleExpression ?? '')?.[1];
       if (!at || Date.parse(`${at}Z`) > Date.now()) continue;

@@ -92,6 +92,25 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
   throw new Error(`Emulator at ${url} did not answer within ${timeoutMs} ms: ${String(lastError)}`);
 }
 
+/**
+ * How to start moto's server: `moto_server.py` (moto with TransactWriteItems as DynamoDB documents it:
+ * see the file) run by the Python that has moto, or moto_server itself when that Python is not found.
+ */
+function motoCommand(): [string, string[]] {
+  const bin = ensurePythonTool('moto_server');
+  const script = path.join(__dirname, 'moto_server.py');
+  const candidates = [path.join(path.dirname(bin), 'python'), process.env.PYTHON ?? 'python3'];
+  for (const python of candidates) {
+    try {
+      execFileSync(python, ['-c', 'import moto.server, moto.dynamodb.models'], { stdio: 'ignore', timeout: 60_000 });
+      return [python, [script]];
+    } catch {
+      // not this one
+    }
+  }
+  return [bin, []];
+}
+
 /** A running moto server. */
 export interface Moto {
   /** `http://127.0.0.1:<port>` */
@@ -107,10 +126,10 @@ export interface Moto {
  * through `AWS_ENDPOINT_URL` and dummy credentials for this process.
  */
 export async function startMoto(): Promise<Moto> {
-  const bin = ensurePythonTool('moto_server');
+  const [command, args] = motoCommand();
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], {
+  const child: ChildProcess = spawn(command, [...args, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
   });

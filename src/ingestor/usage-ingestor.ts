@@ -216,8 +216,8 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   public readonly windowGranularity: WindowGranularity;
   /** The CloudWatch namespace of the functions' own metrics. */
   public readonly metricNamespace: string;
-  /** When windows are final: their length and the longest delay from a window's end until it is readable closed. */
-  public readonly closingTimes: UsageClosingTimes;
+  /** When windows are final: their length and the longest delay from a window's end until it is readable closed (always set). */
+  public readonly closingTimes?: UsageClosingTimes;
   /** The event put on the bus for each closed window (detail: tenantId, metric, granularity, windowStart, windowEnd, sum, count, closedAt, windowId). */
   public readonly windowClosedEvent: EventDefinition;
 

@@ -139,6 +139,8 @@ export const STRIPE_METRICS = {
   WINDOWS_RESENT: 'WindowsResent',
   /** Windows Stripe did not count after a resend either (customer deleted, meter inactive): not billed. Alarmed. */
   WINDOWS_DROPPED: 'WindowsDropped',
+  /** Units counted in a period whose subscription Stripe ended outside an offboarding (customer deleted in Stripe): on no invoice. Alarmed. */
+  UNITS_NOT_INVOICED: 'UnitsNotInvoiced',
   /** Units Stripe counted beyond what was sent, per reconciled period (events from elsewhere on the meter). Alarmed. */
   UNITS_OVER_COUNTED: 'UnitsOverCounted',
   /** Offboardings waiting for the tenant's last windows to close before the final push and the cancellation. */

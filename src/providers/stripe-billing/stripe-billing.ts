@@ -662,7 +662,8 @@ export class StripeBilling extends Construct {
 
   /** The scheduled reconciler (hourly), its grants and alarms. */
   private reconciler(
-    stripeEnv: Record<string, string>, pushEnv: Record<string, string>, grace: Duration, customersTable: dynamodb.Table, usagePushTable: dynamodb.Table,
+    stripeEnv: Record<string, string>, pushEnv: Record<string, string>, grace: Duration,
+    customersTable: dynamodb.Table, usagePushTable: dynamodb.Table,
     ingestor: IDataIngestorAggregator, alarmSet: AlarmSet, fnOptions: { logRetention?: logs.RetentionDays; removalPolicy: RemovalPolicy },
   ): void {
     const fn = createHandlerFunction(this, 'Reconcile', ReconcileFunction, {
@@ -678,7 +679,8 @@ export class StripeBilling extends Construct {
     ingestor.bindUsageReader(fn);
     new events.Rule(this, 'ReconcileSchedule', {
       description: `Runs the Stripe reconciler of ${this.node.path}`,
-      schedule: events.Schedule.rate(Duration.hours(1)),
+      // At minute 55: the hour's windows (closed at about minute 17, pushed within 5 minutes) were sent more than the 30-minute lag ago.
+      schedule: events.Schedule.cron({ minute: '55' }),
       // A failed run is not retried by Lambda's async queue: the next hourly run redoes it.
       targets: [new targets.LambdaFunction(fn, { retryAttempts: 0 })],
     });
@@ -690,6 +692,10 @@ export class StripeBilling extends Construct {
     });
     alarmSet.add('WindowsDroppedAlarm', this.metric(STRIPE_METRICS.WINDOWS_DROPPED, { period: Duration.hours(1) }), {
       description: 'usage Stripe did not count could not be sent again (disposition DROPPED in the usage push table); fix the meter or customer, then redrive the windows',
+    });
+    alarmSet.add('UnitsNotInvoicedAlarm', this.metric(STRIPE_METRICS.UNITS_NOT_INVOICED, { period: Duration.hours(1) }), {
+      description: 'Stripe ended a subscription outside an offboarding (customer deleted or subscription cancelled in Stripe): the usage counted in its last '
+        + 'period is on no invoice; see the RECON# record (reason, notInvoiced) and bill it by hand',
     });
     alarmSet.add('UnitsOverCountedAlarm', this.metric(STRIPE_METRICS.UNITS_OVER_COUNTED, { period: Duration.hours(1) }), {
       description: 'Stripe counted more units than were sent on a meter (events from elsewhere on the meter?); see the RECON# records of the usage push table',

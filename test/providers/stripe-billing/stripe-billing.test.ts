@@ -11,7 +11,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { controlPlaneApi } from '../../../examples/control-plane-api';
 import {
-  BillingProvider, BillingProviderProps, ControlPlaneEvents, StripeBilling, StripeBillingProps, StripeMeterRounding, StripeSubscriptionCancellation, UsageIngestor, WindowGranularity,
+  BillingProvider, BillingProviderProps, ControlPlaneEvents, StripeBilling, StripeBillingProps, StripeMeterRounding, StripeSubscriptionCancellation,
+  UsageIngestor, WindowGranularity,
 } from '../../../src';
 import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 import { cfnLintErrors, nagFindings, scratchDir } from '../../support/synth';
@@ -319,7 +320,8 @@ describe('StripeBilling', () => {
   test('a custom schedule and the event names of another control plane reach the rule and the webhook', () => {
     const stack = newStack();
     const controlPlaneEvents = new ControlPlaneEvents({ billingSource: 'my.billing', billingSuccess: 'paid', billingFailure: 'unpaid', billingSubscriptionChanged: 'subChanged' });
-    const { billing, template } = build(stack, { schedule: events.Schedule.rate(Duration.minutes(15)), invoiceGracePeriod: Duration.hours(2), controlPlaneEvents },
+    const { billing, template } = build(stack,
+      { schedule: events.Schedule.rate(Duration.minutes(15)), invoiceGracePeriod: Duration.hours(2), controlPlaneEvents },
       { controlPlaneEvents });
     const t = template();
     t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
@@ -358,11 +360,12 @@ describe('billing periods: usage reaches each invoice before Stripe finalizes it
   test('the defaults fit Stripe\'s default 1-hour grace period: 32 min closing delay + 5 min schedule + 5 min run, with 10 min for Stripe', () => {
     const stack = newStack();
     const ingestor = new UsageIngestor(stack, 'Ingestor');
-    expect(ingestor.closingTimes.maxClosingDelay.toMinutes()).toBe(32);
-    expect(ingestor.closingTimes.windowSeconds).toBe(3600);
+    expect(ingestor.closingTimes?.maxClosingDelay.toMinutes()).toBe(32);
+    expect(ingestor.closingTimes?.windowSeconds).toBe(3600);
     const t = build(stack, { ingestor }).template();
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Description: Match.stringLikeRegexp('pushes closed usage windows'), Timeout: 300,
+      Description: Match.stringLikeRegexp('pushes closed usage windows'),
+      Timeout: 300,
       Environment: { Variables: Match.objectLike({ INVOICE_GRACE_SECONDS: '3600' }) },
     });
     t.hasResourceProperties('AWS::Lambda::Function', {

@@ -7,6 +7,7 @@
  * so the sums stay exact.
  */
 import { NumberValue } from '@aws-sdk/lib-dynamodb';
+import { addDecimals } from '../../../shared.lambda/decimal';
 import { USAGE_PUSH_TABLE_LAYOUT as L } from '../contract';
 import type { TenantRecord } from './tenants';
 
@@ -70,4 +71,21 @@ export function usagePeriodOf(windowStartIso: string, tenant: TenantRecord | und
   if (t >= Date.parse(tenant.periodStart)) return tenant.periodStart;
   if (tenant.previousPeriodStart && t >= Date.parse(tenant.previousPeriodStart)) return tenant.previousPeriodStart;
   return 'earlier';
+}
+
+/** Accounting entries merged per record (one transaction may update an item once). */
+export function mergeAccounting(entries: readonly Accounting[]): Accounting[] {
+  const byRecord = new Map<string, Accounting>();
+  for (const e of entries) {
+    const key = `${e.tenantId}#${e.metric}#${e.periodStart}`;
+    const seen = byRecord.get(key);
+    if (!seen) {
+      byRecord.set(key, e);
+      continue;
+    }
+    const add = { ...seen.add };
+    for (const [f, v] of Object.entries(e.add) as [keyof Accounting['add'], string][]) add[f] = add[f] === undefined ? v : addDecimals(add[f]!, v);
+    byRecord.set(key, { ...seen, add, sentAt: seen.sentAt ?? e.sentAt });
+  }
+  return [...byRecord.values()];
 }

@@ -30,10 +30,10 @@
  * https://docs.stripe.com/changelog/basil/2025-03-31/deprecate-subscription-current-period-start-and-end),
  * read once per period and kept on the tenant mapping.
  */
-import { logger } from '../../../shared.lambda/logger';
 import { stripeCall } from './stripe-client';
 import { TenantRecord, updateTenant } from './tenants';
 import { recordSubscriptionStatus } from './webhook-state';
+import { logger } from '../../../shared.lambda/logger';
 
 /** Stripe refuses an anchor in the past: the anchor is at least this far ahead when the subscription is created. */
 export const MIN_ANCHOR_LEAD_MS = 5_000;
@@ -132,6 +132,7 @@ export async function readPeriod(t: TenantRecord, nowMs: number): Promise<Tenant
     currency: sub.currency,
     subscriptionStartedAt: t.subscriptionStartedAt ?? isoOf(sub.start_date ?? sub.created),
     ...(previousPeriodStart ? { previousPeriodStart } : {}),
+    ...(sub.ended_at ? { subscriptionEndedAt: isoOf(sub.ended_at) } : {}),
   };
   const updated = await updateTenant(t.tenantId, { generation: t.generation }, set, { remove: previousPeriodStart ? [] : ['previousPeriodStart'] });
   // What Stripe answers now is newer than any event about the subscription delivered so far.

@@ -224,7 +224,8 @@ async function finishOffboarding(t: TenantRecord, policy: CancellationPolicy, de
   if (removeCustomer && t.customerId) {
     customerDeletion = await deleteCustomerIfSettled(t.customerId) ? 'DONE' : 'PENDING';
     if (customerDeletion === 'PENDING') {
-      await scheduleOnce({ deleteCustomerWhenSettled: { tenantId, generation: g, attempt: 1 } }, Date.now() + DELETION_RETRY_MS, scheduleTarget(deps));
+      await scheduleOnce({ deleteCustomerWhenSettled: { tenantId, generation: g, attempt: 1 } },
+        Date.now() + DELETION_RETRY_MS, scheduleTarget(deps));
       metrics.addMetric(STRIPE_METRICS.CUSTOMER_DELETIONS_DEFERRED, MetricUnit.Count, 1);
       logger.info('Customer kept until its invoices are paid or voided: deletion retried daily', { customerId: t.customerId });
     }
@@ -243,7 +244,9 @@ async function finishOffboarding(t: TenantRecord, policy: CancellationPolicy, de
 }
 
 /** The one-time schedule's step: a customer deletion that waited for its invoices to settle. */
-export async function deleteCustomerWhenSettled(tenantId: string, generation: number, attempt: number, deps: OffboardingDeps): Promise<OffboardingResult> {
+export async function deleteCustomerWhenSettled(
+  tenantId: string, generation: number, attempt: number, deps: OffboardingDeps,
+): Promise<OffboardingResult> {
   const t = await getTenant(tenantId);
   if (!t || t.generation !== generation || t.status !== 'OFFBOARDED' || t.customerDeletion !== 'PENDING' || !t.customerId) {
     logger.info('No customer deletion pending for this generation (re-onboarded, or done)', { generation, status: t?.status });
@@ -254,7 +257,8 @@ export async function deleteCustomerWhenSettled(tenantId: string, generation: nu
     state = 'GAVE_UP';
     logger.warn('The customer still has an open invoice after 30 days: it is kept; settle the invoice and delete the customer by hand', { customerId: t.customerId });
   } else if (state === 'PENDING') {
-    await scheduleOnce({ deleteCustomerWhenSettled: { tenantId, generation, attempt: attempt + 1 } }, Date.now() + DELETION_RETRY_MS, scheduleTarget(deps));
+    await scheduleOnce({ deleteCustomerWhenSettled: { tenantId, generation, attempt: attempt + 1 } },
+      Date.now() + DELETION_RETRY_MS, scheduleTarget(deps));
     metrics.addMetric(STRIPE_METRICS.CUSTOMER_DELETIONS_DEFERRED, MetricUnit.Count, 1);
   }
   await updateTenant(tenantId, { generation, status: ['OFFBOARDED'] }, { customerDeletion: state, customerDeleted: state === 'DONE' });

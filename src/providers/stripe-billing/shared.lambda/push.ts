@@ -41,7 +41,7 @@ import { jsonEnv, numberEnv, requiredEnv } from '../../../shared.lambda/env';
 import { logger } from '../../../shared.lambda/logger';
 import { withRetry } from '../../../shared.lambda/retry';
 import { MANAGED_BY, MeterMapping, STRIPE_ENV, STRIPE_METADATA, STRIPE_METRICS, USAGE_PUSH_TABLE_LAYOUT as L } from '../contract';
-import { Accounting, accountingUpdate, usagePeriodOf } from './accounting';
+import { Accounting, accountingUpdate, mergeAccounting, usagePeriodOf } from './accounting';
 import { currentSubscriptionStatus, NOT_BILLING_STATUSES, needsPeriodRead, placeWindow, readPeriod } from './billing-period';
 import { carryNoteKey, meterEventIdentifier, meterEventKey } from './keys';
 import { metrics } from './metrics';
@@ -136,7 +136,9 @@ type Decision =
   | { readonly kind: 'defer'; readonly reason: string };
 
 /** Decides what to do with a window (step 1), from data only. `graceSeconds`: the declared invoice finalization grace period. */
-export function decide(w: ClosedWindow, meter: MeterMapping | undefined, tenant: TenantRecord | undefined, nowMs: number, graceSeconds = 3600): Decision {
+export function decide(
+  w: ClosedWindow, meter: MeterMapping | undefined, tenant: TenantRecord | undefined, nowMs: number, graceSeconds = 3600,
+): Decision {
   if (!meter) return { kind: 'final', disposition: 'NO_METER', reason: `no meter maps metric '${w.metric}'` };
   const v = meterValue(w.sum, meter);
   if ('problem' in v) return { kind: 'final', disposition: 'REJECTED', reason: v.problem };
@@ -467,8 +469,16 @@ async function reserve(run: PushRun, w: ClosedWindow, d: SendDecision, identifie
     const placement = { ':bp': d.billingPeriodStart, ':co': d.carriedOver, ':x': d.exact, ':w': windowFields(w), ':now': now, ':up': usagePeriodStart };
     const common = 'windowData = :w, exactValue = :x, billingPeriodStart = :bp, carriedOver = :co, usagePeriodStart = :up';
     const reservation: Reservation = {
-      value, timestamp: d.timestamp, customerId: d.customerId, eventName: d.eventName, identifier,
-      carriedOver: d.carriedOver, billingPeriodStart: d.billingPeriodStart, usagePeriodStart, exact: d.exact, firstAttemptAt,
+      value,
+      timestamp: d.timestamp,
+      customerId: d.customerId,
+      eventName: d.eventName,
+      identifier,
+      carriedOver: d.carriedOver,
+      billingPeriodStart: d.billingPeriodStart,
+      usagePeriodStart,
+      exact: d.exact,
+      firstAttemptAt,
     };
     // A share of 0 is billed too: its exact value is in the carry the period's total is rounded from.
     const accounting = reservedAccounting(w, zero ? { ...reservation, value: '0' } : reservation, zero ? undefined : now, 1);
@@ -478,7 +488,7 @@ async function reserve(run: PushRun, w: ClosedWindow, d: SendDecision, identifie
         ExpressionAttributeValues: { ...placement, ':zero': 'ZERO', ':r': `its share of the period's rounded total is 0 (${d.exact} carried)` },
       }
       : {
-        UpdateExpression: `SET #s = :sending, firstAttemptAt = if_not_exists(firstAttemptAt, :now), lastAttemptAt = :now, reservedAt = :now, `
+        UpdateExpression: 'SET #s = :sending, firstAttemptAt = if_not_exists(firstAttemptAt, :now), lastAttemptAt = :now, reservedAt = :now, '
           + `identifier = :id, customerId = :c, eventName = :e, #v = :v, #ts = :ts, ${common} ADD attempts :one`,
         ExpressionAttributeValues: {
           ...placement, ':sending': 'SENDING', ':id': identifier, ':c': d.customerId, ':e': d.eventName, ':v': value, ':ts': d.timestamp, ':one': 1,
@@ -525,6 +535,38 @@ async function reserve(run: PushRun, w: ClosedWindow, d: SendDecision, identifie
     run.carries.set(id, next);
     return zero ? 'zero' : reservation;
   }
+}
+
+/**
+ * Moves a reservation to another billing period (carry-over): the marker's timestamp and period and the
+ * records' accounting, in one transaction on the condition that the marker is as reclaimed. The units stay
+ * what were reserved (the rounding carry of the first period keeps them: its total may differ by a unit).
+ */
+async function replace(run: PushRun, w: ClosedWindow, r: Reservation, d: SendDecision): Promise<Reservation | 'final'> {
+  const moved: Reservation = { ...r, timestamp: d.timestamp, billingPeriodStart: d.billingPeriodStart, carriedOver: true };
+  const now = new Date(run.nowMs()).toISOString();
+  try {
+    await doc().send(new TransactWriteCommand({
+      TransactItems: [
+        {
+          Update: {
+            TableName: run.config.table,
+            Key: markerKey(w.windowId),
+            UpdateExpression: 'SET #ts = :ts, billingPeriodStart = :bp, carriedOver = :t',
+            ConditionExpression: '#s = :sending AND identifier = :id',
+            ExpressionAttributeNames: { '#s': 'status', '#ts': 'timestamp' },
+            ExpressionAttributeValues: { ':ts': moved.timestamp, ':bp': moved.billingPeriodStart, ':t': true, ':sending': 'SENDING', ':id': r.identifier },
+          },
+        },
+        ...mergeAccounting([...reservedAccounting(w, r, undefined, -1), ...reservedAccounting(w, moved, now, 1)])
+          .map((a) => accountingUpdate(run.config.table, a)),
+      ],
+    }));
+  } catch (error) {
+    if (cancellationCodes(error)?.[0] === 'ConditionalCheckFailed') return 'final';
+    throw error;
+  }
+  return moved;
 }
 
 /**
@@ -589,12 +631,22 @@ export async function pushWindow(run: PushRun, w: ClosedWindow, tenant: TenantRe
     // Not billed: accounted as rejected usage of the period it belongs to (in the metric's own units without a meter).
     const exact = d.exact ?? w.sum;
     return recordFinal(run, w, d.disposition, d.reason, false, { exactValue: exact }, [{
-      tenantId: w.tenantId, metric: w.metric, eventName: run.config.meters.get(w.metric)?.eventName,
-      periodStart: usagePeriodOf(w.windowStart, tenant), add: { metered: exact, rejected: exact },
+      tenantId: w.tenantId,
+      metric: w.metric,
+      eventName: run.config.meters.get(w.metric)?.eventName,
+      periodStart: usagePeriodOf(w.windowStart, tenant),
+      add: { metered: exact, rejected: exact },
     }]);
   }
 
-  const r = marker?.reserved ? await reclaim(run, w) : await reserve(run, w, d, meterEventIdentifier(run.config.prefix, w.windowId), marker?.firstAttemptAt);
+  let r = marker?.reserved
+    ? await reclaim(run, w)
+    : await reserve(run, w, d, meterEventIdentifier(run.config.prefix, w.windowId), marker?.firstAttemptAt);
+  if (r !== 'final' && r !== 'zero' && d.carriedOver && r.billingPeriodStart !== d.billingPeriodStart) {
+    // Reserved by an attempt that did not get through, for a period whose invoice is final by now:
+    // sent into the current period instead, with the same identifier (Stripe drops it if the attempt did count).
+    r = await replace(run, w, r, d);
+  }
   if (r === 'final') {
     run.tally.alreadyPushed++;
     await clearPending(run, w.windowId);
@@ -645,7 +697,9 @@ export async function pushWindow(run: PushRun, w: ClosedWindow, tenant: TenantRe
     if (kind === 'refused') {
       // Not billed: its reservation moves from sent to rejected.
       const back = reservedAccounting(w, r, undefined, -1);
-      const rejected: Accounting = { tenantId: w.tenantId, metric: w.metric, eventName: r.eventName, periodStart: r.usagePeriodStart, add: { rejected: r.exact } };
+      const rejected: Accounting = {
+        tenantId: w.tenantId, metric: w.metric, eventName: r.eventName, periodStart: r.usagePeriodStart, add: { rejected: r.exact },
+      };
       return recordFinal(run, w, 'REJECTED', `Stripe refused the meter event: ${(error as Error).message}`.slice(0, 1000), true, describeFailure(error),
         mergeAccounting([...back, rejected]));
     }
@@ -887,21 +941,4 @@ async function forEachLimited<T>(items: readonly T[], limit: number, work: (item
   }));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-}
-
-/** Accounting entries merged per record (one transaction may update an item once). */
-function mergeAccounting(entries: readonly Accounting[]): Accounting[] {
-  const byRecord = new Map<string, Accounting>();
-  for (const e of entries) {
-    const key = `${e.metric}#${e.periodStart}`;
-    const seen = byRecord.get(key);
-    if (!seen) {
-      byRecord.set(key, e);
-      continue;
-    }
-    const add = { ...seen.add };
-    for (const [f, v] of Object.entries(e.add) as [keyof Accounting['add'], string][]) add[f] = add[f] === undefined ? v : addDecimals(add[f]!, v);
-    byRecord.set(key, { ...seen, add, sentAt: seen.sentAt ?? e.sentAt });
-  }
-  return [...byRecord.values()];
 }

@@ -18,21 +18,23 @@
  *
  * Per run (hourly; it holds the push lease, so no push changes a marker meanwhile), for each
  * tenant's OPEN reconciliation record with a meter:
- * 1. When something was sent into the period at least `RECONCILE_LAG_SECONDS` ago and the record was
- *    not checked since (or 6 hours ago), or its invoice has just been finalized: one meter event
- *    summary for the customer over the period gives `counted`.
+ * 1. When the last send into the period is at least `RECONCILE_LAG_SECONDS` old and the record was
+ *    not checked in the last 6 hours, or its invoice has been finalized: one meter event summary for
+ *    the customer over the period gives `counted`.
  * 2. `counted < sent`: the tenant's windows of the period are read back with their markers and
  *    compared hour by hour with hourly summaries. A window Stripe did not count (`WindowsNotCounted`)
  *    is sent again once, with a new identifier (`<identifier>-r1`), into its period when that
  *    invoice is still open, else into the current period with an invoice item saying so
  *    (`WindowsResent`); if its meter is inactive or its customer is gone, or it was not counted
- *    after the resend either, it is `DROPPED` (`WindowsDropped`, alarmed; redrivable once fixed).
+ *    after the resend either, it is `DROPPED` (`WindowsDropped`, alarmed; redrivable once fixed). While
+ *    its meter is inactive it stays as it is (the record shows the difference) and is resent once the
+ *    meter is active again.
  * 3. `counted > sent`: units Stripe counted beyond what was sent (`UnitsOverCounted`, alarmed).
  * 4. The record gets `counted`, `difference` and, once the period's invoice is finalized (its end
  *    plus the declared grace period) and nothing of the tenant is pending, `FINAL`.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { BatchGetCommand, GetCommand, paginateQuery, paginateScan, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, NumberValue, paginateQuery, paginateScan, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClosedWindow } from '../../../ingestor/shared.lambda/usage-reader';
 import { documentClient } from '../../../shared.lambda/aws-clients';
 import { addDecimals, compareDecimals, subtractDecimals } from '../../../shared.lambda/decimal';
@@ -40,8 +42,8 @@ import { cancellationCodes } from '../../../shared.lambda/dynamodb';
 import { numberEnv, requiredEnv } from '../../../shared.lambda/env';
 import { logger } from '../../../shared.lambda/logger';
 import { CUSTOMERS_TABLE_LAYOUT, MANAGED_BY, STRIPE_ENV, STRIPE_METADATA, STRIPE_METRICS, USAGE_PUSH_TABLE_LAYOUT as L } from '../contract';
-import { Accounting, accountingUpdate, reconKey } from './accounting';
-import { FINALIZATION_SAFETY_SECONDS } from './billing-period';
+import { Accounting, accountingUpdate, mergeAccounting, reconKey } from './accounting';
+import { currentSubscriptionStatus, FINALIZATION_SAFETY_SECONDS, NOT_BILLING_STATUSES } from './billing-period';
 import { carryNoteKey, resendIdentifier } from './keys';
 import { metrics } from './metrics';
 import { activeMeterIds, ClosedWindowSource, PushRun } from './push';
@@ -152,8 +154,14 @@ async function openRecords(config: ReconcileConfig, tenantId: string): Promise<S
   })) {
     for (const i of page.Items ?? []) {
       records.push({
-        sk: String(i[L.sortKey]), metric: String(i.metric), eventName: i.eventName as string | undefined, periodStart: String(i.periodStart),
-        status: String(i.status), sent: num(i.sent), lastSentAt: i.lastSentAt as string | undefined, checkedAt: i.checkedAt as string | undefined,
+        sk: String(i[L.sortKey]),
+        metric: String(i.metric),
+        eventName: i.eventName as string | undefined,
+        periodStart: String(i.periodStart),
+        status: String(i.status),
+        sent: num(i.sent),
+        lastSentAt: i.lastSentAt as string | undefined,
+        checkedAt: i.checkedAt as string | undefined,
       });
     }
   }
@@ -179,7 +187,9 @@ async function countedBetween(meterId: string, customerId: string, start: number
   return page.data.reduce((sum, x) => sum + x.aggregated_value, 0);
 }
 
-async function reconcileTenant(run: PushRun, config: ReconcileConfig, reader: ClosedWindowSource, tenant: TenantRecord, nowMs: number, summary: ReconcileSummary) {
+async function reconcileTenant(
+  run: PushRun, config: ReconcileConfig, reader: ClosedWindowSource, tenant: TenantRecord, nowMs: number, summary: ReconcileSummary,
+) {
   const records = await openRecords(config, tenant.tenantId);
   if (records.length === 0) return;
   let pending: boolean | undefined;
@@ -190,7 +200,7 @@ async function reconcileTenant(run: PushRun, config: ReconcileConfig, reader: Cl
     const lastSent = record.lastSentAt ? Date.parse(record.lastSentAt) : undefined;
     const settled = lastSent === undefined || lastSent <= nowMs - config.lagSeconds * 1000;
     const checked = record.checkedAt ? Date.parse(record.checkedAt) : undefined;
-    const stale = checked === undefined || (lastSent !== undefined && checked < lastSent) || nowMs - checked >= RECHECK_MS;
+    const stale = checked === undefined || nowMs - checked >= RECHECK_MS;
     if (!settled || !(stale || finalDue)) continue;
 
     const meterId = (await activeMeterIds(run)).get(record.eventName);
@@ -199,16 +209,27 @@ async function reconcileTenant(run: PushRun, config: ReconcileConfig, reader: Cl
     summary.recordsChecked++;
     // An inactive meter's summaries are not read: its sends are checked window by window (all dropped).
     let counted = meterId ? await countedBetween(meterId, tenant.customerId!, start, stop, summary) : 0;
+    let open = 0;
     if (compareDecimals(String(counted), record.sent) < 0) {
-      await drillDown(run, config, reader, tenant, record, meterId, start, stop, nowMs, summary);
+      open = (await drillDown(run, config, reader, tenant, record, meterId, start, stop, nowMs, summary)).open;
       counted = meterId ? await countedBetween(meterId, tenant.customerId!, start, stop, summary) : 0;
     }
-    const after = await doc().send(new GetCommand({ TableName: config.table, Key: reconKey(tenant.tenantId, record.metric, record.periodStart), ConsistentRead: true }));
+    const ended = endedByStripe(tenant, start, end);
+    if (ended) {
+      // Stripe ended the subscription (a customer deleted in Stripe, a subscription cancelled there or expired):
+      // it invoices nothing more of this period, so what was counted in it is not billed. Reported, not lost.
+      await notInvoiced(config, tenant, record, ended, nowMs);
+      summary.recordsFinal++;
+      continue;
+    }
+    const after = await doc().send(new GetCommand({
+      TableName: config.table, Key: reconKey(tenant.tenantId, record.metric, record.periodStart), ConsistentRead: true,
+    }));
     const sent = num(after.Item?.sent);
     const difference = subtractDecimals(String(counted), sent);
     if (compareDecimals(difference, '0') > 0) summary.unitsOverCounted = addDecimals(summary.unitsOverCounted, difference);
     pending ??= finalDue ? await hasPending(config, tenant.tenantId) : undefined;
-    const final = finalDue && pending === false && settled;
+    const final = finalDue && pending === false && settled && open === 0;
     if (final) summary.recordsFinal++;
     await doc().send(new UpdateCommand({
       TableName: config.table,
@@ -217,7 +238,10 @@ async function reconcileTenant(run: PushRun, config: ReconcileConfig, reader: Cl
         + `${end !== undefined ? ', periodEnd = :end' : ''}`,
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: {
-        ':c': counted, ':d': difference, ':now': new Date(nowMs).toISOString(), ':s': final ? 'FINAL' : 'OPEN',
+        ':c': counted,
+        ':d': difference,
+        ':now': new Date(nowMs).toISOString(),
+        ':s': final ? 'FINAL' : 'OPEN',
         ...(end !== undefined ? { ':end': new Date(end * 1000).toISOString().replace('.000Z', 'Z') } : {}),
       },
     }));
@@ -228,6 +252,52 @@ async function reconcileTenant(run: PushRun, config: ReconcileConfig, reader: Cl
     }
   }
 }
+
+/**
+ * When Stripe ended the tenant's subscription within [start, end) outside an offboarding (epoch ms), if it did:
+ * deleting a customer "immediately cancels any active subscriptions on the customer"
+ * (https://docs.stripe.com/api/customers/delete), and a subscription cancelled without `invoice_now`
+ * invoices no more usage (https://docs.stripe.com/api/subscriptions/cancel).
+ */
+function endedByStripe(t: TenantRecord, start: number, end: number | undefined): number | undefined {
+  if (t.status === 'OFFBOARDING' || t.status === 'OFFBOARDED') return undefined;
+  const status = currentSubscriptionStatus(t);
+  const at = t.customerDeletedByStripe && t.customerDeletedByStripeAt !== undefined ? t.customerDeletedByStripeAt * 1000
+    : status && NOT_BILLING_STATUSES.includes(status)
+      ? (t.subscriptionEndedAt ? Date.parse(t.subscriptionEndedAt) : (t.subscriptionStatusAt ?? 0) * 1000)
+      : undefined;
+  if (at === undefined) return undefined;
+  return at >= start * 1000 && (end === undefined || at < end * 1000) ? at : undefined;
+}
+
+/** The record of the period Stripe ended the subscription in: its usage billed here moves to rejected, FINAL, with the reason. */
+async function notInvoiced(config: ReconcileConfig, tenant: TenantRecord, record: StoredRecord, endedAt: number, nowMs: number): Promise<void> {
+  const key = reconKey(tenant.tenantId, record.metric, record.periodStart);
+  const item = (await doc().send(new GetCommand({ TableName: config.table, Key: key, ConsistentRead: true }))).Item ?? {};
+  const billed = num(item.billedHere);
+  await doc().send(new UpdateCommand({
+    TableName: config.table,
+    Key: key,
+    UpdateExpression: 'SET #status = :final, reason = :why, notInvoiced = :sent, checkedAt = :now, updatedAt = :now ADD billedHere :minus, rejected :billed',
+    ConditionExpression: '#status = :open',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: {
+      ':final': 'FINAL',
+      ':open': 'OPEN',
+      ':sent': num(item.sent),
+      ':now': new Date(nowMs).toISOString(),
+      ':why': `Stripe ended the subscription at ${new Date(endedAt).toISOString()} (not an offboarding): the ${num(item.sent)} units sent into this period are on no invoice`,
+      ':minus': new NumberValue(negate(billed)),
+      ':billed': new NumberValue(billed),
+    },
+  }));
+  metrics.addMetric(STRIPE_METRICS.UNITS_NOT_INVOICED, MetricUnit.Count, Number(num(item.sent)));
+  logger.warn('Stripe ended the subscription outside an offboarding: the period\'s usage is on no invoice', {
+    tenantId: tenant.tenantId, metric: record.metric, periodStart: record.periodStart, units: num(item.sent),
+  });
+}
+
+const negate = (x: string) => (x.startsWith('-') ? x.slice(1) : x === '0' ? '0' : `-${x}`);
 
 /** A sent window's marker, as the drill-down reads it. */
 interface SentMarker {
@@ -243,6 +313,8 @@ interface SentMarker {
   readonly usagePeriodStart: string;
   readonly carriedOver: boolean;
   readonly resends: number;
+  /** When it was sent (last); a window sent less than the lag ago may not be counted yet. */
+  readonly sentAt?: string;
   readonly window: ClosedWindow;
 }
 
@@ -258,10 +330,20 @@ async function markersOf(config: ReconcileConfig, windows: readonly ClosedWindow
         const w = chunk.find((x) => x.windowId === windowId)!;
         if (m.value === undefined) continue;
         found.push({
-          windowId, status: String(m.status), value: String(m.value), exact: String(m.exactValue), timestamp: Number(String(m.timestamp)),
-          identifier: String(m.identifier), eventName: String(m.eventName), customerId: String(m.customerId),
-          billingPeriodStart: String(m.billingPeriodStart), usagePeriodStart: String(m.usagePeriodStart ?? m.billingPeriodStart),
-          carriedOver: m.carriedOver === true, resends: Number(String(m.resends ?? 0)), window: w,
+          windowId,
+          status: String(m.status),
+          value: String(m.value),
+          exact: String(m.exactValue),
+          timestamp: Number(String(m.timestamp)),
+          identifier: String(m.identifier),
+          eventName: String(m.eventName),
+          customerId: String(m.customerId),
+          billingPeriodStart: String(m.billingPeriodStart),
+          usagePeriodStart: String(m.usagePeriodStart ?? m.billingPeriodStart),
+          carriedOver: m.carriedOver === true,
+          resends: Number(String(m.resends ?? 0)),
+          sentAt: m.sentAt as string | undefined,
+          window: w,
         });
       }
       keys = (res.UnprocessedKeys?.[config.table]?.Keys ?? []) as Record<string, unknown>[];
@@ -275,14 +357,20 @@ async function markersOf(config: ReconcileConfig, windows: readonly ClosedWindow
 async function drillDown(
   run: PushRun, config: ReconcileConfig, reader: ClosedWindowSource, tenant: TenantRecord, record: StoredRecord,
   meterId: string | undefined, start: number, stop: number, nowMs: number, summary: ReconcileSummary,
-): Promise<void> {
+): Promise<{ open: number }> {
+  let open = 0;
   // Windows sent into the period: its own, and earlier ones carried into it (up to one period back).
-  const back = tenant.previousPeriodStart && record.periodStart === tenant.periodStart ? Date.parse(tenant.previousPeriodStart) / 1000 : start - 31 * 86_400;
+  const back = tenant.previousPeriodStart && record.periodStart === tenant.periodStart
+    ? Date.parse(tenant.previousPeriodStart) / 1000
+    : start - 31 * 86_400;
   const windows = (await reader.readTenantClosedWindows(tenant.tenantId, {
     since: new Date(Math.min(back, start) * 1000).toISOString(), until: new Date(stop * 1000).toISOString(),
   })).filter((w) => w.metric === record.metric).slice(0, MAX_DRILL_WINDOWS);
+  // Only sends Stripe has had the lag to process: a newer one not counted yet is not judged.
+  const settledBefore = nowMs - config.lagSeconds * 1000;
   const sent = (await markersOf(config, windows)).filter((m) => m.billingPeriodStart === record.periodStart
-    && ['SENT', 'CARRIED_OVER', 'RESENDING'].includes(m.status) && m.timestamp >= start && m.timestamp < stop);
+    && ['SENT', 'CARRIED_OVER', 'RESENDING'].includes(m.status) && m.timestamp >= start && m.timestamp < stop
+    && (m.sentAt === undefined || Date.parse(m.sentAt) <= settledBefore));
   const countedByHour = new Map<number, number>();
   if (meterId) {
     const from = Math.floor(start / 3600) * 3600;
@@ -307,8 +395,7 @@ async function drillDown(
     const expected = ms.reduce((sum, m) => sum + Number(m.value), 0);
     const counted = countedByHour.get(hour) ?? 0;
     if (counted >= expected) continue;
-    if (counted === 0) notCounted.push(...ms);
-    else {
+    if (counted === 0) {notCounted.push(...ms);} else {
       const match = ms.filter((m) => Number(m.value) === expected - counted);
       if (match.length === 1) notCounted.push(match[0]);
     }
@@ -316,11 +403,20 @@ async function drillDown(
   summary.windowsNotCounted += notCounted.length;
   const meters = await activeMeterIds(run);
   for (const m of notCounted) {
-    const canResend = m.resends === 0 && meters.has(m.eventName) && !tenant.customerDeletedByStripe && !tenant.customerDeleted && tenant.status !== 'OFFBOARDED';
-    if (m.status === 'RESENDING' || canResend) await resend(config, tenant, m, nowMs, summary);
-    else await drop(config, m, `Stripe did not count it${m.resends > 0 ? ' after a resend either' : ''}`
-      + `${meters.has(m.eventName) ? '' : ` (meter '${m.eventName}' is not active)`}${tenant.customerDeletedByStripe || tenant.customerDeleted ? ' (customer deleted)' : ''}`, summary);
+    const customerGone = tenant.customerDeletedByStripe || tenant.customerDeleted || tenant.status === 'OFFBOARDED';
+    if (m.status === 'RESENDING' || (m.resends === 0 && meters.has(m.eventName) && !customerGone)) {
+      await resend(config, tenant, m, nowMs, summary);
+      open++; // checked again once Stripe had the time to count the resend
+    } else if (!meters.has(m.eventName) && !customerGone && m.resends === 0) {
+      // The meter is inactive: nothing counts until it is active again. Kept as sent (the record shows the
+      // difference, WindowsNotCounted alarms); a later run resends it once the meter is reactivated.
+      logger.warn('Window not counted: its meter is not active; resent once it is reactivated', { windowId: m.windowId, eventName: m.eventName });
+      open++;
+    } else {
+      await drop(config, m, `Stripe did not count it${m.resends > 0 ? ' after a resend either' : ''}${customerGone ? ' (customer deleted or offboarded)' : ''}`, summary);
+    }
   }
+  return { open };
 }
 
 /** Sends a window Stripe did not count again (step 2): into its period while that invoice is open, else carried over. */
@@ -339,27 +435,50 @@ async function resend(config: ReconcileConfig, tenant: TenantRecord, m: SentMark
       identifier: resendIdentifier(m.identifier, m.resends + 1),
     };
     // Marker and accounting first (RESENDING: a crash before the send is finished by the next run, same identifier).
-    const moves: Accounting[] = [];
+    // The period it goes into records the send, so that its next check waits for Stripe's processing.
+    const moves: Accounting[] = [{
+      tenantId: m.window.tenantId,
+      metric: m.window.metric,
+      eventName: m.eventName,
+      periodStart: placement.billingPeriodStart,
+      sentAt: new Date(nowMs).toISOString(),
+      add: {},
+    }];
     if (placement.billingPeriodStart !== m.billingPeriodStart) {
+      moves.length = 0;
       const base = { tenantId: m.window.tenantId, metric: m.window.metric, eventName: m.eventName };
       moves.push({ ...base, periodStart: m.billingPeriodStart, add: { sent: `-${m.value}`, ...(m.carriedOver ? { carriedIn: `-${m.exact}` } : {}) } });
-      moves.push({ ...base, periodStart: placement.billingPeriodStart, sentAt: new Date(nowMs).toISOString(), add: { sent: m.value, carriedIn: m.exact } });
+      moves.push({
+        ...base, periodStart: placement.billingPeriodStart, sentAt: new Date(nowMs).toISOString(), add: { sent: m.value, carriedIn: m.exact },
+      });
       if (!m.carriedOver) moves.push({ ...base, periodStart: m.usagePeriodStart, add: { billedHere: `-${m.exact}`, carriedOver: m.exact } });
     }
     await transact(config, m, {
-      set: { status: 'RESENDING', identifier: placement.identifier, timestamp: placement.timestamp, billingPeriodStart: placement.billingPeriodStart,
-        carriedOver: placement.carriedOver, resends: m.resends + 1, reason: 'not counted by Stripe: sent again' },
+      set: {
+        status: 'RESENDING',
+        identifier: placement.identifier,
+        timestamp: placement.timestamp,
+        billingPeriodStart: placement.billingPeriodStart,
+        carriedOver: placement.carriedOver,
+        resends: m.resends + 1,
+        reason: 'not counted by Stripe: sent again',
+      },
     }, moves);
   }
   await stripeCall((s) => s.billing.meterEvents.create({
-    event_name: m.eventName, identifier: placement.identifier, timestamp: placement.timestamp,
+    event_name: m.eventName,
+    identifier: placement.identifier,
+    timestamp: placement.timestamp,
     payload: { stripe_customer_id: m.customerId, value: m.value },
   }, { idempotencyKey: `meter-event-${placement.identifier}` })).catch((error) => {
     if (!/already exists with identifier/i.test((error as Error).message ?? '')) throw error;
   });
   if (placement.carriedOver && placement.billingPeriodStart !== m.billingPeriodStart && tenant.currency) {
     await stripeCall((s) => s.invoiceItems.create({
-      customer: m.customerId, ...(tenant.subscriptionId ? { subscription: tenant.subscriptionId } : {}), amount: 0, currency: tenant.currency!,
+      customer: m.customerId,
+      ...(tenant.subscriptionId ? { subscription: tenant.subscriptionId } : {}),
+      amount: 0,
+      currency: tenant.currency!,
       description: `${m.value} ${m.eventName} units used ${m.window.windowStart} to ${m.window.windowEnd} were not counted by Stripe before that `
         + `period's invoice was finalized: they are billed in this invoice's ${m.eventName} usage.`,
       period: { start: Math.floor(Date.parse(m.window.windowStart) / 1000), end: Math.floor(Date.parse(m.window.windowEnd) / 1000) },
@@ -392,7 +511,9 @@ async function drop(config: ReconcileConfig, m: SentMarker, reason: string, summ
 }
 
 /** Updates a marker (on the condition that it is as read) together with its accounting. */
-async function transact(config: ReconcileConfig, m: SentMarker, change: { set: Record<string, unknown> }, accounting: readonly Accounting[]): Promise<void> {
+async function transact(
+  config: ReconcileConfig, m: SentMarker, change: { set: Record<string, unknown> }, accounting: readonly Accounting[],
+): Promise<void> {
   const entries = Object.entries(change.set);
   try {
     await doc().send(new TransactWriteCommand({
@@ -407,7 +528,7 @@ async function transact(config: ReconcileConfig, m: SentMarker, change: { set: R
             ExpressionAttributeValues: { ':was': m.status, ':id': m.identifier, ...Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])) },
           },
         },
-        ...accounting.map((a) => accountingUpdate(config.table, a)),
+        ...mergeAccounting(accounting).map((a) => accountingUpdate(config.table, a)),
       ],
     }));
   } catch (error) {

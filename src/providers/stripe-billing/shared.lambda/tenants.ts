@@ -48,8 +48,11 @@ export interface TenantRecord {
   readonly subscriptionStatus?: string;
   readonly subscriptionStatusAt?: number;
   readonly subscriptionStatusOf?: string;
-  /** The customer was deleted in Stripe, not by an offboarding. */
+  /** The customer was deleted in Stripe, not by an offboarding (and when, ISO, by the webhook). */
   readonly customerDeletedByStripe?: boolean;
+  readonly customerDeletedByStripeAt?: number;
+  /** When the subscription ended, as last read from Stripe (ISO). */
+  readonly subscriptionEndedAt?: string;
 }
 
 function table(): string {
@@ -72,8 +75,9 @@ function num(v: unknown): number {
 
 function recordOf(item: Record<string, unknown> | undefined): TenantRecord | undefined {
   if (!item) return undefined;
-  const statusAt = item.subscriptionStatusAt === undefined ? {} : { subscriptionStatusAt: num(item.subscriptionStatusAt) };
-  return { ...(item as unknown as TenantRecord), generation: num(item.generation), ...statusAt };
+  const numbers = Object.fromEntries(['subscriptionStatusAt', 'customerDeletedByStripeAt']
+    .filter((k) => item[k] !== undefined).map((k) => [k, num(item[k])]));
+  return { ...(item as unknown as TenantRecord), generation: num(item.generation), ...numbers };
 }
 
 /** The tenant's mapping (strongly consistent), or undefined. */
