@@ -11,10 +11,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { controlPlaneApi } from '../examples/control-plane-api';
 import { BillingFunctionSlot, BillingProvider, DynamoDbBilling, StripeBilling, UsageIngestor } from '../src';
+import { scratchDir } from './support/synth';
 import { METRIC_NAMESPACE as INGESTOR_NAMESPACE, METRICS as INGESTOR_METRICS } from '../src/ingestor/ingestor-contract';
 import { METRIC_NAMESPACE as DYNAMODB_NAMESPACE, METRICS as DYNAMODB_METRICS } from '../src/providers/dynamodb-billing/contract';
 import { STRIPE_METRICS, STRIPE_METRICS_NAMESPACE } from '../src/providers/stripe-billing/contract';
-import { scratchDir } from './support/synth';
 
 function newStack(): Stack {
   return new Stack(new App({ outdir: scratchDir('metrics') }), 'Stack', { env: { account: '123456789012', region: 'eu-west-1' } });
@@ -118,7 +118,9 @@ describe('typed metric methods', () => {
 
 describe('BillingProvider metric methods', () => {
   function provider(stack: Stack, eventBus?: events.IEventBus) {
-    const fn = (id: string) => new lambda.Function(stack, id, { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler=()=>{}') });
+    const fn = (id: string) => new lambda.Function(stack, id, {
+      runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler=()=>{}'),
+    });
     return new BillingProvider(stack, 'Billing', {
       eventBus,
       billing: { createCustomerFunction: { handler: fn('Create') }, deleteCustomerFunction: { handler: fn('Delete') }, putUsageFunction: { handler: fn('Push') } },
@@ -128,7 +130,8 @@ describe('BillingProvider metric methods', () => {
   test('per slot: dead-letter queue depth (what its alarm watches), function errors, and its rule\'s invocations', () => {
     const stack = newStack();
     const p = provider(stack);
-    expect(rendered(stack, p.createCustomer.deadLetterQueueAlarm.metric)).toEqual(rendered(stack, p.metricDeadLetterQueueDepth(BillingFunctionSlot.CREATE_CUSTOMER)));
+    const depth = p.metricDeadLetterQueueDepth(BillingFunctionSlot.CREATE_CUSTOMER);
+    expect(rendered(stack, p.createCustomer.deadLetterQueueAlarm.metric)).toEqual(rendered(stack, depth));
     expect(p.metricErrors(BillingFunctionSlot.PUT_USAGE)).toMatchObject({ namespace: 'AWS/Lambda', metricName: 'Errors', statistic: 'Sum' });
     // A rule on the default bus: dimension RuleName only, the rule's Ref.
     expect(rendered(stack, p.metricInvocations(BillingFunctionSlot.DELETE_CUSTOMER))).toMatchObject({

@@ -7,7 +7,14 @@
 
 /** A CloudFormation template, as `Template.toJSON()` or `cdk synth` gives it. */
 export interface CfnTemplate {
-  readonly Resources: Record<string, { readonly Type: string; readonly Properties?: Record<string, unknown>; readonly Metadata?: Record<string, unknown> }>;
+  readonly Resources: Record<string, CfnResourceJson>;
+}
+
+/** One resource of a template. */
+export interface CfnResourceJson {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+  readonly Metadata?: Record<string, unknown>;
 }
 
 /** One widget of a dashboard body (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html). */

@@ -19,6 +19,10 @@ test('docs/dashboard.svg is the example dashboard as its definition draws it now
   }
 });
 
+test('docs/dashboard.md shows the image', () => {
+  expect(fs.readFileSync(IMAGE_FILE.replace(/dashboard\.svg$/, 'dashboard.md'), 'utf8')).toMatch(/!\[[^\]]+\]\(dashboard\.svg\)/);
+});
+
 test('the image draws every widget, metric label, alarm and threshold line of the body, and nothing else', () => {
   const count = (re: RegExp) => (example.svg.match(re) ?? []).length;
   const metricWidgets = example.body.widgets.filter((w) => w.type === 'metric');

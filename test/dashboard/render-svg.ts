@@ -41,7 +41,15 @@ function fit(text: string, width: number, size: number, bold = false): string {
   return `${text.slice(0, chars)}…`;
 }
 
-function text(x: number, y: number, content: string, opts: { size?: number; bold?: boolean; color?: string; anchor?: string; rotate?: boolean } = {}): string {
+interface TextOptions {
+  readonly size?: number;
+  readonly bold?: boolean;
+  readonly color?: string;
+  readonly anchor?: string;
+  readonly rotate?: boolean;
+}
+
+function svgText(x: number, y: number, content: string, opts: TextOptions = {}): string {
   const attrs = [`x="${x}"`, `y="${y}"`, `font-size="${opts.size ?? 11}"`];
   if (opts.bold) attrs.push('font-weight="bold"');
   if (opts.color) attrs.push(`fill="${opts.color}"`);
@@ -76,13 +84,13 @@ function renderText(widget: Widget, x: number, y: number, w: number, h: number):
     const content = (heading ? heading[2] : line).replace(/[*`]/g, '');
     baseline += size + 4;
     if (baseline > y + h) break;
-    out.push(text(x + 8, baseline, fit(content, w - 16, size, !!heading), { size, bold: !!heading, color: heading ? '#16191f' : '#545b64' }));
+    out.push(svgText(x + 8, baseline, fit(content, w - 16, size, !!heading), { size, bold: !!heading, color: heading ? '#16191f' : '#545b64' }));
   }
   return out.join('');
 }
 
 function renderAlarms(widget: Widget, x: number, y: number, w: number, h: number, tiles: Map<string, AlarmTile>): string {
-  const out = [box(x, y, w, h), text(x + 10, y + 19, fit(String(widget.properties.title ?? 'Alarm Status'), w - 20, 13, true), { size: 13, bold: true, color: '#16191f' })];
+  const out = [box(x, y, w, h), svgText(x + 10, y + 19, fit(String(widget.properties.title ?? 'Alarm Status'), w - 20, 13, true), { size: 13, bold: true, color: '#16191f' })];
   const ids = widgetAlarmIds(widget);
   const tileW = (w - 20) / ALARMS_PER_LINE;
   ids.forEach((id, i) => {
@@ -91,8 +99,8 @@ function renderAlarms(widget: Widget, x: number, y: number, w: number, h: number
     const ty = y + 28 + Math.floor(i / ALARMS_PER_LINE) * ROW;
     out.push(`<rect x="${tx.toFixed(1)}" y="${ty}" width="${(tileW - 6).toFixed(1)}" height="${ROW - 4}" rx="2" fill="#f2f3f3"/>`);
     out.push(`<circle cx="${(tx + 9).toFixed(1)}" cy="${ty + 14}" r="4" fill="#879596"/>`);
-    out.push(text(+(tx + 18).toFixed(1), ty + 12, fit(tile.name, tileW - 28, 10, true), { size: 10, bold: true, color: '#16191f' }));
-    out.push(text(+(tx + 18).toFixed(1), ty + 24, fit(tile.condition, tileW - 28, 9), { size: 9, color: '#545b64' }));
+    out.push(svgText(+(tx + 18).toFixed(1), ty + 12, fit(tile.name, tileW - 28, 10, true), { size: 10, bold: true, color: '#16191f' }));
+    out.push(svgText(+(tx + 18).toFixed(1), ty + 24, fit(tile.condition, tileW - 28, 9), { size: 9, color: '#545b64' }));
   });
   return out.join('');
 }
@@ -102,7 +110,7 @@ function renderGraph(widget: Widget, x: number, y: number, w: number, h: number)
   const metrics = widgetMetrics(widget);
   const annotations = widgetAnnotations(widget);
   const hasRight = metrics.some((m) => m.yAxis === 'right') || annotations.some((a) => a.yAxis === 'right');
-  const out = [box(x, y, w, h), text(x + 10, y + 19, fit(String(p.title ?? ''), w - 20, 13, true), { size: 13, bold: true, color: '#16191f' })];
+  const out = [box(x, y, w, h), svgText(x + 10, y + 19, fit(String(p.title ?? ''), w - 20, 13, true), { size: 13, bold: true, color: '#16191f' })];
 
   // Legend: one swatch and label per metric, flowing over as many lines as it takes.
   const legend: { lx: number; line: number; label: string; color: string; itemW: number }[] = [];
@@ -122,7 +130,7 @@ function renderGraph(widget: Widget, x: number, y: number, w: number, h: number)
   for (const item of legend) {
     const ly = legendTop + item.line * 14 + 10;
     out.push(`<rect x="${item.lx.toFixed(1)}" y="${ly - 6}" width="12" height="4" fill="${item.color}"/>`);
-    out.push(text(+(item.lx + 16).toFixed(1), ly, fit(item.label, item.itemW - 16, 10), { size: 10, color: '#16191f' }));
+    out.push(svgText(+(item.lx + 16).toFixed(1), ly, fit(item.label, item.itemW - 16, 10), { size: 10, color: '#16191f' }));
   }
 
   // Plot area: axes from 0, three grid lines, and the alarms' threshold lines.
@@ -132,7 +140,7 @@ function renderGraph(widget: Widget, x: number, y: number, w: number, h: number)
   const top = y + 34;
   const bottom = legendTop - 6;
   out.push(`<line x1="${left}" y1="${bottom}" x2="${right}" y2="${bottom}" stroke="#879596"/>`);
-  if (p.stacked) out.push(text(right - 4, top + 9, 'stacked', { size: 9, color: '#879596', anchor: 'end' }));
+  if (p.stacked) out.push(svgText(right - 4, top + 9, 'stacked', { size: 9, color: '#879596', anchor: 'end' }));
   for (let g = 1; g <= 3; g++) {
     const gy = (bottom - ((bottom - top) * g) / 3).toFixed(1);
     out.push(`<line x1="${left}" y1="${gy}" x2="${right}" y2="${gy}" stroke="#eaeded" stroke-dasharray="3 3"/>`);
@@ -144,12 +152,12 @@ function renderGraph(widget: Widget, x: number, y: number, w: number, h: number)
     const outside = side === 'left' ? ax - 5 : ax + 5;
     const anchor = side === 'left' ? 'end' : 'start';
     out.push(`<line x1="${ax}" y1="${top}" x2="${ax}" y2="${bottom}" stroke="#879596"/>`);
-    out.push(text(outside, bottom + 3, '0', { size: 9, color: '#545b64', anchor }));
-    if (max !== undefined) out.push(text(outside, top + 3, formatNumber(max), { size: 9, color: '#545b64', anchor }));
+    out.push(svgText(outside, bottom + 3, '0', { size: 9, color: '#545b64', anchor }));
+    if (max !== undefined) out.push(svgText(outside, top + 3, formatNumber(max), { size: 9, color: '#545b64', anchor }));
     const axisLabel = yAxis[side]?.label;
     if (axisLabel) {
       const lx2 = side === 'left' ? x + 12 : x + w - 6;
-      out.push(text(lx2, (top + bottom) / 2, fit(axisLabel, bottom - top, 9), { size: 9, color: '#545b64', anchor: 'middle', rotate: true }));
+      out.push(svgText(lx2, (top + bottom) / 2, fit(axisLabel, bottom - top, 9), { size: 9, color: '#545b64', anchor: 'middle', rotate: true }));
     }
     for (const a of lines) {
       const ay = (bottom - ((bottom - top) * a.value) / max!).toFixed(1);
@@ -158,7 +166,7 @@ function renderGraph(widget: Widget, x: number, y: number, w: number, h: number)
       // Left-axis labels above their line at the left, right-axis labels below it at the right: they never cover each other.
       const label = a.label ?? formatNumber(a.value);
       const [tx, ty] = side === 'left' ? [left + 4, +ay - 3] : [right - 4, +ay + 10];
-      out.push(text(tx, ty, fit(label, right - left - 8, 9), { size: 9, color, anchor: side === 'left' ? 'start' : 'end' }));
+      out.push(svgText(tx, ty, fit(label, right - left - 8, 9), { size: 9, color, anchor: side === 'left' ? 'start' : 'end' }));
     }
   }
   return out.join('');
@@ -197,14 +205,14 @@ export function renderDashboardSvg(body: DashboardBody, tiles: Map<string, Alarm
     const y = MARGIN + widget.y * ROW + GAP;
     const w = widget.width * COLUMN - 2 * GAP;
     const h = widget.height * ROW - 2 * GAP;
-    out.push(`<g>`);
+    out.push('<g>');
     if (widget.type === 'text') out.push(renderText(widget, x, y, w, h));
     else if (widget.type === 'alarm') out.push(renderAlarms(widget, x, y, w, h, tiles));
     else if (widget.type === 'metric') out.push(renderGraph(widget, x, y, w, h));
     else throw new Error(`the renderer does not draw ${widget.type} widgets yet: teach test/dashboard/render-svg.ts`);
     out.push('</g>');
   }
-  out.push(text(MARGIN + GAP, height - MARGIN, caption, { size: 10, color: '#545b64' }));
+  out.push(svgText(MARGIN + GAP, height - MARGIN, caption, { size: 10, color: '#545b64' }));
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
