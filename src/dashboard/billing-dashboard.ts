@@ -116,7 +116,7 @@ export class BillingDashboard extends Construct {
     });
     this.dashboard.addWidgets(new cloudwatch.TextWidget({
       markdown: '# Billing pipeline\nOne section per construct: the status of its alarms, then its metrics. '
-        + 'Red lines are the thresholds of the alarms on the metrics they cross.',
+        + 'Red lines mark the thresholds of the alarms that watch a graph\'s metrics.',
       width: FULL_WIDTH,
       height: 2,
     }));
