@@ -225,6 +225,13 @@ project.addTask('bench:stripe-push', {
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/stripe-push.ts` }],
 });
 
+// docs/dashboard.svg: the example app's BillingDashboard drawn from its DashboardBody
+// (test/dashboard/image.test.ts fails when the committed image no longer matches it).
+project.addTask('docs:dashboard', {
+  description: 'Draw docs/dashboard.svg from the DashboardBody of the example app\'s BillingDashboard (examples/stripe-billing-stack.ts)',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} test/dashboard/example-image.ts` }],
+});
+
 // What a fresh clone builds, snippet compilation, release files: projenrc/build.ts.
 configureBuild(project);
 

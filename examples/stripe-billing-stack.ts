@@ -3,7 +3,7 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { controlPlaneApi } from './control-plane-api';
-import { BillingProvider, StripeBilling, StripeMeterRounding, UsageIngestor } from '../src';
+import { BillingDashboard, BillingProvider, StripeBilling, StripeMeterRounding, UsageIngestor } from '../src';
 
 /**
  * Billing through Stripe: usage records become exactly-once hourly windows
@@ -13,13 +13,15 @@ import { BillingProvider, StripeBilling, StripeMeterRounding, UsageIngestor } fr
  * wires it to the control plane's events and mounts the webhook on its HTTP API.
  * `cdk deploy` creates the meters and the webhook endpoint in Stripe; the Stripe
  * API key is read from the secret `cdk-saas-billing/stripe-api-key`, which you
- * create before deploying (see docs/stripe-billing.md).
+ * create before deploying (see docs/stripe-billing.md). `BillingDashboard` shows
+ * the pipeline and every alarm on one CloudWatch dashboard (docs/dashboard.md).
  */
 export class StripeBillingStack extends Stack {
   public readonly ingestor: UsageIngestor;
   public readonly billing: StripeBilling;
   public readonly provider: BillingProvider;
   public readonly httpApi: apigwv2.HttpApi;
+  public readonly dashboard: BillingDashboard;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
@@ -37,5 +39,7 @@ export class StripeBillingStack extends Stack {
       prices: ['price_1ExampleBasePlan', 'price_1ExampleApiCalls', 'price_1ExampleStorage'],
     });
     this.provider = new BillingProvider(this, 'Billing', { billing: this.billing, httpApi: this.httpApi });
+    // One CloudWatch dashboard of the pipeline: every alarm, then ingest, push and delivery metrics.
+    this.dashboard = new BillingDashboard(this, 'Dashboard', { ingestor: this.ingestor, stripeBilling: this.billing, billingProvider: this.provider });
   }
 }

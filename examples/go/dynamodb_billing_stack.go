@@ -16,10 +16,11 @@ import (
 // on the control plane's HTTP API.
 type DynamoDbBillingStack struct {
 	awscdk.Stack
-	Ingestor cdksaasbilling.UsageIngestor
-	Billing  cdksaasbilling.DynamoDbBilling
-	HttpApi  awsapigatewayv2.HttpApi
-	Provider cdksaasbilling.BillingProvider
+	Ingestor  cdksaasbilling.UsageIngestor
+	Billing   cdksaasbilling.DynamoDbBilling
+	HttpApi   awsapigatewayv2.HttpApi
+	Provider  cdksaasbilling.BillingProvider
+	Dashboard cdksaasbilling.BillingDashboard
 }
 
 func NewDynamoDbBillingStack(scope constructs.Construct, id string, props *awscdk.StackProps) *DynamoDbBillingStack {
@@ -38,5 +39,11 @@ func NewDynamoDbBillingStack(scope constructs.Construct, id string, props *awscd
 		Billing: billing.Billing(),
 		HttpApi: httpAPI,
 	})
-	return &DynamoDbBillingStack{Stack: stack, Ingestor: ingestor, Billing: billing, HttpApi: httpAPI, Provider: provider}
+	// One CloudWatch dashboard of the pipeline: every alarm, then ingest, push and delivery metrics.
+	dashboard := cdksaasbilling.NewBillingDashboard(stack, jsii.String("Dashboard"), &cdksaasbilling.BillingDashboardProps{
+		Ingestor:        ingestor,
+		DynamoDbBilling: billing,
+		BillingProvider: provider,
+	})
+	return &DynamoDbBillingStack{Stack: stack, Ingestor: ingestor, Billing: billing, HttpApi: httpAPI, Provider: provider, Dashboard: dashboard}
 }

@@ -18,10 +18,11 @@ import (
 // key is read from the secret cdk-saas-billing/stripe-api-key.
 type StripeBillingStack struct {
 	awscdk.Stack
-	Ingestor cdksaasbilling.UsageIngestor
-	Billing  cdksaasbilling.StripeBilling
-	HttpApi  awsapigatewayv2.HttpApi
-	Provider cdksaasbilling.BillingProvider
+	Ingestor  cdksaasbilling.UsageIngestor
+	Billing   cdksaasbilling.StripeBilling
+	HttpApi   awsapigatewayv2.HttpApi
+	Provider  cdksaasbilling.BillingProvider
+	Dashboard cdksaasbilling.BillingDashboard
 }
 
 func NewStripeBillingStack(scope constructs.Construct, id string, props *awscdk.StackProps) *StripeBillingStack {
@@ -50,5 +51,11 @@ func NewStripeBillingStack(scope constructs.Construct, id string, props *awscdk.
 		Billing: billing.Billing(),
 		HttpApi: httpAPI,
 	})
-	return &StripeBillingStack{Stack: stack, Ingestor: ingestor, Billing: billing, HttpApi: httpAPI, Provider: provider}
+	// One CloudWatch dashboard of the pipeline: every alarm, then ingest, push and delivery metrics.
+	dashboard := cdksaasbilling.NewBillingDashboard(stack, jsii.String("Dashboard"), &cdksaasbilling.BillingDashboardProps{
+		Ingestor:        ingestor,
+		StripeBilling:   billing,
+		BillingProvider: provider,
+	})
+	return &StripeBillingStack{Stack: stack, Ingestor: ingestor, Billing: billing, HttpApi: httpAPI, Provider: provider, Dashboard: dashboard}
 }

@@ -4,7 +4,7 @@ from typing import Optional
 from aws_cdk import Stack
 from constructs import Construct
 
-from cdk_saas_billing import BillingProvider, DynamoDbBilling, MetricUnitPrice, UsageIngestor
+from cdk_saas_billing import BillingDashboard, BillingProvider, DynamoDbBilling, MetricUnitPrice, UsageIngestor
 
 from control_plane_api import control_plane_api
 
@@ -33,3 +33,7 @@ class DynamoDbBillingStack(Stack):
         self.http_api = control_plane_api(self, "ControlPlaneApi")
         # TypeScript passes the construct itself; elsewhere its `billing` property is the IBilling.
         self.provider = BillingProvider(self, "Billing", billing=self.billing.billing, http_api=self.http_api)
+        # One CloudWatch dashboard of the pipeline: every alarm, then ingest, push and delivery metrics.
+        self.dashboard = BillingDashboard(
+            self, "Dashboard", ingestor=self.ingestor, dynamo_db_billing=self.billing, billing_provider=self.provider
+        )

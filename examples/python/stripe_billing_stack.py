@@ -5,7 +5,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_saas_billing import BillingProvider, StripeBilling, StripeMeter, StripeMeterRounding, UsageIngestor
+from cdk_saas_billing import BillingDashboard, BillingProvider, StripeBilling, StripeMeter, StripeMeterRounding, UsageIngestor
 
 from control_plane_api import control_plane_api
 
@@ -43,3 +43,7 @@ class StripeBillingStack(Stack):
         )
         # TypeScript passes the construct itself; elsewhere its `billing` property is the IBilling.
         self.provider = BillingProvider(self, "Billing", billing=self.billing.billing, http_api=self.http_api)
+        # One CloudWatch dashboard of the pipeline: every alarm, then ingest, push and delivery metrics.
+        self.dashboard = BillingDashboard(
+            self, "Dashboard", ingestor=self.ingestor, stripe_billing=self.billing, billing_provider=self.provider
+        )

@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, CfnResource, Duration, Names, Resource, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, CfnResource, Duration, Fn, Names, Resource, Stack, Token } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -11,7 +11,7 @@ import { Construct } from 'constructs';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from './billing';
 import { ControlPlaneEvents, EventDefinition } from '../events/event-definition';
 import { IDataIngestorAggregator } from '../ingestor/ingestor';
-import { AlarmSet } from '../private/alarms';
+import { AlarmSet, functionErrorsMetric, queueDepthMetric } from '../private/alarms';
 import { acknowledgeNag } from '../private/nag';
 import { PropsValidator } from '../private/validation';
 import { webhookPathProblem, webhookRoutePath } from '../private/webhook-path';
@@ -100,6 +100,24 @@ export interface BillingFunctionWiring {
   readonly deadLetterQueueAlarm: cloudwatch.Alarm;
 }
 
+/**
+ * A function slot `BillingProvider` wires: the metric methods take one. The
+ * values are the slots' names in construct ids (`CreateCustomerRule`,
+ * `CreateCustomerDeadLetterQueue`, ...).
+ */
+export enum BillingFunctionSlot {
+  /** The create customer function, on onboarding events. */
+  CREATE_CUSTOMER = 'CreateCustomer',
+  /** The delete customer function, on offboarding events. */
+  DELETE_CUSTOMER = 'DeleteCustomer',
+  /** The create user function, on tenant user created events. */
+  CREATE_USER = 'CreateUser',
+  /** The delete user function, on tenant user deleted events. */
+  DELETE_USER = 'DeleteUser',
+  /** The usage push, on its schedule. */
+  PUT_USAGE = 'PutUsage',
+}
+
 const MAX_RETRY_ATTEMPTS = 185;
 const REQUIRED_FUNCTIONS = ['createCustomerFunction', 'deleteCustomerFunction'] as const;
 const OPTIONAL_FUNCTIONS = ['createUserFunction', 'deleteUserFunction', 'putUsageFunction', 'webhookFunction'] as const;
@@ -113,6 +131,14 @@ interface WiredFunction {
   readonly handler: lambda.IFunction;
   /** The queue its own failures go to, when this provider set its on-failure destination. */
   readonly failureQueue?: sqs.IQueue;
+}
+
+/** What a slot's metrics are read from: its rule, the bus the rule is on (undefined: the default bus), its queue and function. */
+interface SlotMetrics {
+  readonly rule: events.Rule;
+  readonly eventBus?: events.IEventBus;
+  readonly queue: sqs.IQueue;
+  readonly handler: lambda.IFunction;
 }
 
 /**
@@ -156,6 +182,8 @@ export class BillingProvider extends Construct {
   private readonly captureFunctionFailures: boolean;
   private readonly alarmSet: AlarmSet;
   private readonly wired: WiredFunction[] = [];
+  /** What the metric methods read, per slot wired. */
+  private readonly slots = new Map<BillingFunctionSlot, SlotMetrics>();
 
   constructor(scope: Construct, id: string, props: BillingProviderProps) {
     super(scope, id);
@@ -171,13 +199,13 @@ export class BillingProvider extends Construct {
     this.deadLetterQueues = [];
     this.alarms = this.alarmSet.alarms;
 
-    this.createCustomer = this.wireAsync('CreateCustomer', billing.createCustomerFunction, cpe.onboardingRequest, props.eventBus);
-    this.deleteCustomer = this.wireAsync('DeleteCustomer', billing.deleteCustomerFunction, cpe.offboardingRequest, props.eventBus);
+    this.createCustomer = this.wireAsync(BillingFunctionSlot.CREATE_CUSTOMER, billing.createCustomerFunction, cpe.onboardingRequest, props.eventBus);
+    this.deleteCustomer = this.wireAsync(BillingFunctionSlot.DELETE_CUSTOMER, billing.deleteCustomerFunction, cpe.offboardingRequest, props.eventBus);
     if (billing.createUserFunction) {
-      this.createUser = this.wireAsync('CreateUser', billing.createUserFunction, cpe.tenantUserCreated, props.eventBus);
+      this.createUser = this.wireAsync(BillingFunctionSlot.CREATE_USER, billing.createUserFunction, cpe.tenantUserCreated, props.eventBus);
     }
     if (billing.deleteUserFunction) {
-      this.deleteUser = this.wireAsync('DeleteUser', billing.deleteUserFunction, cpe.tenantUserDeleted, props.eventBus);
+      this.deleteUser = this.wireAsync(BillingFunctionSlot.DELETE_USER, billing.deleteUserFunction, cpe.tenantUserDeleted, props.eventBus);
     }
 
     if (billing.ingestor) this.outputIngestor(billing.ingestor);
@@ -194,14 +222,84 @@ export class BillingProvider extends Construct {
     }
   }
 
-  private wireAsync(slot: string, fn: IASyncFunction, defaultTrigger: EventDefinition, eventBus?: events.IEventBus): BillingFunctionWiring {
+  /**
+   * Messages in a slot's dead-letter queue: events EventBridge could not deliver and
+   * failures of the function after Lambda's retries (maximum over 1 minute). Alarmed
+   * (`<Slot>DeadLetterQueueAlarm`).
+   *
+   * @param slot a slot this provider wired (the create and delete customer functions always are)
+   */
+  public metricDeadLetterQueueDepth(slot: BillingFunctionSlot, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return queueDepthMetric(this.slot(slot, 'metricDeadLetterQueueDepth').queue, props);
+  }
+
+  /**
+   * Errors of a slot's function (AWS/Lambda `Errors`, sum over 5 minutes).
+   *
+   * @param slot a slot this provider wired (the create and delete customer functions always are)
+   */
+  public metricErrors(slot: BillingFunctionSlot, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return functionErrorsMetric(this.slot(slot, 'metricErrors').handler, props);
+  }
+
+  /**
+   * Times the slot's rule invoked its function: one per lifecycle event delivered, one per
+   * scheduled push (AWS/Events `Invocations`, sum over 5 minutes). EventBridge publishes it
+   * only when it is not zero.
+   *
+   * @param slot a slot this provider wired (the create and delete customer functions always are)
+   */
+  public metricInvocations(slot: BillingFunctionSlot, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.ruleMetric(slot, 'Invocations', 'metricInvocations', props);
+  }
+
+  /**
+   * Invocations of the slot's function that EventBridge gave up on after its retries
+   * (AWS/Events `FailedInvocations`, sum over 5 minutes); the events are in the slot's
+   * dead-letter queue. EventBridge publishes it only when it is not zero.
+   *
+   * @param slot a slot this provider wired (the create and delete customer functions always are)
+   */
+  public metricFailedInvocations(slot: BillingFunctionSlot, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.ruleMetric(slot, 'FailedInvocations', 'metricFailedInvocations', props);
+  }
+
+  /**
+   * A metric of a slot's rule. Rules on the default bus have the dimension `RuleName`; rules
+   * on another bus have `EventBusName` and `RuleName`
+   * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html), and there
+   * the rule's `Ref` is `<bus name>|<rule name>`, not its name
+   * (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1131).
+   */
+  private ruleMetric(slot: BillingFunctionSlot, metricName: string, method: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    const { rule, eventBus } = this.slot(slot, method);
+    const busName = eventBus ? Stack.of(this).resolve(eventBus.eventBusName) : 'default';
+    // The last part of `Ref` whether it holds one part or two: `Ref|Ref` split on `|`, item 1.
+    const ruleName = busName === 'default' ? rule.ruleName : Fn.select(1, Fn.split('|', `${rule.ruleName}|${rule.ruleName}`));
+    const dimensionsMap: Record<string, string> = busName === 'default' ? { RuleName: ruleName } : { EventBusName: eventBus!.eventBusName, RuleName: ruleName };
+    return new cloudwatch.Metric({ namespace: 'AWS/Events', metricName, dimensionsMap, statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), ...props });
+  }
+
+  private slot(slot: BillingFunctionSlot, method: string) {
+    const wired = this.slots.get(slot);
+    if (!wired) {
+      const known = Object.values(BillingFunctionSlot) as string[];
+      const problem = known.includes(slot) ? `${slot} is not wired (its function is not set in billing)` : `${JSON.stringify(slot)} is not a BillingFunctionSlot`;
+      throw new Error(`BillingProvider at ${this.node.path}: ${method}(${JSON.stringify(slot)}): ${problem}. `
+        + `Wired slots: ${[...this.slots.keys()].map((k) => `BillingFunctionSlot.${enumKey(k)}`).join(', ')}.`);
+    }
+    return wired;
+  }
+
+  private wireAsync(slot: BillingFunctionSlot, fn: IASyncFunction, defaultTrigger: EventDefinition,
+    eventBus?: events.IEventBus): BillingFunctionWiring {
     const trigger = fn.trigger ?? defaultTrigger;
     const rule = new events.Rule(this, `${slot}Rule`, {
       description: `cdk-saas-billing: ${slot} on ${trigger.source} / ${trigger.detailType}`,
       eventBus,
       eventPattern: { source: [trigger.source], detailType: [trigger.detailType] },
     });
-    return { trigger, ...this.target(slot, rule, fn.handler) };
+    return { trigger, ...this.target(slot, rule, fn.handler, eventBus) };
   }
 
   private wireSchedule(fn: IFunctionSchedule): BillingFunctionWiring {
@@ -209,10 +307,10 @@ export class BillingProvider extends Construct {
       description: 'cdk-saas-billing: scheduled usage push',
       schedule: fn.schedule ?? events.Schedule.rate(Duration.hours(24)),
     });
-    return this.target('PutUsage', rule, fn.handler);
+    return this.target(BillingFunctionSlot.PUT_USAGE, rule, fn.handler);
   }
 
-  private target(slot: string, rule: events.Rule, handler: lambda.IFunction) {
+  private target(slot: BillingFunctionSlot, rule: events.Rule, handler: lambda.IFunction, eventBus?: events.IEventBus) {
     const deadLetterQueue = new sqs.Queue(this, `${slot}DeadLetterQueue`, {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -227,11 +325,9 @@ export class BillingProvider extends Construct {
     }));
     const failureQueue = this.captureFailures(slot, handler, deadLetterQueue);
     this.wired.push({ slot, handler, failureQueue });
+    this.slots.set(slot, { rule, eventBus, queue: deadLetterQueue, handler });
 
-    const deadLetterQueueAlarm = this.alarmSet.add(`${slot}DeadLetterQueueAlarm`, deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-      period: Duration.minutes(1),
-      statistic: cloudwatch.Stats.MAXIMUM,
-    }), {
+    const deadLetterQueueAlarm = this.alarmSet.add(`${slot}DeadLetterQueueAlarm`, this.metricDeadLetterQueueDepth(slot), {
       description: `${slot} events could not be delivered, or the ${slot} function failed on them after Lambda's retries. `
         + `Read the messages in ${Names.uniqueId(deadLetterQueue)} and the function's logs, fix the cause, then send the events again`,
     });
@@ -507,3 +603,7 @@ function scheduleIsTooShort(schedule: events.Schedule): boolean {
   return !['minute', 'minutes', 'hour', 'hours', 'day', 'days'].includes(unit) || !Number.isInteger(n) || n < 1;
 }
 
+/** The enum key of a slot's value (`CreateCustomer` -> `CREATE_CUSTOMER`). */
+function enumKey(slot: BillingFunctionSlot): string {
+  return Object.entries(BillingFunctionSlot).find(([, v]) => v === slot)?.[0] ?? slot;
+}

@@ -17,7 +17,7 @@ import { IDataIngestorAggregator, UsageClosingTimes, UsageReaderBinding } from '
 import { AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
 import { TABLE_KEYS } from './layout';
 import { EventDefinition } from '../events/event-definition';
-import { AlarmSet, handlerMetric } from '../private/alarms';
+import { AlarmSet, functionErrorsMetric, handlerMetric, queueDepthMetric } from '../private/alarms';
 import { createHandlerFunction } from '../private/handler-function';
 import { acknowledgeNag } from '../private/nag';
 import { PropsValidator } from '../private/validation';
@@ -413,63 +413,80 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   }
 
   /**
-   * Age of the last record the aggregator read, in milliseconds (maximum).
+   * Records put on the data stream (AWS/Kinesis `IncomingRecords`, sum over 5 minutes):
+   * the ingest rate, before the aggregator reads them.
+   */
+  public metricIncomingRecords(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.dataStream.metricIncomingRecords({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), ...props });
+  }
+
+  /**
+   * Age of the last record the aggregator read, in milliseconds (maximum over 1 minute).
    */
   public metricIteratorAge(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.fn.metric('IteratorAge', { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(1), ...props });
   }
 
   /**
-   * Messages waiting in the dead-letter queue (maximum).
+   * Messages waiting in the dead-letter queue (maximum over 1 minute).
    */
   public metricDeadLetterQueueDepth(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.queue.metricApproximateNumberOfMessagesVisible({ statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(1), ...props });
+    return queueDepthMetric(this.queue, props);
   }
 
   /**
-   * Errors of the aggregator function (sum).
+   * Errors of the aggregator function (sum over 5 minutes).
    */
   public metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.fn.metricErrors({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), ...props });
+    return functionErrorsMetric(this.fn, props);
   }
 
   /**
-   * Errors of the closer function (sum).
+   * Errors of the closer function (sum over 5 minutes).
    */
   public metricCloserErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.closer.metricErrors({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), ...props });
+    return functionErrorsMetric(this.closer, props);
   }
 
   /**
-   * Records set aside in the quarantine: malformed, late, or voids without their record (sum).
+   * Records set aside in the quarantine: malformed, late, or voids without their record (`QuarantinedRecords`, sum over 5 minutes).
    */
   public metricQuarantinedRecords(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.functionMetric(METRICS.QUARANTINED_RECORDS, props);
   }
 
   /**
-   * Records written to the ledger (sum).
+   * Records and voids written to the ledger (`RecordsCounted`, sum over 5 minutes).
    */
   public metricRecordsCounted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.functionMetric(METRICS.RECORDS_COUNTED, props);
   }
 
   /**
-   * Records dropped because the same record was written already (sum).
+   * Records dropped because the same record was written already, in the batch or
+   * before its window closed (`DuplicateRecords`, sum over 5 minutes).
    */
   public metricDuplicateRecords(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.functionMetric(METRICS.DUPLICATE_RECORDS, props);
   }
 
   /**
-   * Windows closed (sum).
+   * Windows the closer closed for good (`WindowsClosed`, sum over 5 minutes).
    */
   public metricWindowsClosed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.functionMetric(METRICS.WINDOWS_CLOSED, props);
   }
 
   /**
-   * How long after it could be closed the oldest window still open is, in seconds (maximum).
+   * Voids the closer applied to the windows it closed (`VoidsApplied`, sum over 5 minutes).
+   */
+  public metricVoidsApplied(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.functionMetric(METRICS.VOIDS_APPLIED, props);
+  }
+
+  /**
+   * How long after it could be closed the oldest window still open is, in seconds
+   * (`ClosingLagSeconds`, maximum over 5 minutes).
    */
   public metricClosingLag(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.functionMetric(METRICS.CLOSING_LAG_SECONDS, { statistic: cloudwatch.Stats.MAXIMUM, ...props });

@@ -1,5 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 /** How one alarm of an `AlarmSet` fires. */
@@ -42,9 +44,11 @@ export class AlarmSet {
 }
 
 /**
- * A metric a bundled handler publishes (Powertools' embedded metric format: the
- * construct's namespace, dimension `service`), summed over 5 minutes unless
- * `props` say otherwise.
+ * The one builder behind every typed `metricXxx()` method of the library's
+ * constructs. A metric a bundled handler publishes (Powertools' embedded metric
+ * format: the construct's namespace, dimension `service`), summed over 5
+ * minutes unless `props` say otherwise. The typed methods pass their own
+ * defaults first and the caller's `props` last, so a caller's choice wins.
  */
 export function handlerMetric(namespace: string, serviceName: string, metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
   return new cloudwatch.Metric({
@@ -55,4 +59,18 @@ export function handlerMetric(namespace: string, serviceName: string, metricName
     period: Duration.minutes(5),
     ...props,
   });
+}
+
+/** `Errors` of a function (AWS/Lambda), summed over 5 minutes unless `props` say otherwise. */
+export function functionErrorsMetric(fn: lambda.IFunction, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  return fn.metricErrors({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), ...props });
+}
+
+/**
+ * Messages visible in a queue (AWS/SQS `ApproximateNumberOfMessagesVisible`),
+ * the maximum over 1 minute unless `props` say otherwise: what a dead-letter
+ * queue alarm watches.
+ */
+export function queueDepthMetric(queue: sqs.IQueue, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  return queue.metricApproximateNumberOfMessagesVisible({ statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(1), ...props });
 }

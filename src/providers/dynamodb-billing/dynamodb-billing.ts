@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import {
-  BILLING_TABLE, LIFECYCLE_ENV, MAX_PRICE_FRACTION_DIGITS, MAX_PRICE_INTEGER_DIGITS, METRIC_NAMESPACE, METRIC_SERVICE_DIMENSION, METRICS,
+  BILLING_TABLE, LIFECYCLE_ENV, MAX_PRICE_FRACTION_DIGITS, MAX_PRICE_INTEGER_DIGITS, METRIC_NAMESPACE, METRICS,
   POWERTOOLS_ENV, PUSH_ENV, UnitPrice, WEBHOOK_ENV, WEBHOOK_EVENTS_TABLE,
 } from './contract';
 import { CreateCustomerFunction } from './create-customer-function';
@@ -20,7 +20,7 @@ import { WebhookFunction } from './webhook-function';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../../billing/billing';
 import { ControlPlaneEvents } from '../../events/event-definition';
 import { IDataIngestorAggregator } from '../../ingestor/ingestor';
-import { AlarmSet } from '../../private/alarms';
+import { AlarmSet, functionErrorsMetric, handlerMetric } from '../../private/alarms';
 import { BundledFunctionClass, createHandlerFunction } from '../../private/handler-function';
 import { acknowledgeNag } from '../../private/nag';
 import { PropsValidator } from '../../private/validation';
@@ -228,6 +228,8 @@ export class DynamoDbBilling extends Construct {
 
   /** The functions' `service` metric dimension (and log key). */
   private readonly serviceName: string;
+  private readonly webhookHandler: lambda.Function;
+  private readonly putUsageHandler?: lambda.Function;
 
   constructor(scope: Construct, id: string, props: DynamoDbBillingProps = {}) {
     super(scope, id);
@@ -295,7 +297,8 @@ export class DynamoDbBilling extends Construct {
     webhookEventsTable.grant(webhook, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     this.webhookSecret.grantRead(webhook);
     eventBus.grantPutEventsTo(webhook);
-    alarms.add('WebhookErrorsAlarm', errors(webhook),
+    this.webhookHandler = webhook;
+    alarms.add('WebhookErrorsAlarm', this.metricWebhookErrors(),
       { description: 'webhook calls failed (HTTP 5xx); the sender retries them. Read the Webhook function\'s error logs' });
 
     let putUsage: lambda.Function | undefined;
@@ -309,9 +312,10 @@ export class DynamoDbBilling extends Construct {
       billingTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query');
       // The usage read contract: read access and the environment of UsageReader.fromEnvironment().
       props.ingestor.bindUsageReader(putUsage);
-      alarms.add('PutUsageErrorsAlarm', errors(putUsage),
+      this.putUsageHandler = putUsage;
+      alarms.add('PutUsageErrorsAlarm', this.metricPutUsageErrors(),
         { description: 'the usage push failed (a refused unit price included); the next run resumes from its cursor. Read the PutUsage function\'s error logs' });
-      alarms.add('UsageAfterCloseAlarm', this.metric(METRICS.WINDOWS_NOT_BILLED_AFTER_CLOSE), {
+      alarms.add('UsageAfterCloseAlarm', this.metricWindowsNotBilledAfterClose(), {
         description: 'usage of a closed customer was recorded as NOT_BILLED_AFTER_CLOSE: the tenant still produces usage after its offboarding, '
           + 'or was onboarded again by an event older than its offboarding. Query its charge lines',
       });
@@ -353,15 +357,57 @@ export class DynamoDbBilling extends Construct {
     return this.billingTable.grantReadData(grantee);
   }
 
-  /** One of the functions' own metrics (a count, summed over 5 minutes). */
-  private metric(metricName: string): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: METRIC_NAMESPACE,
-      metricName,
-      dimensionsMap: { [METRIC_SERVICE_DIMENSION]: this.serviceName },
-      statistic: cloudwatch.Stats.SUM,
-      period: Duration.minutes(5),
-    });
+  /** Windows the push priced into a billed charge line (`WindowsBilled`, sum over 5 minutes). */
+  public metricWindowsBilled(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRICS.WINDOWS_BILLED, props);
+  }
+
+  /** Windows of a metric without a price: charge lines with amount 0 (`WindowsUnpriced`, sum over 5 minutes). */
+  public metricWindowsUnpriced(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRICS.WINDOWS_UNPRICED, props);
+  }
+
+  /**
+   * Windows during the whole of which their customer was closed: charge lines with
+   * amount 0 (`WindowsNotBilledAfterClose`, sum over 5 minutes). Alarmed (`UsageAfterCloseAlarm`).
+   */
+  public metricWindowsNotBilledAfterClose(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRICS.WINDOWS_NOT_BILLED_AFTER_CLOSE, props);
+  }
+
+  /** Closed customers reopened by an onboarding newer than their closing (`CustomersReopened`, sum over 5 minutes). */
+  public metricCustomersReopened(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRICS.CUSTOMERS_REOPENED, props);
+  }
+
+  /**
+   * Lifecycle events older than the customer's latest state change, ignored
+   * (`StaleLifecycleEvents`, sum over 5 minutes).
+   */
+  public metricStaleLifecycleEvents(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRICS.STALE_LIFECYCLE_EVENTS, props);
+  }
+
+  /** Errors of the webhook function: calls answered with HTTP 5xx (sum over 5 minutes). Alarmed (`WebhookErrorsAlarm`). */
+  public metricWebhookErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return functionErrorsMetric(this.webhookHandler, props);
+  }
+
+  /**
+   * Errors of the usage push function (sum over 5 minutes). Alarmed (`PutUsageErrorsAlarm`).
+   * Only with an `ingestor`: without one there is no push, and this method throws.
+   */
+  public metricPutUsageErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    if (!this.putUsageHandler) {
+      throw new Error(`DynamoDbBilling at ${this.node.path} has no usage push (no ingestor was given), so metricPutUsageErrors() has no function to watch: `
+        + 'pass an ingestor, or leave this metric out.');
+    }
+    return functionErrorsMetric(this.putUsageHandler, props);
+  }
+
+  /** One of the functions' own metrics (`METRICS`), summed over 5 minutes unless `props` say otherwise. */
+  private handlerMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return handlerMetric(METRIC_NAMESPACE, this.serviceName, metricName, props);
   }
 
   private table(id: string, partitionKey: string, removalPolicy: RemovalPolicy, opts: { sortKey?: string; ttlAttribute?: string }): dynamodb.Table {
@@ -388,10 +434,6 @@ export class DynamoDbBilling extends Construct {
       + '(store {"current","previous"} while both are live), which a rotation Lambda alone cannot do.');
     return secret;
   }
-}
-
-function errors(fn: lambda.Function): cloudwatch.IMetric {
-  return fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM });
 }
 
 function pricesOf(unitPrices: MetricUnitPrice[] | undefined): UnitPrice[] {

@@ -26,7 +26,7 @@ import { WebhookFunction } from './webhook-function';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../../billing/billing';
 import { ControlPlaneEvents } from '../../events/event-definition';
 import { IDataIngestorAggregator } from '../../ingestor/ingestor';
-import { AlarmSet, handlerMetric } from '../../private/alarms';
+import { AlarmSet, functionErrorsMetric, handlerMetric, queueDepthMetric } from '../../private/alarms';
 import { createHandlerFunction } from '../../private/handler-function';
 import { acknowledgeNag } from '../../private/nag';
 import { PropsValidator } from '../../private/validation';
@@ -366,6 +366,12 @@ export class StripeBilling extends Construct {
   /** The `service` dimension of this installation's metrics. */
   public readonly serviceName: string;
 
+  private readonly webhookHandler: lambda.Function;
+  private putUsageHandler?: lambda.Function;
+  private reconcileHandler?: lambda.Function;
+  private setupHandler?: lambda.Function;
+  private offboardingScheduleDeadLetterQueue?: sqs.IQueue;
+
   constructor(scope: Construct, id: string, props: StripeBillingProps) {
     super(scope, id);
     const manage = props?.manageStripeResources ?? true;
@@ -488,27 +494,28 @@ export class StripeBilling extends Construct {
       customersTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
       this.apiKey.grantRead(putUsage);
       grantPush(putUsage);
-      alarmSet.add('PutUsageErrorsAlarm', putUsage.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), {
+      this.putUsageHandler = putUsage;
+      alarmSet.add('PutUsageErrorsAlarm', this.metricPutUsageErrors(), {
         description: 'the Stripe usage push failed (Stripe unavailable or the API key refused); the next run resumes where it stopped. See the PutUsage log',
       });
-      alarmSet.add('WindowsTooOldAlarm', this.metric(STRIPE_METRICS.WINDOWS_TOO_OLD), {
+      alarmSet.add('WindowsTooOldAlarm', this.metricWindowsTooOld(), {
         description: 'usage windows older than the 35 days Stripe accepts were not billed (disposition TOO_OLD in the usage push table); bill them by hand',
       });
-      alarmSet.add('WindowsRejectedAlarm', this.metric(STRIPE_METRICS.WINDOWS_REJECTED), {
+      alarmSet.add('WindowsRejectedAlarm', this.metricWindowsRejected(), {
         description: 'Stripe refused meter events (disposition REJECTED, with Stripe\'s error, in the usage push table); fix the cause and redrive them',
       });
-      alarmSet.add('WindowsUncertainAlarm', this.metric(STRIPE_METRICS.WINDOWS_UNCERTAIN), {
+      alarmSet.add('WindowsUncertainAlarm', this.metricWindowsUncertain(), {
         description: 'usage windows whose send was interrupted more than 23 hours ago (disposition UNCERTAIN); compare with the meter\'s event summaries in Stripe',
       });
-      alarmSet.add('PendingWindowsAlarm', this.metric(STRIPE_METRICS.OLDEST_PENDING_WINDOW_HOURS, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(1) }), {
+      alarmSet.add('PendingWindowsAlarm', this.metricOldestPendingWindowHours(), {
         description: 'usage windows have waited over 24 hours to be sent (tenant without a Stripe customer, or Stripe unavailable); see the PENDING items of the usage push table',
         threshold: 24,
       });
-      alarmSet.add('WindowsCarriedOverAlarm', this.metric(STRIPE_METRICS.WINDOWS_CARRIED_OVER), {
+      alarmSet.add('WindowsCarriedOverAlarm', this.metricWindowsCarriedOver(), {
         description: 'usage reached Stripe after its billing period\'s invoice was finalized and is billed on the next invoice (disposition CARRIED_OVER, '
           + 'with an invoice item); check the push schedule, Stripe\'s availability and invoiceGracePeriod',
       });
-      alarmSet.add('WindowsNoSubscriptionAlarm', this.metric(STRIPE_METRICS.WINDOWS_NO_SUBSCRIPTION), {
+      alarmSet.add('WindowsNoSubscriptionAlarm', this.metricWindowsNoSubscription(), {
         description: 'usage of tenants whose subscription never started or ended outside an offboarding (incomplete_expired, canceled, customer deleted in Stripe) '
           + 'was not billed (disposition NO_SUBSCRIPTION); fix the subscription, then redrive the windows',
       });
@@ -543,10 +550,11 @@ export class StripeBilling extends Construct {
     customersTable.grant(webhook, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     this.webhookSigningSecret.grantRead(webhook);
     eventBus.grantPutEventsTo(webhook);
-    alarmSet.add('WebhookErrorsAlarm', webhook.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), {
+    this.webhookHandler = webhook;
+    alarmSet.add('WebhookErrorsAlarm', this.metricWebhookErrors(), {
       description: 'Stripe webhook calls failed (HTTP 5xx); Stripe retries them for 3 days. See the Webhook log',
     });
-    alarmSet.add('WebhookRefusedAlarm', this.metric(STRIPE_METRICS.WEBHOOK_REFUSED), {
+    alarmSet.add('WebhookRefusedAlarm', this.metricWebhookRefused(), {
       description: 'webhook calls were refused (signature, tolerance or malformed); if they are Stripe\'s, the stored signing secret '
         + 'does not match the endpoint\'s (check a rotation) or the clock drifts',
       threshold: 5,
@@ -654,7 +662,8 @@ export class StripeBilling extends Construct {
     fn.addEnvironment(STRIPE_ENV.SCHEDULE_GROUP, group.ref);
     fn.addEnvironment(STRIPE_ENV.SCHEDULER_ROLE_ARN, role.roleArn);
     fn.addEnvironment(STRIPE_ENV.SCHEDULER_DLQ_ARN, dlq.queueArn);
-    alarmSet.add('OffboardingScheduleDeadLetterAlarm', dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }), {
+    this.offboardingScheduleDeadLetterQueue = dlq;
+    alarmSet.add('OffboardingScheduleDeadLetterAlarm', this.metricOffboardingScheduleDeadLetterQueueDepth(), {
       description: 'a one-time schedule of an offboarding could not invoke the offboarding function (final push, cancellation or customer deletion did not run); '
         + 'see the dead-letter queue and invoke the function with the message\'s input',
     });
@@ -684,20 +693,21 @@ export class StripeBilling extends Construct {
       // A failed run is not retried by Lambda's async queue: the next hourly run redoes it.
       targets: [new targets.LambdaFunction(fn, { retryAttempts: 0 })],
     });
-    alarmSet.add('ReconcileErrorsAlarm', fn.metricErrors({ period: Duration.hours(1), statistic: cloudwatch.Stats.SUM }), {
+    this.reconcileHandler = fn;
+    alarmSet.add('ReconcileErrorsAlarm', this.metricReconcileErrors(), {
       description: 'the Stripe reconciler failed (the next hourly run retries); see the Reconcile log',
     });
-    alarmSet.add('WindowsNotCountedAlarm', this.metric(STRIPE_METRICS.WINDOWS_NOT_COUNTED, { period: Duration.hours(1) }), {
+    alarmSet.add('WindowsNotCountedAlarm', this.metricWindowsNotCounted(), {
       description: 'Stripe did not count meter events it had accepted (a deleted customer, an inactive meter); the reconciler sent them again or dropped them',
     });
-    alarmSet.add('WindowsDroppedAlarm', this.metric(STRIPE_METRICS.WINDOWS_DROPPED, { period: Duration.hours(1) }), {
+    alarmSet.add('WindowsDroppedAlarm', this.metricWindowsDropped(), {
       description: 'usage Stripe did not count could not be sent again (disposition DROPPED in the usage push table); fix the meter or customer, then redrive the windows',
     });
-    alarmSet.add('UnitsNotInvoicedAlarm', this.metric(STRIPE_METRICS.UNITS_NOT_INVOICED, { period: Duration.hours(1) }), {
+    alarmSet.add('UnitsNotInvoicedAlarm', this.metricUnitsNotInvoiced(), {
       description: 'Stripe ended a subscription outside an offboarding (customer deleted or subscription cancelled in Stripe): the usage counted in its last '
         + 'period is on no invoice; see the RECON# record (reason, notInvoiced) and bill it by hand',
     });
-    alarmSet.add('UnitsOverCountedAlarm', this.metric(STRIPE_METRICS.UNITS_OVER_COUNTED, { period: Duration.hours(1) }), {
+    alarmSet.add('UnitsOverCountedAlarm', this.metricUnitsOverCounted(), {
       description: 'Stripe counted more units than were sent on a meter (events from elsewhere on the meter?); see the RECON# records of the usage push table',
     });
   }
@@ -741,7 +751,8 @@ export class StripeBilling extends Construct {
       schedule: events.Schedule.rate(Duration.hours(1)),
       targets: [new targets.LambdaFunction(setup, { event: events.RuleTargetInput.fromObject({ [STRIPE_SETUP_SWEEP]: setupId }), retryAttempts: 2 })],
     });
-    alarmSet.add('StripeSetupErrorsAlarm', setup.metricErrors({ period: Duration.hours(1), statistic: cloudwatch.Stats.SUM }), {
+    this.setupHandler = setup;
+    alarmSet.add('StripeSetupErrorsAlarm', this.metricSetupErrors(), {
       description: 'the Stripe setup failed outside a deploy (its hourly run ending a signing secret rotation); see the Setup log',
     });
   }
@@ -766,15 +777,169 @@ export class StripeBilling extends Construct {
     });
   }
 
+  /** Windows the push sent to Stripe as meter events (`WindowsSent`, sum over 5 minutes). */
+  public metricWindowsSent(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_SENT, props);
+  }
+
+  /** Windows older than the 35 days Stripe accepts: never sent (disposition `TOO_OLD`). Alarmed (`WindowsTooOldAlarm`) (`WindowsTooOld`, sum over 5 minutes). */
+  public metricWindowsTooOld(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_TOO_OLD, props);
+  }
+
+  /** Windows Stripe refused with a 4xx, or whose value cannot be sent (disposition `REJECTED`). Alarmed (`WindowsRejectedAlarm`) (`WindowsRejected`, sum over 5 minutes). */
+  public metricWindowsRejected(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_REJECTED, props);
+  }
+
+  /** Windows whose send was interrupted longer ago than Stripe's idempotency window, with no answer recorded (disposition `UNCERTAIN`). Alarmed (`WindowsUncertainAlarm`) (`WindowsUncertain`, sum over 5 minutes). */
+  public metricWindowsUncertain(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_UNCERTAIN, props);
+  }
+
+  /** Windows of metrics without a meter: recorded, not sent (disposition `NO_METER`) (`WindowsWithoutMeter`, sum over 5 minutes). */
+  public metricWindowsWithoutMeter(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_WITHOUT_METER, props);
+  }
+
+  /** Windows that round to 0: recorded, not sent (disposition `ZERO`) (`WindowsZero`, sum over 5 minutes). */
+  public metricWindowsZero(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_ZERO, props);
+  }
+
+  /** Windows of offboarded tenants: recorded, not sent (disposition `AFTER_OFFBOARDING`) (`WindowsAfterOffboarding`, sum over 5 minutes). */
+  public metricWindowsAfterOffboarding(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_AFTER_OFFBOARDING, props);
+  }
+
+  /** Windows that reached Stripe after their period's invoice was finalized, billed on the next invoice (disposition `CARRIED_OVER`). Alarmed (`WindowsCarriedOverAlarm`) (`WindowsCarriedOver`, sum over 5 minutes). */
+  public metricWindowsCarriedOver(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_CARRIED_OVER, props);
+  }
+
+  /** Windows of tenants whose subscription never started or ended outside an offboarding: not sent (disposition `NO_SUBSCRIPTION`). Alarmed (`WindowsNoSubscriptionAlarm`) (`WindowsNoSubscription`, sum over 5 minutes). */
+  public metricWindowsNoSubscription(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_NO_SUBSCRIPTION, props);
+  }
+
+  /** Windows put aside to retry on the next run (no customer yet, Stripe unavailable) (`WindowsDeferred`, sum over 5 minutes). */
+  public metricWindowsDeferred(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_DEFERRED, props);
+  }
+
+  /** Age of the oldest window waiting for a retry, in hours. Alarmed at 24 (`PendingWindowsAlarm`) (`OldestPendingWindowHours`, maximum over 1 hour). */
+  public metricOldestPendingWindowHours(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    const hourlyMaximum = { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(1) };
+    return this.handlerMetric(STRIPE_METRICS.OLDEST_PENDING_WINDOW_HOURS, { ...hourlyMaximum, ...props });
+  }
+
+  /** Sent windows that Stripe's meter event summaries show it did not count (the hourly reconciler). Alarmed (`WindowsNotCountedAlarm`) (`WindowsNotCounted`, sum over 1 hour, the reconciler's schedule). */
+  public metricWindowsNotCounted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_NOT_COUNTED, { period: Duration.hours(1), ...props });
+  }
+
+  /** Windows not counted that the reconciler sent again, in their period or carried to the next invoice (`WindowsResent`, sum over 1 hour, the reconciler's schedule). */
+  public metricWindowsResent(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_RESENT, { period: Duration.hours(1), ...props });
+  }
+
+  /** Windows Stripe did not count after a resend either: not billed (disposition `DROPPED`). Alarmed (`WindowsDroppedAlarm`) (`WindowsDropped`, sum over 1 hour, the reconciler's schedule). */
+  public metricWindowsDropped(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WINDOWS_DROPPED, { period: Duration.hours(1), ...props });
+  }
+
+  /** Units Stripe counted beyond what was sent, per reconciled period (meter events from elsewhere on the meter). Alarmed (`UnitsOverCountedAlarm`) (`UnitsOverCounted`, sum over 1 hour, the reconciler's schedule). */
+  public metricUnitsOverCounted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.UNITS_OVER_COUNTED, { period: Duration.hours(1), ...props });
+  }
+
   /**
-   * A metric of this installation's handlers (names in `STRIPE_METRICS`, for
-   * example `WindowsSent`, `WindowsRejected`, `WebhookRefused`), summed over 5 minutes.
-   *
-   * @param metricName the metric's name
-   * @param props options that override the defaults
+   * Units counted in a period whose subscription Stripe ended outside an offboarding (a customer deleted in Stripe): on no invoice.
+   * Alarmed (`UnitsNotInvoicedAlarm`) (`UnitsNotInvoiced`, sum over 1 hour, the reconciler's schedule).
    */
-  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  public metricUnitsNotInvoiced(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.UNITS_NOT_INVOICED, { period: Duration.hours(1), ...props });
+  }
+
+  /** Offboardings waiting for the tenant's last windows to close before the final push and the cancellation (`OffboardingsWaiting`, sum over 5 minutes). */
+  public metricOffboardingsWaiting(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.OFFBOARDINGS_WAITING, props);
+  }
+
+  /** Customers kept although deletion was asked, because an invoice was still open or unpaid (retried daily) (`CustomerDeletionsDeferred`, sum over 5 minutes). */
+  public metricCustomerDeletionsDeferred(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.CUSTOMER_DELETIONS_DEFERRED, props);
+  }
+
+  /** Lifecycle events older than the tenant's latest opposite event (an onboarding older than its offboarding): ignored (`StaleLifecycleEvents`, sum over 5 minutes). */
+  public metricStaleLifecycleEvents(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.STALE_EVENTS, props);
+  }
+
+  /** Webhook calls refused: signature, timestamp tolerance or malformed. Alarmed at 5 (`WebhookRefusedAlarm`) (`WebhookRefused`, sum over 5 minutes). */
+  public metricWebhookRefused(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WEBHOOK_REFUSED, props);
+  }
+
+  /** Signed webhook events about a customer no tenant maps to: acknowledged, no event emitted (`WebhookUnknownCustomer`, sum over 5 minutes). */
+  public metricWebhookUnknownCustomer(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WEBHOOK_UNKNOWN_CUSTOMER, props);
+  }
+
+  /** Signed webhook events older than the state already recorded for their invoice or subscription: acknowledged, no event emitted (`WebhookSupersededEvents`, sum over 5 minutes). */
+  public metricWebhookSupersededEvents(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(STRIPE_METRICS.WEBHOOK_SUPERSEDED, props);
+  }
+
+  /** Errors of the webhook function: calls answered with HTTP 5xx, which Stripe retries (sum over 5 minutes). Alarmed (`WebhookErrorsAlarm`). */
+  public metricWebhookErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return functionErrorsMetric(this.webhookHandler, props);
+  }
+
+  /**
+   * Errors of the usage push function (sum over 5 minutes). Alarmed (`PutUsageErrorsAlarm`).
+   * Only with an `ingestor`: without one there is no push, and this method throws.
+   */
+  public metricPutUsageErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return functionErrorsMetric(this.present(this.putUsageHandler, 'metricPutUsageErrors', 'no usage push (no ingestor was given)', 'pass an ingestor'), props);
+  }
+
+  /**
+   * Errors of the hourly reconciler (sum over 1 hour). Alarmed (`ReconcileErrorsAlarm`).
+   * Only with an `ingestor`: without one there is no reconciler, and this method throws.
+   */
+  public metricReconcileErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    const fn = this.present(this.reconcileHandler, 'metricReconcileErrors', 'no reconciler (no ingestor was given)', 'pass an ingestor');
+    return functionErrorsMetric(fn, { period: Duration.hours(1), ...props });
+  }
+
+  /**
+   * Errors of the Stripe setup function, at deploy time or in its hourly run (sum over 1 hour).
+   * Alarmed (`StripeSetupErrorsAlarm`). Only with `manageStripeResources` (the default): without
+   * it there is no setup, and this method throws.
+   */
+  public metricSetupErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    const fn = this.present(this.setupHandler, 'metricSetupErrors', 'no Stripe setup (manageStripeResources is false)', 'set manageStripeResources: true');
+    return functionErrorsMetric(fn, { period: Duration.hours(1), ...props });
+  }
+
+  /**
+   * Messages in the dead-letter queue of the offboarding's one-time schedules: a final push,
+   * cancellation or customer deletion that never ran (maximum over 5 minutes). Alarmed
+   * (`OffboardingScheduleDeadLetterAlarm`).
+   */
+  public metricOffboardingScheduleDeadLetterQueueDepth(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return queueDepthMetric(this.offboardingScheduleDeadLetterQueue!, { period: Duration.minutes(5), ...props });
+  }
+
+  /** One of the handlers' own metrics (`STRIPE_METRICS`), summed over 5 minutes unless `props` say otherwise. */
+  private handlerMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return handlerMetric(this.metricNamespace, this.serviceName, metricName, props);
+  }
+
+  private present(fn: lambda.Function | undefined, method: string, missing: string, fix: string): lambda.Function {
+    if (!fn) throw new Error(`${CONSTRUCT} at ${this.node.path} has ${missing}, so ${method}() has no function to watch: ${fix}, or leave this metric out.`);
+    return fn;
   }
 }
 

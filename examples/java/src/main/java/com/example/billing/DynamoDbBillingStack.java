@@ -1,5 +1,6 @@
 package com.example.billing;
 
+import io.github.cdksaasbilling.BillingDashboard;
 import io.github.cdksaasbilling.BillingProvider;
 import io.github.cdksaasbilling.DynamoDbBilling;
 import io.github.cdksaasbilling.MetricUnitPrice;
@@ -23,6 +24,7 @@ public class DynamoDbBillingStack extends Stack {
     private final DynamoDbBilling billing;
     private final HttpApi httpApi;
     private final BillingProvider provider;
+    private final BillingDashboard dashboard;
 
     public DynamoDbBillingStack(final Construct scope, final String id, final StackProps props) {
         super(scope, id, props);
@@ -38,6 +40,12 @@ public class DynamoDbBillingStack extends Stack {
         this.provider = BillingProvider.Builder.create(this, "Billing")
                 .billing(billing.getBilling())
                 .httpApi(httpApi)
+                .build();
+        // One CloudWatch dashboard of the pipeline: every alarm, then ingest, push and delivery metrics.
+        this.dashboard = BillingDashboard.Builder.create(this, "Dashboard")
+                .ingestor(ingestor)
+                .dynamoDbBilling(billing)
+                .billingProvider(provider)
                 .build();
     }
 
@@ -55,5 +63,9 @@ public class DynamoDbBillingStack extends Stack {
 
     public BillingProvider getProvider() {
         return provider;
+    }
+
+    public BillingDashboard getDashboard() {
+        return dashboard;
     }
 }

@@ -1,5 +1,6 @@
 package com.example.billing;
 
+import io.github.cdksaasbilling.BillingDashboard;
 import io.github.cdksaasbilling.BillingProvider;
 import io.github.cdksaasbilling.StripeBilling;
 import io.github.cdksaasbilling.StripeMeter;
@@ -26,6 +27,7 @@ public class StripeBillingStack extends Stack {
     private final StripeBilling billing;
     private final HttpApi httpApi;
     private final BillingProvider provider;
+    private final BillingDashboard dashboard;
 
     public StripeBillingStack(final Construct scope, final String id, final StackProps props) {
         super(scope, id, props);
@@ -47,6 +49,12 @@ public class StripeBillingStack extends Stack {
                 .billing(billing.getBilling())
                 .httpApi(httpApi)
                 .build();
+        // One CloudWatch dashboard of the pipeline: every alarm, then ingest, push and delivery metrics.
+        this.dashboard = BillingDashboard.Builder.create(this, "Dashboard")
+                .ingestor(ingestor)
+                .stripeBilling(billing)
+                .billingProvider(provider)
+                .build();
     }
 
     public UsageIngestor getIngestor() {
@@ -63,5 +71,9 @@ public class StripeBillingStack extends Stack {
 
     public BillingProvider getProvider() {
         return provider;
+    }
+
+    public BillingDashboard getDashboard() {
+        return dashboard;
     }
 }
