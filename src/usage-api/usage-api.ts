@@ -1,4 +1,5 @@
-import { CfnOutput, CfnResource, Duration, Names, RemovalPolicy, Stack, Token, ArnFormat } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, CfnResource, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -12,6 +13,7 @@ import { UsageApiFunction } from './usage-api-function';
 import { IDataIngestorAggregator } from '../ingestor/ingestor';
 import { AlarmSet } from '../private/alarms';
 import { createHandlerFunction } from '../private/handler-function';
+import { acknowledgeNag } from '../private/nag';
 import { PropsValidator } from '../private/validation';
 
 /**
@@ -62,10 +64,16 @@ export interface UsageApiTenantAuthorizerOptions {
 /** Where an authorization reports a problem with its options (`PropsValidator.add`). */
 type ProblemSink = (prop: string, given: unknown, problem: string, fix: string) => void;
 
+/** Which kind of API the routes go on. */
+type ApiKind = 'HTTP' | 'REST';
+
 /** What an authorization gives the construct. */
 interface BoundAuthorization {
   readonly mode: AuthMode;
+  /** On an HTTP API: the tenant routes' authorizer (none: IAM). */
   readonly tenantAuthorizer?: apigwv2.IHttpRouteAuthorizer;
+  /** On a REST API: the tenant methods' authorizer (none: IAM). */
+  readonly restTenantAuthorizer?: apigw.IAuthorizer;
   readonly tenantClaim?: string;
 }
 
@@ -98,27 +106,46 @@ export abstract class UsageApiAuthorization {
   }
 
   /**
-   * Your own route authorizer on the tenant routes (a JWT, Cognito user pool or
-   * Lambda authorizer), tenant isolation by the claim or context key it
-   * passes on; the feed stays IAM. A Lambda authorizer must return the tenant
-   * id in its context under `tenantClaim`.
+   * Your own route authorizer on the tenant routes of an HTTP API (a JWT,
+   * Cognito user pool or Lambda authorizer), tenant isolation by the claim or
+   * context key it passes on; the feed stays IAM. A Lambda authorizer must
+   * return the tenant id in its context under `tenantClaim`.
    */
   public static tenantAuthorizer(authorizer: apigwv2.IHttpRouteAuthorizer, options: UsageApiTenantAuthorizerOptions = {}): UsageApiAuthorization {
     return new AuthorizerAuthorization(authorizer, options.tenantClaim ?? DEFAULT_TENANT_CLAIM);
+  }
+
+  /**
+   * Your own authorizer on the tenant methods of a REST API (a Cognito user
+   * pools authorizer, whose claims carry the tenant, or a Lambda token or
+   * request authorizer, whose context does), tenant isolation by `tenantClaim`;
+   * the feed stays IAM.
+   */
+  public static restTenantAuthorizer(authorizer: apigw.IAuthorizer, options: UsageApiTenantAuthorizerOptions = {}): UsageApiAuthorization {
+    return new RestAuthorizerAuthorization(authorizer, options.tenantClaim ?? DEFAULT_TENANT_CLAIM);
   }
 
   /** The claim that holds the tenant id, when tenant tokens are used. */
   public abstract readonly tenantClaim?: string;
 
   /** @internal */
-  public abstract _bind(scope: Construct, problem: ProblemSink): BoundAuthorization;
+  public abstract _bind(scope: Construct, kind: ApiKind, problem: ProblemSink): BoundAuthorization;
 }
 
 class IamAuthorization extends UsageApiAuthorization {
   public readonly tenantClaim?: string = undefined;
-  public _bind(_scope: Construct, _problem: ProblemSink): BoundAuthorization {
+  public _bind(_scope: Construct, _kind: ApiKind, _problem: ProblemSink): BoundAuthorization {
     return { mode: 'IAM' };
   }
+}
+
+/** A refusal of an authorization made for the other kind of API. */
+function wrongKind(problem: ProblemSink, given: string, kind: ApiKind): void {
+  problem('authorization', given, kind === 'REST'
+    ? 'is for HTTP APIs (API Gateway REST APIs have no JWT or HTTP route authorizers)'
+    : 'is for REST APIs', kind === 'REST'
+    ? 'use UsageApiAuthorization.restTenantAuthorizer(authorizer) with a Cognito user pools or Lambda authorizer, or iam()'
+    : 'use UsageApiAuthorization.jwt({...}) or tenantAuthorizer(authorizer), or iam()');
 }
 
 class JwtAuthorization extends UsageApiAuthorization {
@@ -128,7 +155,8 @@ class JwtAuthorization extends UsageApiAuthorization {
     this.tenantClaim = options.tenantClaim ?? DEFAULT_TENANT_CLAIM;
   }
 
-  public _bind(scope: Construct, problem: ProblemSink): BoundAuthorization {
+  public _bind(scope: Construct, kind: ApiKind, problem: ProblemSink): BoundAuthorization {
+    if (kind === 'REST') wrongKind(problem, 'UsageApiAuthorization.jwt()', kind);
     const { issuer, audience } = this.options;
     if (typeof issuer !== 'string' || (!Token.isUnresolved(issuer) && !/^https:\/\/[^\s/]+(\/\S*)?$/.test(issuer))) {
       problem('authorization.issuer', issuer, 'must be the https URL of the token issuer',
@@ -155,13 +183,31 @@ class AuthorizerAuthorization extends UsageApiAuthorization {
     super();
   }
 
-  public _bind(_scope: Construct, problem: ProblemSink): BoundAuthorization {
+  public _bind(_scope: Construct, kind: ApiKind, problem: ProblemSink): BoundAuthorization {
+    if (kind === 'REST') wrongKind(problem, 'UsageApiAuthorization.tenantAuthorizer()', kind);
     if (!this.authorizer || typeof this.authorizer.bind !== 'function' || this.authorizer instanceof HttpIamAuthorizer) {
       problem('authorization', this.authorizer, 'must be a tenant token authorizer (JWT, Cognito user pool or Lambda)',
         'pass such an authorizer, or use UsageApiAuthorization.iam() for SigV4');
     }
     checkClaim(this.tenantClaim, problem);
     return { mode: 'TENANT_TOKEN', tenantClaim: this.tenantClaim, tenantAuthorizer: this.authorizer };
+  }
+}
+
+class RestAuthorizerAuthorization extends UsageApiAuthorization {
+  constructor(private readonly authorizer: apigw.IAuthorizer, public readonly tenantClaim: string) {
+    super();
+  }
+
+  public _bind(_scope: Construct, kind: ApiKind, problem: ProblemSink): BoundAuthorization {
+    if (kind === 'HTTP') wrongKind(problem, 'UsageApiAuthorization.restTenantAuthorizer()', kind);
+    const type = this.authorizer?.authorizationType;
+    if (!this.authorizer || typeof this.authorizer.authorizerId !== 'string' || (type !== apigw.AuthorizationType.COGNITO && type !== apigw.AuthorizationType.CUSTOM)) {
+      problem('authorization', this.authorizer, 'must be a tenant token authorizer of a REST API (Cognito user pools, or a Lambda token or request authorizer)',
+        'pass such an authorizer, or use UsageApiAuthorization.iam() for SigV4');
+    }
+    checkClaim(this.tenantClaim, problem);
+    return { mode: 'TENANT_TOKEN', tenantClaim: this.tenantClaim, restTenantAuthorizer: this.authorizer };
   }
 }
 
@@ -182,9 +228,21 @@ export interface UsageApiProps {
   readonly ingestor: IDataIngestorAggregator;
 
   /**
-   * The HTTP API the routes are mounted on (your control plane's).
+   * The HTTP API the routes are mounted on (your control plane's). Give
+   * `httpApi` or `restApi`.
+   *
+   * @default - none: `restApi` is required
    */
-  readonly httpApi: apigwv2.IHttpApi;
+  readonly httpApi?: apigwv2.IHttpApi;
+
+  /**
+   * The API Gateway REST API the routes are mounted on, as `GET` methods with a
+   * Lambda proxy integration (a deployed `RestApi` redeploys with them; an
+   * imported one needs a new deployment). Give `httpApi` or `restApi`.
+   *
+   * @default - none: `httpApi` is required
+   */
+  readonly restApi?: apigw.IRestApi;
 
   /**
    * The path the routes are mounted under: segments of letters, digits and
@@ -228,7 +286,7 @@ const PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
 const HANDLER_TIMEOUT = Duration.seconds(25);
 
 /**
- * A read-only usage API on your HTTP API, over a usage ingestor's read contract:
+ * A read-only usage API on your HTTP API (or REST API), over a usage ingestor's read contract:
  *
  * - `GET <prefix>/tenants/{tenantId}/windows`: a tenant's closed windows
  *   (`from`, `to` on window start, `metric`, `limit` up to 1,000, `cursor`);
@@ -236,32 +294,40 @@ const HANDLER_TIMEOUT = Duration.seconds(25);
  * - `GET <prefix>/windows`: every closed window, oldest close first, with a cursor, for other consumers (IAM only).
  *
  * Sums are exact decimal strings. IAM (SigV4) authorization by default; with
- * `UsageApiAuthorization.jwt()` a tenant's token reads only its own usage.
- * `<prefix>/tenants/{tenantId}/entitlements` is reserved for entitlement balances.
+ * tenant tokens (`UsageApiAuthorization.jwt()` and others) a tenant's token
+ * reads only its own usage. `<prefix>/tenants/{tenantId}/entitlements` is
+ * reserved for entitlement balances.
  */
 export class UsageApi extends Construct {
   /** The function that serves every route. */
   public readonly handler: lambda.IFunction;
-  /** `GET <prefix>/tenants/{tenantId}/windows`. */
-  public readonly tenantWindowsRoute: apigwv2.HttpRoute;
-  /** `GET <prefix>/tenants/{tenantId}/open`. */
-  public readonly openTotalsRoute: apigwv2.HttpRoute;
-  /** `GET <prefix>/windows` (always IAM). */
-  public readonly feedRoute: apigwv2.HttpRoute;
+  /** `GET <prefix>/tenants/{tenantId}/windows`, on an HTTP API. */
+  public readonly tenantWindowsRoute?: apigwv2.HttpRoute;
+  /** `GET <prefix>/tenants/{tenantId}/open`, on an HTTP API. */
+  public readonly openTotalsRoute?: apigwv2.HttpRoute;
+  /** `GET <prefix>/windows` (always IAM), on an HTTP API. */
+  public readonly feedRoute?: apigwv2.HttpRoute;
+  /** `GET <prefix>/tenants/{tenantId}/windows`, on a REST API. */
+  public readonly tenantWindowsMethod?: apigw.Method;
+  /** `GET <prefix>/tenants/{tenantId}/open`, on a REST API. */
+  public readonly openTotalsMethod?: apigw.Method;
+  /** `GET <prefix>/windows` (always IAM), on a REST API. */
+  public readonly feedMethod?: apigw.Method;
   /** The path prefix of the routes (`/usage`). */
   public readonly pathPrefix: string;
   /** The claim holding a tenant token's tenant id, when tenant tokens are used. */
   public readonly tenantClaim?: string;
   /**
-   * The base URL of the routes on the HTTP API's `$default` stage
-   * (`<api endpoint><prefix>`), when the API's endpoint is known.
+   * The base URL of the routes (`<api endpoint><prefix>`): on an HTTP API's
+   * `$default` stage, or on a `RestApi`'s deployment stage; when known.
    */
   public readonly url?: string;
   /** Every alarm of the API: `ErrorsAlarm` (the handler failed: a 500 to the caller). */
   public readonly alarms: cloudwatch.Alarm[];
 
   private readonly fn: lambda.Function;
-  private readonly httpApi: apigwv2.IHttpApi;
+  /** The id of the API the routes are on (HTTP or REST). */
+  private readonly apiId: string;
   /** The paths (below the prefix) of the routes that take SigV4. */
   private readonly iamRoutePaths: string[];
 
@@ -270,20 +336,30 @@ export class UsageApi extends Construct {
     const auth = validate(this, props);
     this.pathPrefix = props.pathPrefix ?? DEFAULT_PATH_PREFIX;
     this.tenantClaim = auth.tenantClaim;
-    this.httpApi = props.httpApi;
+    this.iamRoutePaths = auth.mode === 'IAM' ? [ROUTES.TENANT_WINDOWS, ROUTES.OPEN_TOTALS, ROUTES.FEED] : [ROUTES.FEED];
 
     this.fn = this.createHandler(props, auth);
     this.handler = this.fn;
     props.ingestor.bindUsageReader(this.fn);
 
-    const integration = new HttpLambdaIntegration('Integration', this.fn);
-    const tenantAuthorizer = auth.tenantAuthorizer ?? new HttpIamAuthorizer();
-    this.tenantWindowsRoute = this.route('TenantWindowsRoute', ROUTES.TENANT_WINDOWS, integration, tenantAuthorizer);
-    this.openTotalsRoute = this.route('OpenTotalsRoute', ROUTES.OPEN_TOTALS, integration, tenantAuthorizer);
-    this.feedRoute = this.route('FeedRoute', ROUTES.FEED, integration, new HttpIamAuthorizer());
-    this.iamRoutePaths = auth.mode === 'IAM' ? [ROUTES.TENANT_WINDOWS, ROUTES.OPEN_TOTALS, ROUTES.FEED] : [ROUTES.FEED];
+    if (props.httpApi) {
+      this.apiId = props.httpApi.apiId;
+      const integration = new HttpLambdaIntegration('Integration', this.fn);
+      const tenantAuthorizer = auth.tenantAuthorizer ?? new HttpIamAuthorizer();
+      this.tenantWindowsRoute = this.route(props.httpApi, 'TenantWindowsRoute', ROUTES.TENANT_WINDOWS, integration, tenantAuthorizer);
+      this.openTotalsRoute = this.route(props.httpApi, 'OpenTotalsRoute', ROUTES.OPEN_TOTALS, integration, tenantAuthorizer);
+      this.feedRoute = this.route(props.httpApi, 'FeedRoute', ROUTES.FEED, integration, new HttpIamAuthorizer());
+      this.url = this.outputUrl(() => `${props.httpApi!.apiEndpoint}${this.pathPrefix}`, 'the HTTP API\'s $default stage');
+    } else {
+      const restApi = props.restApi!;
+      this.apiId = restApi.restApiId;
+      const integration = new apigw.LambdaIntegration(this.fn);
+      this.tenantWindowsMethod = this.method(restApi, ROUTES.TENANT_WINDOWS, integration, auth.restTenantAuthorizer);
+      this.openTotalsMethod = this.method(restApi, ROUTES.OPEN_TOTALS, integration, auth.restTenantAuthorizer);
+      this.feedMethod = this.method(restApi, ROUTES.FEED, integration, undefined);
+      this.url = this.outputUrl(() => (restApi as apigw.RestApiBase).urlForPath(this.pathPrefix), 'the REST API\'s deployment stage');
+    }
 
-    this.url = this.outputUrl();
     const alarms = new AlarmSet(this, props.alarmActions);
     alarms.add('ErrorsAlarm', this.metricErrors(), {
       description: 'the usage API handler failed (the caller got a 500): read its logs',
@@ -302,7 +378,7 @@ export class UsageApi extends Construct {
       actions: ['execute-api:Invoke'],
       resourceArns: this.iamRoutePaths.map((route) => stack.formatArn({
         service: 'execute-api',
-        resource: this.httpApi.apiId,
+        resource: this.apiId,
         arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
         // Any stage, GET, the route's path with its parameters as wildcards.
         resourceName: `*/GET${routePath(this.pathPrefix, route).replace(/\{[^}]+\}/g, '*')}`,
@@ -347,25 +423,39 @@ export class UsageApi extends Construct {
     });
   }
 
-  private route(id: string, route: string, integration: apigwv2.HttpRouteIntegration, authorizer: apigwv2.IHttpRouteAuthorizer): apigwv2.HttpRoute {
+  private route(
+    httpApi: apigwv2.IHttpApi, id: string, route: string, integration: apigwv2.HttpRouteIntegration, authorizer: apigwv2.IHttpRouteAuthorizer,
+  ): apigwv2.HttpRoute {
     return new apigwv2.HttpRoute(this, id, {
-      httpApi: this.httpApi,
+      httpApi,
       routeKey: apigwv2.HttpRouteKey.with(routePath(this.pathPrefix, route), apigwv2.HttpMethod.GET),
       integration,
       authorizer,
     });
   }
 
-  private outputUrl(): string | undefined {
-    let endpoint: string;
-    try {
-      endpoint = this.httpApi.apiEndpoint;
-    } catch {
-      return undefined; // an imported API without its endpoint
+  /** A `GET` method on the REST API (it lives in the API's tree, as every method does); IAM unless an authorizer is given. */
+  private method(restApi: apigw.IRestApi, route: string, integration: apigw.Integration, authorizer?: apigw.IAuthorizer): apigw.Method {
+    const method = restApi.root.resourceForPath(routePath(this.pathPrefix, route)).addMethod('GET', integration, authorizer
+      ? { authorizer, authorizationType: authorizer.authorizationType }
+      : { authorizationType: apigw.AuthorizationType.IAM });
+    if (authorizer?.authorizationType !== apigw.AuthorizationType.COGNITO) {
+      acknowledgeNag(method, 'AwsSolutions-COG4', authorizer
+        ? `The tenant routes of ${this.node.path} use the tenant token authorizer the user passed (a Lambda authorizer, not Cognito).`
+        : `IAM (SigV4) authorization: the callers of this route of ${this.node.path} are AWS identities, not Cognito users.`);
     }
-    const url = `${endpoint}${this.pathPrefix}`;
-    new CfnOutput(this, 'Url', { description: 'Base URL of the usage API routes, on the HTTP API\'s $default stage', value: url });
-    return url;
+    return method;
+  }
+
+  private outputUrl(url: () => string, where: string): string | undefined {
+    let value: string;
+    try {
+      value = url();
+    } catch {
+      return undefined; // an imported API without its endpoint, or a REST API without a deployment stage
+    }
+    new CfnOutput(this, 'Url', { description: `Base URL of the usage API routes, on ${where}`, value });
+    return value;
   }
 }
 
@@ -379,6 +469,13 @@ function existingRoute(scope: Construct, httpApi: apigwv2.IHttpApi, routeKey: st
   return undefined;
 }
 
+/** The REST API's resource at a path, if it exists (without creating it). */
+function existingResource(restApi: apigw.IRestApi, path: string): apigw.IResource | undefined {
+  let resource: apigw.IResource | undefined = restApi.root;
+  for (const part of path.split('/').filter((p) => p !== '')) resource = resource?.getResource(part);
+  return resource;
+}
+
 /** Refuses bad props at synth time, every problem at once; returns the bound authorization. */
 function validate(scope: Construct, props: UsageApiProps): BoundAuthorization {
   const v = new PropsValidator(scope, 'UsageApi');
@@ -386,9 +483,20 @@ function validate(scope: Construct, props: UsageApiProps): BoundAuthorization {
   if (!ingestor || typeof ingestor.bindUsageReader !== 'function') {
     v.add('ingestor', ingestor, 'must be a usage ingestor (IDataIngestorAggregator)', 'pass the UsageIngestor whose usage the API reads');
   }
-  if (!props?.httpApi || typeof props.httpApi.apiId !== 'string') {
-    v.add('httpApi', props?.httpApi, 'must be an HTTP API (apigwv2.IHttpApi)', 'pass your control plane\'s HTTP API');
+  const httpApi = props?.httpApi;
+  const restApi = props?.restApi;
+  const httpOk = httpApi !== undefined && typeof httpApi.apiId === 'string';
+  const restOk = restApi !== undefined && typeof restApi.restApiId === 'string' && typeof restApi.root?.resourceForPath === 'function';
+  if (httpApi !== undefined && restApi !== undefined) {
+    v.add('restApi', restApi, 'cannot be given with httpApi', 'mount the usage API on one API: give httpApi or restApi (two UsageApis for both)');
+  } else if (httpApi === undefined && restApi === undefined) {
+    v.add('httpApi', httpApi, 'or restApi is required', 'pass your control plane\'s HTTP API (apigwv2.IHttpApi) or REST API (apigateway.IRestApi)');
+  } else if (httpApi !== undefined && !httpOk) {
+    v.add('httpApi', httpApi, 'must be an HTTP API (apigwv2.IHttpApi)', 'pass your control plane\'s HTTP API');
+  } else if (restApi !== undefined && !restOk) {
+    v.add('restApi', restApi, 'must be a REST API (apigateway.IRestApi)', 'pass your control plane\'s REST API');
   }
+  const kind: ApiKind = restApi !== undefined && httpApi === undefined ? 'REST' : 'HTTP';
   const prefix = props?.pathPrefix ?? DEFAULT_PATH_PREFIX;
   const prefixOk = typeof prefix === 'string' && !Token.isUnresolved(prefix) && PREFIX.test(prefix) && prefix.length <= 128;
   if (!prefixOk) {
@@ -398,16 +506,18 @@ function validate(scope: Construct, props: UsageApiProps): BoundAuthorization {
   const authorization = props?.authorization ?? UsageApiAuthorization.iam();
   let bound: BoundAuthorization = { mode: 'IAM' };
   if (!(authorization instanceof UsageApiAuthorization)) {
-    v.add('authorization', authorization, 'must be a UsageApiAuthorization', 'use UsageApiAuthorization.iam(), .jwt({...}) or .tenantAuthorizer(authorizer)');
+    v.add('authorization', authorization, 'must be a UsageApiAuthorization',
+      'use UsageApiAuthorization.iam(), .jwt({...}), .tenantAuthorizer(authorizer) or .restTenantAuthorizer(authorizer)');
   } else {
-    bound = authorization._bind(scope, (prop, given, problem, fix) => v.add(prop, given, problem, fix));
+    bound = authorization._bind(scope, kind, (prop, given, problem, fix) => v.add(prop, given, problem, fix));
   }
-  if (prefixOk && props?.httpApi && typeof props.httpApi.apiId === 'string') {
+  if (prefixOk) {
     for (const route of [ROUTES.TENANT_WINDOWS, ROUTES.OPEN_TOTALS, ROUTES.FEED]) {
       const key = `GET ${routePath(prefix, route)}`;
-      const existing = existingRoute(scope, props.httpApi, key);
+      const existing = httpOk && kind === 'HTTP' ? existingRoute(scope, httpApi!, key)
+        : restOk && kind === 'REST' ? existingResource(restApi!, routePath(prefix, route))?.node.tryFindChild('GET')?.node.path : undefined;
       if (existing) {
-        v.add('pathPrefix', prefix, `mounts ${key} on the HTTP API ${props.httpApi.node.path}, which already has that route (${existing})`,
+        v.add('pathPrefix', prefix, `mounts ${key} on the ${kind} API ${(httpApi ?? restApi)!.node.path}, which already has that route (${existing})`,
           'give this usage API another pathPrefix');
       }
     }

@@ -1,7 +1,9 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -161,6 +163,104 @@ test('pathPrefix, alarmActions and logRetention are applied', () => {
   template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
 });
 
+describe('on a REST API', () => {
+  function restStack(authorization?: (stack: Stack, api: apigw.RestApi) => UsageApiAuthorization, stack = new Stack(testApp('usage-api'), 'Stack')) {
+    const ingestor = new UsageIngestor(stack, 'Ingestor');
+    const restApi = new apigw.RestApi(stack, 'RestApi', { cloudWatchRole: false });
+    restApi.root.addResource('health').addMethod('GET', new apigw.MockIntegration(), { authorizationType: apigw.AuthorizationType.IAM });
+    const api = new UsageApi(stack, 'UsageApi', { ingestor, restApi, authorization: authorization?.(stack, restApi) });
+    return { stack, api, restApi, get template() { return Template.fromStack(stack); } };
+  }
+
+  /** The methods of the template: resource path -> authorization type. */
+  function methods(template: Template): Record<string, string> {
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const pathOf = (ref: any): string => {
+      if (!ref?.Ref || !resources[ref.Ref]) return '';
+      const r = resources[ref.Ref].Properties;
+      return `${pathOf(r.ParentId)}/${r.PathPart}`;
+    };
+    return Object.fromEntries(Object.values(template.findResources('AWS::ApiGateway::Method'))
+      .map((m: any) => [`${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId)}`, m.Properties.AuthorizationType]));
+  }
+
+  test('IAM: three GET methods with a Lambda proxy integration, AWS_IAM each, and the deployment stage\'s URL', () => {
+    const { template, api } = restStack();
+    expect(methods(template)).toEqual({
+      'GET /health': 'AWS_IAM',
+      'GET /usage/tenants/{tenantId}/windows': 'AWS_IAM',
+      'GET /usage/tenants/{tenantId}/open': 'AWS_IAM',
+      'GET /usage/windows': 'AWS_IAM',
+    });
+    template.resourcePropertiesCountIs('AWS::ApiGateway::Method', { Integration: { Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST' } }, 3);
+    expect(api.tenantWindowsMethod).toBeDefined();
+    expect(api.tenantWindowsRoute).toBeUndefined();
+    template.hasOutput('*', { Description: Match.stringLikeRegexp('REST API\'s deployment stage') });
+  });
+
+  test('restTenantAuthorizer(): a Cognito user pools authorizer on the tenant methods, the feed stays IAM', () => {
+    const { template } = restStack((stack) => UsageApiAuthorization.restTenantAuthorizer(new apigw.CognitoUserPoolsAuthorizer(stack, 'Tenants', {
+      cognitoUserPools: [new cognito.UserPool(stack, 'Pool')],
+    })));
+    expect(methods(template)).toMatchObject({
+      'GET /usage/tenants/{tenantId}/windows': 'COGNITO_USER_POOLS',
+      'GET /usage/tenants/{tenantId}/open': 'COGNITO_USER_POOLS',
+      'GET /usage/windows': 'AWS_IAM',
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ USAGE_API_AUTH_MODE: 'TENANT_TOKEN', USAGE_API_TENANT_CLAIM: 'custom:tenantId' }) },
+    });
+  });
+
+  test('grantInvoke names the REST API\'s routes', () => {
+    const { stack, api } = restStack();
+    const role = new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() });
+    api.grantInvoke(role);
+    const [statement] = statementsOf(Template.fromStack(stack), 'Reader');
+    expect(JSON.stringify(statement.Resource)).toContain('RestApi');
+    expect(statement.Resource.map((r: any) => JSON.stringify(r).match(/\/\*\/GET[^"]*/)![0])).toEqual(['/*/GET/usage/tenants/*/windows', '/*/GET/usage/tenants/*/open', '/*/GET/usage/windows']);
+  });
+
+  test('fails if an HTTP API authorizer is given for a REST API, or a method exists on the path already', () => {
+    expect(() => restStack(() => UsageApiAuthorization.jwt({ issuer: ISSUER, audience: ['c'] })))
+      .toThrow(/authorization is for HTTP APIs \(API Gateway REST APIs have no JWT or HTTP route authorizers\) \(given 'UsageApiAuthorization.jwt\(\)'\): use UsageApiAuthorization.restTenantAuthorizer/);
+    const stack = new Stack(testApp('usage-api'), 'Stack');
+    const ingestor = new UsageIngestor(stack, 'Ingestor');
+    const restApi = new apigw.RestApi(stack, 'RestApi', { cloudWatchRole: false });
+    restApi.root.resourceForPath('/usage/windows').addMethod('GET', new apigw.MockIntegration());
+    expect(() => new UsageApi(stack, 'UsageApi', { ingestor, restApi }))
+      .toThrow(/mounts GET \/usage\/windows on the REST API Stack\/RestApi, which already has that route \(Stack\/RestApi\/Default\/usage\/windows\/GET\)/);
+  });
+
+  test('fails if both APIs or neither is given', () => {
+    const stack = new Stack(testApp('usage-api'), 'Stack');
+    const ingestor = new UsageIngestor(stack, 'Ingestor');
+    expect(() => new UsageApi(stack, 'Neither', { ingestor }))
+      .toThrow(/httpApi \(Python: http_api\) or restApi is required \(given undefined\)/);
+    expect(() => new UsageApi(stack, 'Both', { ingestor, httpApi: new apigwv2.HttpApi(stack, 'H'), restApi: new apigw.RestApi(stack, 'R') }))
+      .toThrow(/restApi \(Python: rest_api\) cannot be given with httpApi/);
+  });
+
+  test('no unacknowledged cdk-nag finding of the construct, with IAM and with a Cognito authorizer; no cfn-lint error', () => {
+    const build = (app: any, name: string, cognitoAuth: boolean) => {
+      const { restApi, stack } = restStack(cognitoAuth ? (s) => UsageApiAuthorization.restTenantAuthorizer(new apigw.CognitoUserPoolsAuthorizer(s, 'Tenants', {
+        cognitoUserPools: [new cognito.UserPool(s, 'Pool', { passwordPolicy: { minLength: 12, requireSymbols: true, requireDigits: true, requireLowercase: true, requireUppercase: true }, mfa: cognito.Mfa.REQUIRED, mfaSecondFactor: { sms: false, otp: true } })],
+      })) : undefined, new Stack(app, name));
+      // The REST API and its stage are the user's: logging, request validation and WAF are their choices.
+      for (const id of ['AwsSolutions-APIG1', 'AwsSolutions-APIG2', 'AwsSolutions-APIG3', 'AwsSolutions-APIG6']) {
+        Validations.of(restApi).acknowledge({ id, reason: 'The test stands in for the user\'s REST API.' });
+      }
+      Validations.of(restApi.root.getResource('health')!).acknowledge({ id: 'AwsSolutions-COG4', reason: 'The user\'s own IAM method.' });
+      const pool = stack.node.tryFindChild('Pool');
+      for (const id of ['AwsSolutions-COG3', 'AwsSolutions-COG8']) if (pool) Validations.of(pool).acknowledge({ id, reason: 'The test stands in for the user\'s user pool.' });
+      return stack;
+    };
+    expect(nagFindings((app) => build(app, 'UsageApiRestNag', false))).toEqual([]);
+    expect(nagFindings((app) => build(app, 'UsageApiRestCognitoNag', true))).toEqual([]);
+    expect(cfnLintErrors(build(testApp('lint'), 'UsageApiRestLint', true))).toEqual([]);
+  });
+});
+
 describe('validation', () => {
   test('fails if the props are wrong, naming every problem at once', () => {
     const stack = new Stack(testApp('usage-api'), 'Stack');
@@ -172,7 +272,7 @@ describe('validation', () => {
     })).toThrow([
       'UsageApi at Stack/UsageApi: invalid props:',
       '- ingestor must be a usage ingestor (IDataIngestorAggregator) (given an object with keys []): pass the UsageIngestor whose usage the API reads',
-      '- httpApi (Python: http_api) must be an HTTP API (apigwv2.IHttpApi) (given undefined): pass your control plane\'s HTTP API',
+      '- httpApi (Python: http_api) or restApi is required (given undefined): pass your control plane\'s HTTP API (apigwv2.IHttpApi) or REST API (apigateway.IRestApi)',
       '- pathPrefix (Python: path_prefix) must be segments of letters, digits and - . _ ~, each after a slash, at most 128 characters (given \'usage/\'): give for example \'/usage\' (no trailing slash, no {parameters})',
       '- authorization.issuer must be the https URL of the token issuer (given \'http://issuer\'): give for example `https://cognito-idp.<region>.amazonaws.com/<user pool id>`',
       '- authorization.audience must list at least one audience (given an array of 0): give the app client ids of the user pool',
