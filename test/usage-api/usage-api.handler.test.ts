@@ -328,7 +328,7 @@ describe('bad input gets a 4xx with a clear JSON message', () => {
     ['a tenant id with a space', windows({}, 'tenant 1'), /tenant id in the path must be 1 to 128 characters of ASCII letters, digits and _ - \. : @ \+ = .*no tenant can have usage under it/],
     ['a tenant id of non-ASCII', windows({}, 'ténant'), /tenant id in the path must be/],
     ['a tenant id of ..', windows({}, '..'), /not '\.' or '\.\.'/],
-    ['a from that is not a time', windows({ from: 'yesterday' }), /^from must be an ISO-8601 time with a time zone, such as 2026-11-01T00:00:00Z \(given "yesterday"\)$/],
+    ['a from that is not a time', windows({ from: 'yesterday' }), /^from must be an ISO-8601 time with a time zone, such as 2026-11-01T00:00:00Z \(given "yesterday"\); URL-encode it \(a \+ offset as %2B\)$/],
     ['a from without a time zone', windows({ from: '2026-11-01T00:00:00' }), /^from must be an ISO-8601 time/],
     ['a date that does not exist', windows({ to: '2026-02-30T00:00:00Z' }), /^to must be an ISO-8601 time/],
     ['from after to', windows({ from: '2026-11-02T00:00:00Z', to: '2026-11-01T00:00:00Z' }), /^from must be before to \(given from "2026-11-02T00:00:00Z", to "2026-11-01T00:00:00Z"\): the range is \[from, to\) on window start$/],

@@ -158,7 +158,8 @@ function timeParameter(name: string, value: string | undefined): string | undefi
   const [y, mo, d] = value.slice(0, 10).split('-').map(Number);
   const realDate = m !== null && Number.isFinite(ms) && new Date(Date.UTC(y, mo - 1, d)).getUTCDate() === d;
   if (!realDate) {
-    throw badRequest(`${name} must be an ISO-8601 time with a time zone, such as 2026-11-01T00:00:00Z (given ${shown(value)})`);
+    throw badRequest(`${name} must be an ISO-8601 time with a time zone, such as 2026-11-01T00:00:00Z (given ${shown(value)}); `
+      + 'URL-encode it (a + offset as %2B)');
   }
   return new Date(ms).toISOString();
 }
