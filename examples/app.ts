@@ -7,6 +7,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { CustomBillingStack } from './custom-billing-stack';
 import { DynamoDbBillingStack } from './dynamodb-billing-stack';
 import { StripeBillingStack } from './stripe-billing-stack';
+import { UsageApiStack } from './usage-api-stack';
 
 /**
  * Adds the example stacks to an app. Used by the app below (what the
@@ -23,6 +24,9 @@ export function addExampleStacks(app: App): Stack[] {
     }),
     new StripeBillingStack(app, 'StripeBillingExample', {
       description: 'cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider',
+    }),
+    new UsageApiStack(app, 'UsageApiExample', {
+      description: 'cdk-saas-billing example: usage readable over HTTP (UsageApi), tenants with their tokens, operators with IAM',
     }),
   ];
 }

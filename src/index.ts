@@ -3,3 +3,4 @@ export * from './billing';
 export * from './ingestor';
 export * from './providers';
 export * from './dashboard';
+export * from './usage-api';

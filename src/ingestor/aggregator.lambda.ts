@@ -13,7 +13,10 @@
  *   margin longer than this function's timeout: nothing it reads can change.
  * - Whatever cannot be counted (unparseable, out of range, oversized, invalid
  *   Unicode, ...) is quarantined with its reason; only infrastructure errors
- *   fail records, which the event source mapping then retries.
+ *   fail records, which the event source mapping then retries. A record whose
+ *   tenant id breaks the one identifier rule (`events/identifiers.ts`) is
+ *   quarantined `INVALID_TENANT_ID`: no provider could onboard that tenant, so
+ *   its usage is never metered.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { AttributeValue, BatchGetItemCommand, BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';

@@ -3,6 +3,7 @@
  * aggregator, the closer) and the usage reader: the names one side sets and the
  * other reads, defined once. No AWS SDK here: constructs import this module too.
  */
+import { IDENTIFIER_MAX_LENGTH } from '../events/identifiers';
 
 /** Environment of the aggregator function. */
 export const AGGREGATOR_ENV = {
@@ -80,11 +81,15 @@ export const WINDOW_LENGTH_MS: Record<Granularity, number> = {
   DAY: 86_400_000,
 };
 
-/** Limits of the usage record, in UTF-8 bytes (they keep every ledger item under 1 KB). */
+/**
+ * Limits of the usage record (they keep every ledger item under 1 KB). Ids,
+ * tenant ids and metrics follow the one identifier rule (`events/identifiers.ts`):
+ * ASCII, so their lengths in characters are their sizes in bytes.
+ */
 export const RECORD_LIMITS = {
-  MAX_ID_BYTES: 256,
-  MAX_TENANT_ID_BYTES: 128,
-  MAX_METRIC_BYTES: 128,
+  MAX_ID_BYTES: IDENTIFIER_MAX_LENGTH.recordId,
+  MAX_TENANT_ID_BYTES: IDENTIFIER_MAX_LENGTH.tenantId,
+  MAX_METRIC_BYTES: IDENTIFIER_MAX_LENGTH.metric,
   /** Digits of `value` before the decimal point. */
   MAX_INTEGER_DIGITS: 15,
   /** Digits of `value` after the decimal point. */

@@ -1,5 +1,6 @@
 import type { EventBridgeEvent } from 'aws-lambda';
 import { logger } from './logger';
+import { identifierProblem } from '../events/identifiers';
 
 /** The `detail` of a control plane event, as loosely as sbt-aws and other control planes shape it. */
 export type ControlPlaneDetail = Record<string, unknown>;
@@ -16,30 +17,53 @@ function stringField(detail: ControlPlaneDetail, ...names: string[]): string | u
   return undefined;
 }
 
-const ID = /^[\w.:@+=/-]{1,256}$/;
+/** User ids: the lifecycle handlers' own rule (user ids are not billed, so not under the identifier rule). */
+const USER_ID = /^[\w.:@+=/-]{1,256}$/;
 
-function checkedId(kind: string, value: string | undefined, event: ControlPlaneEvent): string {
-  if (value === undefined) {
-    throw new Error(`Event ${event.id ?? '(no id)'} (${event['detail-type']}) has no ${kind} in its detail: refusing it`);
-  }
-  if (!ID.test(value)) {
-    throw new Error(`Event ${event.id ?? '(no id)'} (${event['detail-type']}) has a ${kind} with characters outside [A-Za-z0-9_.:@+=/-] or over 256 characters`);
-  }
+function eventName(event: ControlPlaneEvent): string {
+  return `Event ${event.id ?? '(no id)'} (${event['detail-type']})`;
+}
+
+function checkedUserId(value: string | undefined, event: ControlPlaneEvent): string {
+  if (value === undefined) throw new Error(`${eventName(event)} has no userId in its detail: refusing it`);
+  if (!USER_ID.test(value)) throw new Error(`${eventName(event)} has a userId with characters outside [A-Za-z0-9_.:@+=/-] or over 256 characters`);
   return value;
 }
 
-/** The tenant id of a control plane event (`detail.tenantId`, or `detail.tenant.id`); throws when absent. */
+/** The first of the named fields that is present, as given (a string untrimmed, a finite number as its text). */
+function rawField(detail: ControlPlaneDetail, ...names: string[]): unknown {
+  for (const name of names) {
+    const v = detail[name];
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+    if (v !== undefined && v !== null && v !== '') return v;
+  }
+  return undefined;
+}
+
+/**
+ * The tenant id of a control plane event (`detail.tenantId`, `detail.tenant_id`
+ * or `detail.tenant.id`), checked against the one identifier rule
+ * (`events/identifiers.ts`) that the usage ingestor and the usage API apply too:
+ * a tenant onboarded here is one whose usage can be metered, and the other way
+ * round. Throws when it is absent or breaks the rule (taken as given: not trimmed).
+ */
 export function tenantIdOf(event: ControlPlaneEvent): string {
   const detail = (event.detail ?? {}) as ControlPlaneDetail;
-  const nested = (detail.tenant ?? {}) as ControlPlaneDetail;
-  return checkedId('tenantId', stringField(detail, 'tenantId', 'tenant_id') ?? stringField(nested, 'tenantId', 'id'), event);
+  const nested = (typeof detail.tenant === 'object' && detail.tenant !== null ? detail.tenant : {}) as ControlPlaneDetail;
+  const value = rawField(detail, 'tenantId', 'tenant_id') ?? rawField(nested, 'tenantId', 'id');
+  if (value === undefined) throw new Error(`${eventName(event)} has no tenantId in its detail: refusing it`);
+  const problem = identifierProblem('tenantId', value);
+  if (problem !== undefined) {
+    throw new Error(`${eventName(event)}: its ${problem}; refusing it (the usage ingestor would never meter such a tenant)`);
+  }
+  return value as string;
 }
 
 /** The user id of a user event (`userId`, `userName`, `username`, `user.userId`); throws when absent. */
 export function userIdOf(event: ControlPlaneEvent): string {
   const detail = (event.detail ?? {}) as ControlPlaneDetail;
   const nested = (detail.user ?? {}) as ControlPlaneDetail;
-  return checkedId('userId', stringField(detail, 'userId', 'userName', 'username', 'user_id') ?? stringField(nested, 'userId', 'userName', 'id'), event);
+  return checkedUserId(stringField(detail, 'userId', 'userName', 'username', 'user_id') ?? stringField(nested, 'userId', 'userName', 'id'), event);
 }
 
 /** An optional string field of the detail (for example `tenantName`, `email`, `tier`). */

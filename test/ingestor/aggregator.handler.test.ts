@@ -269,12 +269,12 @@ describe('no record fails its batch', () => {
     ['an epoch timestamp beyond what a Date holds (8640000000000001)', 'INVALID_FIELD', () => '{"id":"x","tenantId":"t","metric":"m","value":1,"timestamp":8640000000000001}'],
     ['a date that does not exist (2026-02-30)', 'INVALID_FIELD', () => ({ id: 'x', tenantId: 't', metric: 'm', value: 1, timestamp: '2026-02-30T00:00:00Z' })],
     ['a timestamp without time zone', 'INVALID_FIELD', () => ({ id: 'x', tenantId: 't', metric: 'm', value: 1, timestamp: '2026-11-20T10:00:00' })],
-    ['a lone UTF-16 surrogate in the tenant id', 'INVALID_FIELD', () => `{"id":"x","tenantId":"t\\ud800","metric":"m","value":1,"timestamp":"${ts()}"}`],
+    ['a lone UTF-16 surrogate in the tenant id', 'INVALID_TENANT_ID', () => `{"id":"x","tenantId":"t\\ud800","metric":"m","value":1,"timestamp":"${ts()}"}`],
     ['a lone UTF-16 surrogate in the metric', 'INVALID_FIELD', () => `{"id":"x","tenantId":"t","metric":"\\udc00m","value":1,"timestamp":"${ts()}"}`],
-    ['a control character in the tenant id', 'INVALID_FIELD', () => ({ id: 'x', tenantId: 'a\u0000b', metric: 'm', value: 1, timestamp: ts() })],
+    ['a control character in the tenant id', 'INVALID_TENANT_ID', () => ({ id: 'x', tenantId: 'a\u0000b', metric: 'm', value: 1, timestamp: ts() })],
     ['a control character in the id', 'INVALID_FIELD', () => ({ id: 'b\u0000c', tenantId: 'a', metric: 'm', value: 1, timestamp: ts() })],
-    ['a tenantId with #', 'INVALID_FIELD', () => ({ id: 'x', tenantId: 'a#b', metric: 'm', value: 1, timestamp: ts() })],
-    ['an id over 256 bytes of UTF-8', 'INVALID_FIELD', () => ({ id: 'é'.repeat(129), tenantId: 't', metric: 'm', value: 1, timestamp: ts() })],
+    ['a tenantId with #', 'INVALID_TENANT_ID', () => ({ id: 'x', tenantId: 'a#b', metric: 'm', value: 1, timestamp: ts() })],
+    ['an id over 256 characters', 'INVALID_FIELD', () => ({ id: 'i'.repeat(257), tenantId: 't', metric: 'm', value: 1, timestamp: ts() })],
     ['a timestamp an hour after arrival', 'FUTURE_TIMESTAMP', () => ({ id: 'x', tenantId: 't', metric: 'm', value: 1, timestamp: new Date(Date.now() + HOUR).toISOString() })],
   ])('%s is quarantined as %s; the good records beside it are counted (drift 0, lost 0)', async (_name, reason, data) => {
     // GIVEN
@@ -343,21 +343,58 @@ describe('no record fails its batch', () => {
     expect(q.raw.S!.endsWith('é')).toBe(true);
   });
 
-  test('keys that would collide under a joined key are distinct ledger items (tenant/id pairs, spaces, percent signs, void-like ids)', async () => {
-    // GIVEN four distinct records whose ids only differ in characters an encoding could merge
+  test('ids an encoding could merge (a space, a percent sign) are refused by the identifier rule; ids that differ in one character stay distinct', async () => {
+    // GIVEN records whose ids only differ in characters an encoding could merge, and two valid look-alikes
     const records: Usage[] = [
       { id: 'b c', tenantId: 'a', metric: 'm', value: 1, timestamp: T0 },
       { id: 'b%_c', tenantId: 'a', metric: 'm', value: 2, timestamp: T0 },
       { id: 'x V', tenantId: 'a', metric: 'm', value: 4, timestamp: T0 },
       { id: 'x', tenantId: 'a', metric: 'm', value: 8, timestamp: T0 },
+      { id: 'x.V', tenantId: 'a', metric: 'm', value: 16, timestamp: T0 },
     ];
 
     // WHEN
     await ingest(toRecords(records));
     await closeUntil();
 
-    // THEN
-    expect((await closedWindows()).map((w) => [w.sum, w.count])).toEqual([['15', 4]]);
+    // THEN the three ids outside the rule are quarantined, the two valid ones counted once each
+    const { quarantine } = await readTable(emu.client, table);
+    expect(quarantine.map((q) => q.reason.S)).toEqual(['INVALID_FIELD', 'INVALID_FIELD', 'INVALID_FIELD']);
+    expect((await closedWindows()).map((w) => [w.sum, w.count])).toEqual([['24', 2]]);
+  });
+});
+
+describe('tenants no provider can onboard are not metered', () => {
+  test.each([
+    ['a space', 'tenant 7'],
+    ['non-ASCII', 'tenant-\u00e9'],
+    ['a quote (it would break the Stripe customer search)', "acme's"],
+    ['#, the DynamoDB key separator', 'acme#eu'],
+    ['/, which the usage API path cannot carry', 'acme/eu'],
+    ['129 characters', 't'.repeat(129)],
+  ])('a record whose tenant id has %s is quarantined INVALID_TENANT_ID; nothing of it is metered (drift 0, lost 0)', async (_name, tenantId) => {
+    // GIVEN good records and one record of a tenant id outside the identifier rule
+    const good = usage(9, 'g');
+    const records = toRecords(good);
+    const bad = kinesisRecord({ data: { id: 'bad-1', tenantId, metric: 'api_calls', value: 5, timestamp: new Date(T0).toISOString() }, partitionKey: 'p' });
+    records.splice(3, 0, bad);
+
+    // WHEN
+    const res = await ingest(records);
+    await closeUntil();
+
+    // THEN the record is in the quarantine with the rule, the batch succeeds, and no window names that tenant
+    expect(res.batchItemFailures).toEqual([]);
+    const { quarantine, ledger } = await readTable(emu.client, table);
+    expect(quarantine).toHaveLength(1);
+    expect(quarantine[0].reason.S).toBe('INVALID_TENANT_ID');
+    expect(quarantine[0].detail.S).toMatch(/^tenantId must be .*ASCII letters, digits and _ - \. : @ \+ = .*no billing provider can onboard this tenant/);
+    expect(quarantine[0].sequenceNumber.S).toBe(bad.kinesis.sequenceNumber);
+    expect(quarantine[0].tenantId).toBeUndefined();
+    expect(ledger.filter((i) => i.sk.S!.includes('bad-1'))).toEqual([]);
+    const f = await figures(good);
+    expect({ drift: f.countDrift, lost: f.lost }).toEqual({ drift: 0, lost: 0 });
+    expect(f.windows.map((w) => w.tenantId)).not.toContain(tenantId);
   });
 });
 

@@ -1,4 +1,4 @@
-import { parseTimestamp, parseUsageRecord, ParseResult } from '../../src/ingestor/shared.lambda/usage-record';
+import { parseTimestamp, parseUsageRecord, ParseResult, wellFormed } from '../../src/ingestor/shared.lambda/usage-record';
 
 const ARRIVAL = Date.parse('2026-11-27T02:30:00Z');
 const parse = (text: string): ParseResult => parseUsageRecord(Buffer.from(text, 'utf8'), { arrivalMs: ARRIVAL, maxClockSkewMs: 300_000 });
@@ -55,22 +55,54 @@ describe('timestamps are strict', () => {
   });
 });
 
-describe('names', () => {
+describe('names follow the one identifier rule', () => {
+  const withTenant = (tenant: string) => `{"id":"a","tenantId":${tenant},"metric":"m","value":1,"timestamp":"2026-11-27T02:15:00Z"}`;
+
   test.each([
-    ['a lone high surrogate', '{"id":"a","tenantId":"t\\ud800","metric":"m","value":1,"timestamp":"2026-11-27T02:15:00Z"}', /valid Unicode/],
-    ['a lone low surrogate in the metric', '{"id":"a","tenantId":"t","metric":"\\udc00","value":1,"timestamp":"2026-11-27T02:15:00Z"}', /valid Unicode/],
-    ['a control character', '{"id":"a","tenantId":"t\\u0007","metric":"m","value":1,"timestamp":"2026-11-27T02:15:00Z"}', /control characters/],
-    ['a C1 control character in the id', '{"id":"a\\u0085","tenantId":"t","metric":"m","value":1,"timestamp":"2026-11-27T02:15:00Z"}', /control characters/],
-    ['a tenant id of 129 bytes', `{"id":"a","tenantId":"${'t'.repeat(129)}","metric":"m","value":1,"timestamp":"2026-11-27T02:15:00Z"}`, /at most 128 bytes/],
-  ])('%s is refused', (_name, text, detail) => {
-    const r = parse(text);
-    expect(r).toMatchObject({ ok: false, reason: 'INVALID_FIELD', detail: expect.stringMatching(detail) });
-    // the detail itself is valid Unicode (DynamoDB refuses lone surrogates)
-    expect((r as { detail: string }).detail).not.toMatch(/[\ud800-\udfff]/);
+    ['a space', '"tenant 1"', /holds a space/],
+    ['a leading space', '" tenant-1"', /holds a space/],
+    ['non-ASCII (é)', '"t\u00e9nant"', /holds U\+00E9/],
+    ['an emoji', '"t-\\ud83d\\ude00"', /holds U\+1F600/],
+    ['a single quote', '"acme\'s"', /holds '''/],
+    ['a double quote', '"a\\"b"', /holds '"'/],
+    ['a backslash', '"a\\\\b"', /holds '\\'/],
+    ['#, the key separator', '"a#b"', /holds '#'/],
+    ['/, a path separator', '"a/b"', /holds '\/'/],
+    ['a lone high surrogate', '"t\\ud800"', /holds U\+D800/],
+    ['a control character', '"t\\u0007"', /holds U\+0007/],
+    ['129 characters', `"${'t'.repeat(129)}"`, /1 to 128 characters .*\(it has 129\)/],
+    ['..', '".."', /not '\.' or '\.\.'/],
+    ['a number', '42', /must be a string/],
+    ['an empty string', '""', /must not be empty/],
+  ])('a tenant id with %s is refused as INVALID_TENANT_ID, with the rule and why', (_name, tenant, detail) => {
+    const r = parse(withTenant(tenant));
+    expect(r).toMatchObject({ ok: false, reason: 'INVALID_TENANT_ID', detail: expect.stringMatching(detail) });
+    const d = (r as { detail: string }).detail;
+    expect(d).toMatch(/^tenantId must .*ASCII letters, digits and _ - \. : @ \+ = .*no billing provider can onboard this tenant/);
+    // the detail itself is valid Unicode (DynamoDB refuses lone surrogates), and no tenant id is kept
+    expect(wellFormed(d)).toBe(d);
+    expect((r as { tenantId?: string }).tenantId).toBeUndefined();
   });
 
-  test('a surrogate pair (an emoji) is valid', () => {
-    expect(parse('{"id":"a","tenantId":"t-😀","metric":"m","value":1,"timestamp":"2026-11-27T02:15:00Z"}')).toMatchObject({ ok: true });
+  test.each([
+    ['a metric with a space', '{"id":"a","tenantId":"t","metric":"api calls","value":1,"timestamp":"2026-11-27T02:15:00Z"}', /^metric must be 1 to 128 .* holds a space/],
+    ['a lone low surrogate in the metric', '{"id":"a","tenantId":"t","metric":"\\udc00","value":1,"timestamp":"2026-11-27T02:15:00Z"}', /^metric .*U\+DC00/],
+    ['a C1 control character in the id', '{"id":"a\\u0085","tenantId":"t","metric":"m","value":1,"timestamp":"2026-11-27T02:15:00Z"}', /^id must be 1 to 256 .*U\+0085/],
+    ['an id with #', '{"id":"order#1","tenantId":"t","metric":"m","value":1,"timestamp":"2026-11-27T02:15:00Z"}', /^id must be 1 to 256 .*'#'/],
+    ['an id of 257 characters', `{"id":"${'i'.repeat(257)}","tenantId":"t","metric":"m","value":1,"timestamp":"2026-11-27T02:15:00Z"}`, /^id must be 1 to 256 .*\(it has 257\)/],
+    ['a void naming an id with a space', '{"id":"v","tenantId":"t","voids":"a b","timestamp":"2026-11-27T02:15:00Z"}', /^voids must be 1 to 256/],
+  ])('%s is refused as INVALID_FIELD, naming the rule; the tenant is kept', (_name, text, detail) => {
+    const r = parse(text);
+    expect(r).toMatchObject({ ok: false, reason: 'INVALID_FIELD', detail: expect.stringMatching(detail), tenantId: 't' });
+    expect(wellFormed((r as { detail: string }).detail)).toBe((r as { detail: string }).detail);
+  });
+
+  test('every character the rule allows, at the longest lengths, is accepted', () => {
+    const tenant = 'Az09_-.:@+='.padEnd(128, 'x');
+    const metric = 'm'.repeat(128);
+    const id = 'i'.repeat(256);
+    expect(parse(`{"id":"${id}","tenantId":"${tenant}","metric":"${metric}","value":1,"timestamp":"2026-11-27T02:15:00Z"}`))
+      .toMatchObject({ ok: true, record: { id, tenantId: tenant, metric } });
   });
 });
 

@@ -263,7 +263,7 @@ describe('DynamoDbBilling', () => {
     ['a price is negative', { unitPrices: [{ metric: 'm', unitPrice: '-1' }] }, /unitPrice .* \(given '-1'\)/],
     ['a price has more than 12 decimal places', { unitPrices: [{ metric: 'm', unitPrice: '0.0000000000001' }] }, /at most 12 decimal places/],
     ['a metric is priced twice', { unitPrices: [{ metric: 'm', unitPrice: '1' }, { metric: 'm', unitPrice: '2' }] }, /unitPrices\[1\]\.metric .*is priced twice \(given 'm'\)/],
-    ['a metric name has a space', { unitPrices: [{ metric: 'api calls', unitPrice: '1' }] }, /metric .*must be 1 to 128 characters without spaces.* \(given 'api calls'\)/],
+    ['a metric name has a space', { unitPrices: [{ metric: 'api calls', unitPrice: '1' }] }, /metric .*must be 1 to 128 characters of ASCII letters, digits and _ - \. : @ \+ = .* \(given 'api calls'\)/],
     ['a currency is not ISO 4217', { unitPrices: [{ metric: 'm', unitPrice: '1', currency: 'usd' }] }, /currency .*must be an ISO 4217 code in capitals \(given 'usd'\)/],
     ['the price list is too large for the environment', { unitPrices: Array.from({ length: 60 }, (_, i) => ({ metric: `metric-with-a-long-name-${i}`, unitPrice: '1' })) }, /limit 2500/],
     ['the webhook path has a leading slash', { webhookPath: '/webhook' },

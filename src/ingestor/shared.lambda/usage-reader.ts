@@ -11,6 +11,8 @@
  *   window at least once; keyed by `windowId`, it handles each exactly once.
  * - `readTenantClosedWindows`: one tenant's closed windows by window start
  *   (the final push when a tenant is offboarded).
+ * - `readTenantClosedWindowPage`: the same, a page at a time with an opaque
+ *   cursor and an optional metric, for readers of long ranges (the usage API).
  * - `readOpenTotals`: a tenant's running totals of the windows not closed yet,
  *   computed from the ledger (they may still change until the window closes).
  *
@@ -85,6 +87,42 @@ export interface ReadClosedWindowsOptions {
   readonly limit?: number;
 }
 
+/** Options of `readTenantClosedWindowPage`. */
+export interface ReadTenantClosedWindowPageOptions {
+  /** Windows whose start is at or after this time (ISO-8601). @default - from the first */
+  readonly since?: string;
+  /** Windows whose start is before this time (ISO-8601). @default - to the last */
+  readonly until?: string;
+  /** Only the windows of this metric. @default - every metric */
+  readonly metric?: string;
+  /** Continue after this cursor (from an earlier page of the same tenant, range and metric). */
+  readonly cursor?: string;
+  /** Most windows returned (1 to 10,000). @default 1000 */
+  readonly limit?: number;
+  /**
+   * Most window starts looked at in one call: over a long range with little usage,
+   * a page ends there (holding fewer than `limit` windows, possibly none) with a cursor.
+   * @default 2000
+   */
+  readonly maxWindowStarts?: number;
+}
+
+/** A page of one tenant's closed windows. */
+export interface TenantClosedWindowPage {
+  /** By window start, then metric. */
+  readonly windows: ClosedWindow[];
+  /** Pass it to the next call; undefined once the range holds no more windows. */
+  readonly cursor?: string;
+}
+
+/** A reader's refusal of its input (a cursor it never returned, a time that is not ISO-8601): the caller's mistake, not the store's. */
+export class UsageReadInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageReadInputError';
+  }
+}
+
 /** Position of a cursor: the last window returned (window start, tenant group, page, entry), or where to start. */
 interface Position {
   readonly w?: string;
@@ -102,14 +140,53 @@ function encodeCursor(p: Position): string {
   return Buffer.from(JSON.stringify(p), 'utf8').toString('base64url');
 }
 
-function decodeCursor(cursor: string): Position {
+const WINDOW_START = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+const isIndex = (n: unknown) => n === undefined || (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0);
+
+function decodeJson(cursor: string): unknown {
   try {
-    const p = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Position;
-    if (typeof p === 'object' && p !== null && (p.w === undefined || typeof p.w === 'string')) return p;
+    return typeof cursor === 'string' && /^[A-Za-z0-9_-]*$/.test(cursor) ? JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) : undefined;
   } catch {
-    // fall through
+    return undefined;
   }
-  throw new Error(`Not a cursor of readClosedWindows: ${JSON.stringify(cursor.slice(0, 80))}; pass the cursor a previous call returned`);
+}
+
+/** Whether a value is a plain object whose keys are all among `keys`. */
+function isObjectOf(p: unknown, keys: readonly string[]): p is Record<string, unknown> {
+  return typeof p === 'object' && p !== null && !Array.isArray(p) && Object.keys(p).every((k) => keys.includes(k));
+}
+
+function decodeCursor(cursor: string): Position {
+  const p = decodeJson(cursor) as Position | undefined;
+  if (isObjectOf(p, ['w', 'g', 'p', 'i', 'since'])
+    && (p.w === undefined || (typeof p.w === 'string' && WINDOW_START.test(p.w)))
+    && isIndex(p.g) && isIndex(p.p) && isIndex(p.i) && (p.since === undefined || typeof p.since === 'string')) return p;
+  throw new UsageReadInputError(`Not a cursor of readClosedWindows: ${JSON.stringify(String(cursor).slice(0, 80))}; pass the cursor a previous call returned`);
+}
+
+/** Position of a tenant page cursor: the window start and metric of the last window returned (no metric: that window start is done). */
+interface TenantPosition {
+  readonly w: string;
+  readonly m?: string;
+}
+
+function decodeTenantCursor(cursor: string): TenantPosition {
+  const p = decodeJson(cursor) as TenantPosition | undefined;
+  if (isObjectOf(p, ['w', 'm']) && typeof p.w === 'string' && WINDOW_START.test(p.w)
+    && (p.m === undefined || typeof p.m === 'string')) return p;
+  throw new UsageReadInputError('Not a cursor of readTenantClosedWindowPage; pass the cursor a previous call returned');
+}
+
+/**
+ * A bound of a range of window starts as a whole second, rounded up: window
+ * starts are whole seconds, so `start >= t` and `start < t` hold exactly when
+ * they hold for `t` rounded up. Refuses what is not a time.
+ */
+function isoOption(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) throw new UsageReadInputError(`${name} ${JSON.stringify(String(value).slice(0, 80))} is not an ISO-8601 time`);
+  return isoSeconds(Math.ceil(ms / 1000) * 1000);
 }
 
 /** The usage read contract's reader. */
@@ -153,7 +230,7 @@ export class UsageReader {
     // Compared as instants, not as strings: `closedAt` carries milliseconds (`...:00.123Z`),
     // which sort before a `since` written without them (`...:00Z`) in the same second.
     const sinceMs = position.since === undefined ? undefined : Date.parse(position.since);
-    if (sinceMs !== undefined && !Number.isFinite(sinceMs)) throw new Error(`since ${JSON.stringify(position.since)} is not an ISO-8601 time`);
+    if (sinceMs !== undefined && !Number.isFinite(sinceMs)) throw new UsageReadInputError(`since ${JSON.stringify(position.since)} is not an ISO-8601 time`);
     const windows: ClosedWindow[] = [];
     const index: QueryCommandInput = {
       TableName: this.options.tableName,
@@ -218,6 +295,86 @@ export class UsageReader {
       }
     });
     return found.flat();
+  }
+
+  /**
+   * One page of a tenant's closed windows whose start is in [since, until), by
+   * window start then metric, at most `limit`, after `cursor`. Reads the closed
+   * window index from the cursor on (64 window starts per request) and the
+   * tenant's group of each window start (8 at once), and stops at `limit`
+   * windows or `maxWindowStarts` window starts, whichever comes first: a page
+   * costs what it returns, however long the range. Every window of the range
+   * is returned exactly once over the pages, in order.
+   */
+  public async readTenantClosedWindowPage(tenantId: string, opts: ReadTenantClosedWindowPageOptions = {}): Promise<TenantClosedWindowPage> {
+    const limit = Math.min(Math.max(Math.floor(opts.limit ?? 1000), 1), MAX_LIMIT);
+    const budget = Math.max(Math.floor(opts.maxWindowStarts ?? 2000), 1);
+    const after = opts.cursor !== undefined ? decodeTenantCursor(opts.cursor) : undefined;
+    const since = isoOption('since', opts.since);
+    const until = isoOption('until', opts.until);
+    const from = after ? after.w : since;
+    const index = queryItems(this.client, {
+      TableName: this.options.tableName,
+      KeyConditionExpression: from !== undefined ? '#pk = :pk AND #sk >= :from' : '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey, ...(from !== undefined ? { '#sk': TABLE_KEYS.sortKey } : {}) },
+      ExpressionAttributeValues: { ':pk': { S: CLOSED_INDEX_PK }, ...(from !== undefined ? { ':from': { S: from } } : {}) },
+      ConsistentRead: true,
+      Limit: 64,
+    });
+    const windows: ClosedWindow[] = [];
+    let looked = 0;
+    let last: TenantPosition | undefined = after;
+    let chunk: Record<string, AttributeValue>[] = [];
+    let exhausted = false;
+    const flush = async (): Promise<boolean> => {
+      const found: ClosedWindow[][] = chunk.map(() => []);
+      await forEachConcurrently([...chunk.keys()], 8, async (n) => {
+        found[n] = await this.tenantWindowsOf(chunk[n], tenantId, opts.metric);
+      });
+      for (const [n, entry] of chunk.entries()) {
+        const windowStart = entry[TABLE_KEYS.sortKey].S!;
+        for (const w of found[n].sort((a, b) => (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : 0))) {
+          if (after && windowStart === after.w && (after.m === undefined || w.metric <= after.m)) continue;
+          windows.push(w);
+          last = { w: windowStart, m: w.metric };
+          if (windows.length === limit) return true;
+        }
+        last = { w: windowStart };
+      }
+      chunk = [];
+      return false;
+    };
+    for (;;) {
+      const next = await index.next();
+      const entry = next.done ? undefined : next.value;
+      const windowStart = entry?.[TABLE_KEYS.sortKey].S;
+      const done = entry === undefined || (until !== undefined && windowStart! >= until);
+      if (done) exhausted = true;
+      else if (!(after && after.m === undefined && windowStart === after.w)) chunk.push(entry);
+      if (done || chunk.length === 8 || looked + chunk.length >= budget) {
+        looked += chunk.length;
+        if (await flush()) {
+          await index.return(undefined);
+          return { windows, cursor: encodeCursor(last as Position) };
+        }
+        if (done || looked >= budget) break;
+      }
+    }
+    await index.return(undefined);
+    if (exhausted) return { windows, cursor: undefined };
+    return { windows, cursor: last ? encodeCursor(last as Position) : opts.cursor };
+  }
+
+  /** A tenant's closed windows of one window start (its index entry), of one metric or all. */
+  private async tenantWindowsOf(entry: Record<string, AttributeValue>, tenantId: string, metric?: string): Promise<ClosedWindow[]> {
+    const group = tenantGroupOf(tenantId, Number(entry[CLOSED_ATTRIBUTES.groups].N));
+    const found: ClosedWindow[] = [];
+    for await (const page of this.pages(entry[TABLE_KEYS.sortKey].S!, group)) {
+      for (const e of JSON.parse(page[CLOSED_ATTRIBUTES.windows].S!) as PageEntry[]) {
+        if (e[0] === tenantId && (metric === undefined || e[1] === metric)) found.push(this.closedWindow(entry, page, e));
+      }
+    }
+    return found;
   }
 
   /** A tenant's running totals of the windows not closed yet, from the ledger (one query per ledger shard and window start). */

@@ -6,6 +6,7 @@
  * short, well-formed detail.
  */
 import { parse as parseJson } from 'lossless-json';
+import { identifierProblem, IdentifierKind } from '../../events/identifiers';
 import { DecimalError, parseDecimal } from '../../shared.lambda/decimal';
 import { RECORD_LIMITS } from '../ingestor-contract';
 
@@ -17,6 +18,11 @@ export type QuarantineReason =
   | 'MISSING_FIELD'
   /** A field has the wrong type, form or range. */
   | 'INVALID_FIELD'
+  /**
+   * The tenant id breaks the identifier rule (`events/identifiers.ts`): no
+   * billing provider could onboard that tenant, so its usage could never be billed.
+   */
+  | 'INVALID_TENANT_ID'
   /** The event time is further after the record's arrival than the allowed clock skew. */
   | 'FUTURE_TIMESTAMP'
   /** The record's window was closed (or closing) when the record was written. */
@@ -95,20 +101,14 @@ export function wellFormed(text: string): string {
   return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
-// C0 and C1 control characters, and DEL.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
-/** Checks a name or id: a well-formed, non-empty string within `maxBytes`, no control characters (and no `#` unless allowed). */
-function checkName(v: unknown, field: string, maxBytes: number, allowHash: boolean): string | { problem: string } {
-  if (typeof v !== 'string') return { problem: `${field} must be a string (given ${describe(v)})` };
-  if (v.length === 0) return { problem: `${field} must not be empty` };
-  if (wellFormed(v) !== v) return { problem: `${field} must be valid Unicode (given ${describe(v)}, which holds a lone surrogate)` };
-  if (CONTROL.test(v)) return { problem: `${field} must not contain control characters (given ${describe(v)})` };
-  if (!allowHash && v.includes('#')) return { problem: `${field} must not contain '#' (given ${describe(v)})` };
-  const bytes = Buffer.byteLength(v, 'utf8');
-  if (bytes > maxBytes) return { problem: `${field} must be at most ${maxBytes} bytes of UTF-8 (given ${describe(v)}, ${bytes} bytes)` };
-  return v;
+/**
+ * Checks an identifier (tenant id, metric, record id) against the one identifier
+ * rule; the problem shows the value, shortened and escaped.
+ */
+function checkIdentifier(v: unknown, field: string, kind: IdentifierKind): string | { problem: string } {
+  const problem = identifierProblem(kind, v);
+  if (problem === undefined) return v as string;
+  return { problem: `${field}${problem.slice(kind.length)} (given ${describe(v)})` };
 }
 
 /** A JSON number's text as a plain decimal (`1.5e3` -> `1500`); undefined when its exponent is absurd. */
@@ -199,10 +199,12 @@ export function parseUsageRecord(data: Buffer, options: ParseOptions): ParseResu
   const missing = (field: string, tenantId?: string) => fail('MISSING_FIELD', `${field} is missing`, tenantId);
 
   if (o.tenantId === undefined || o.tenantId === null) return missing('tenantId');
-  const tenantId = checkName(o.tenantId, 'tenantId', RECORD_LIMITS.MAX_TENANT_ID_BYTES, false);
-  if (typeof tenantId !== 'string') return fail('INVALID_FIELD', tenantId.problem);
+  const tenantId = checkIdentifier(o.tenantId, 'tenantId', 'tenantId');
+  if (typeof tenantId !== 'string') {
+    return fail('INVALID_TENANT_ID', `${tenantId.problem}: no billing provider can onboard this tenant, so its usage is not metered`);
+  }
   if (o.id === undefined || o.id === null) return missing('id', tenantId);
-  const id = checkName(o.id, 'id', RECORD_LIMITS.MAX_ID_BYTES, true);
+  const id = checkIdentifier(o.id, 'id', 'recordId');
   if (typeof id !== 'string') return fail('INVALID_FIELD', id.problem, tenantId);
 
   if (o.timestamp === undefined || o.timestamp === null) return missing('timestamp', tenantId);
@@ -217,7 +219,7 @@ export function parseUsageRecord(data: Buffer, options: ParseOptions): ParseResu
   }
 
   if (o.voids !== undefined && o.voids !== null) {
-    const voids = checkName(o.voids, 'voids', RECORD_LIMITS.MAX_ID_BYTES, true);
+    const voids = checkIdentifier(o.voids, 'voids', 'recordId');
     if (typeof voids !== 'string') return fail('INVALID_FIELD', voids.problem, tenantId);
     if (o.value !== undefined && o.value !== null) {
       return fail('INVALID_FIELD', `a void (voids ${describe(voids)}) carries no value (given ${describe(o.value)}): send the void without value`, tenantId);
@@ -226,7 +228,7 @@ export function parseUsageRecord(data: Buffer, options: ParseOptions): ParseResu
   }
 
   if (o.metric === undefined || o.metric === null) return missing('metric', tenantId);
-  const metric = checkName(o.metric, 'metric', RECORD_LIMITS.MAX_METRIC_BYTES, false);
+  const metric = checkIdentifier(o.metric, 'metric', 'metric');
   if (typeof metric !== 'string') return fail('INVALID_FIELD', metric.problem, tenantId);
   if (o.value === undefined || o.value === null) return missing('value', tenantId);
   const value = checkValue(o.value);

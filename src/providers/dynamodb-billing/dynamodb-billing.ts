@@ -19,6 +19,7 @@ import { PutUsageFunction } from './put-usage-function';
 import { WebhookFunction } from './webhook-function';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../../billing/billing';
 import { ControlPlaneEvents } from '../../events/event-definition';
+import { identifierRule, isMetricName } from '../../events/identifiers';
 import { IDataIngestorAggregator } from '../../ingestor/ingestor';
 import { AlarmSet, functionErrorsMetric, handlerMetric } from '../../private/alarms';
 import { BundledFunctionClass, createHandlerFunction } from '../../private/handler-function';
@@ -164,7 +165,6 @@ export interface DynamoDbBillingProps {
 const PRICE = new RegExp(`^\\d{1,${MAX_PRICE_INTEGER_DIGITS}}(\\.\\d{1,${MAX_PRICE_FRACTION_DIGITS}})?$`);
 const CURRENCY = /^[A-Z]{3}$/;
 const HEADER_NAME = /^[A-Za-z0-9-]{1,64}$/;
-const METRIC = /^[^\s"\\]{1,128}$/;
 /** Lambda environment variables total 4 KB; keep the price list well below. */
 const MAX_PRICES_JSON = 2500;
 /** The webhook's timeout; its claims on event ids last longer (the lease), so a live claimant never loses one. */
@@ -446,8 +446,8 @@ function validateProps(scope: Construct, props: DynamoDbBillingProps): void {
   for (const [i, p] of (props.unitPrices ?? []).entries()) {
     const at = `unitPrices[${i}]`;
     if (Token.isUnresolved(p.metric) || Token.isUnresolved(p.unitPrice)) continue;
-    if (typeof p.metric !== 'string' || !METRIC.test(p.metric)) {
-      v.add(`${at}.metric`, p.metric, 'must be 1 to 128 characters without spaces, quotes or backslashes', 'use the metric name exactly as producers write it, for example \'apiCalls\'');
+    if (typeof p.metric !== 'string' || !isMetricName(p.metric)) {
+      v.add(`${at}.metric`, p.metric, identifierRule('metric'), 'use the metric name exactly as producers write it, for example \'apiCalls\'');
     } else if (seen.has(p.metric)) {
       v.add(`${at}.metric`, p.metric, 'is priced twice', 'give each metric one price');
     }

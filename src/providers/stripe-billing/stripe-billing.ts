@@ -25,6 +25,7 @@ import { SetupFunction } from './setup-function';
 import { WebhookFunction } from './webhook-function';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../../billing/billing';
 import { ControlPlaneEvents } from '../../events/event-definition';
+import { identifierRule, isMetricName } from '../../events/identifiers';
 import { IDataIngestorAggregator } from '../../ingestor/ingestor';
 import { AlarmSet, functionErrorsMetric, handlerMetric, queueDepthMetric } from '../../private/alarms';
 import { createHandlerFunction } from '../../private/handler-function';
@@ -288,7 +289,6 @@ export interface StripeBillingProps {
 }
 
 const CONSTRUCT = 'StripeBilling';
-const METRIC = /^[^\s"\\]{1,128}$/;
 const EVENT_NAME = /^[A-Za-z0-9_\-.:]{1,100}$/;
 const PRICE = /^(price|plan)_[A-Za-z0-9_]{1,250}$/;
 const MULTIPLIER = /^\d{1,15}(\.\d{1,12})?$/;
@@ -994,7 +994,7 @@ function validate(scope: Construct, props: StripeBillingProps, manage: boolean, 
   for (const [i, m] of meters.entries()) {
     const at = `meters[${i}]`;
     if (!Token.isUnresolved(m.metric)) {
-      if (typeof m.metric !== 'string' || !METRIC.test(m.metric)) v.add(`${at}.metric`, m.metric, 'must be 1 to 128 characters without spaces, quotes or backslashes', 'give the metric name producers write, for example \'apiCalls\'');
+      if (typeof m.metric !== 'string' || !isMetricName(m.metric)) v.add(`${at}.metric`, m.metric, identifierRule('metric'), 'give the metric name producers write, for example \'apiCalls\'');
       else if (metrics.has(m.metric)) v.add(`${at}.metric`, m.metric, 'is mapped twice', 'map each metric to one meter');
       metrics.add(m.metric);
     }

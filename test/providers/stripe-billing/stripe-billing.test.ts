@@ -284,7 +284,7 @@ describe('StripeBilling', () => {
         error = (e as Error).message;
       }
       for (const expected of [
-        "meters[0].metric must be 1 to 128 characters without spaces, quotes or backslashes (given 'api calls')",
+        "meters[0].metric must be 1 to 128 characters of ASCII letters, digits and _ - . : @ + = (not '.' or '..') (given 'api calls')",
         "meters[0].eventName (Python: meters[0].event_name) must be 1 to 100 letters, digits or _ - . : (given 'api calls')",
         "meters[1].multiplier must be a positive decimal string with at most 12 decimal places (given '0')", "meters[2].metric is mapped twice (given 'x')",
         "meters[2].multiplier must be a positive decimal string with at most 12 decimal places (given '-2')",

@@ -3,6 +3,7 @@
  * field it uses before anything is written: a refusal names the field and
  * leaves no trace.
  */
+import { identifierRule, isTenantId } from '../../../events/identifiers';
 
 /** Payment event types that become the billing success event. */
 export const SUCCESS_TYPES: readonly string[] = ['invoice.paid', 'invoice.payment_succeeded', 'payment_intent.succeeded', 'charge.succeeded', 'payment.succeeded'];
@@ -55,6 +56,13 @@ function optionalId(value: unknown, field: string): string | undefined {
   return value;
 }
 
+/** A tenant id, under the one identifier rule (`events/identifiers.ts`), as the lifecycle handlers and the ingestor read it. */
+function optionalTenantId(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (!isTenantId(value)) throw new Refusal(`${field} ${identifierRule('tenantId')}`);
+  return value;
+}
+
 function optionalAmount(object: Obj): number | undefined {
   const field = ['amount_paid', 'amount_due', 'amount'].find((f) => object[f] !== undefined && object[f] !== null);
   if (field === undefined) return undefined;
@@ -91,8 +99,8 @@ function paymentDetail(body: Obj, eventId: string, type: string, occurredAt: str
   return {
     eventId,
     webhookType: type,
-    tenantId: optionalId(metadata.tenantId, 'data.object.metadata.tenantId') ?? optionalId(object.tenantId, 'data.object.tenantId')
-      ?? optionalId(body.tenantId, 'tenantId'),
+    tenantId: optionalTenantId(metadata.tenantId, 'data.object.metadata.tenantId') ?? optionalTenantId(object.tenantId, 'data.object.tenantId')
+      ?? optionalTenantId(body.tenantId, 'tenantId'),
     customerId: optionalId(object.customer, 'data.object.customer') ?? optionalId(object.customerId, 'data.object.customerId'),
     invoiceId: optionalId(object.invoice, 'data.object.invoice') ?? (type.startsWith('invoice.') ? optionalId(object.id, 'data.object.id') : undefined),
     amount: optionalAmount(object),
