@@ -58,7 +58,7 @@ describe('defaults', () => {
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
-  test('a Node.js 24 aggregator: hourly windows, 1 hour of lateness, 5 minutes of clock skew, one year of logs, a description', () => {
+  test('a Node.js 24 aggregator: hourly windows, 15 minutes of lateness, 5 minutes of clock skew, one year of logs, a description', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       MemorySize: 512,
@@ -68,7 +68,7 @@ describe('defaults', () => {
         Variables: Match.objectLike({
           USAGE_TABLE_NAME: { Ref: Match.stringLikeRegexp('IngestorAggregateTable') },
           WINDOW_GRANULARITY: 'HOUR',
-          ALLOWED_LATENESS_SECONDS: '3600',
+          ALLOWED_LATENESS_SECONDS: '900',
           MAX_CLOCK_SKEW_SECONDS: '300',
           LEDGER_RETENTION_SECONDS: String(7 * 86400),
           POWERTOOLS_METRICS_NAMESPACE: 'CdkSaasBilling/UsageIngestor',
@@ -85,7 +85,7 @@ describe('defaults', () => {
       Environment: {
         Variables: Match.objectLike({
           CLOSING_MARGIN_SECONDS: '120',
-          ALLOWED_LATENESS_SECONDS: '3600',
+          ALLOWED_LATENESS_SECONDS: '900',
           EVENT_BUS_ARN: { 'Fn::Join': ['', Match.arrayWith([':event-bus/default'])] },
         }),
       },
@@ -339,7 +339,7 @@ describe('grants and the usage read contract', () => {
     // WHEN
     const binding = ingestor.bindUsageReader(imported);
     // THEN
-    expect(binding.environment.USAGE_READER_ALLOWED_LATENESS_SECONDS).toBe('3600');
+    expect(binding.environment.USAGE_READER_ALLOWED_LATENESS_SECONDS).toBe('900');
     expect(statementsOf(Template.fromStack(stack), 'ImportedRole')).toEqual([expect.objectContaining({ Action: ['dynamodb:Query', 'dynamodb:GetItem'] })]);
   });
 });
