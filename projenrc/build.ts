@@ -2,7 +2,40 @@
  * What a fresh clone builds on any machine, what the npm package holds, and the checks that
  * keep README.md and docs/ honest. Called from .projenrc.ts.
  */
-import { awscdk } from 'projen';
+import { awscdk, javascript } from 'projen';
+
+/**
+ * The Node.js version the handler bundles are built for (esbuild `--target=node24`): the oldest
+ * Lambda runtime they may run on. src/private/node-runtime.ts refuses a `runtime` prop below it
+ * (test/private/node-runtime.test.ts checks that every bundle task targets it).
+ */
+export const HANDLER_NODE_MAJOR = 24;
+
+/**
+ * How projen bundles each `*.lambda.ts` and generates its `*-function.ts`.
+ *
+ * The runtime a function runs on is chosen at synth, not here: the newest Node.js runtime of the
+ * aws-cdk-lib the app loads, or the constructs' `runtime` prop (src/private/node-runtime.ts,
+ * passed by src/private/handler-function.ts to every function). So no `runtime` is given here:
+ * only then does projen generate a class that takes a `runtime` prop (`props?.runtime ??
+ * determineLatestNodeRuntime(scope)`; the fallback is never reached, a runtime is always passed).
+ * Any runtime given here would be written into the class after the props and override the prop.
+ * projen spreads `bundlingOptions` over the default runtime's esbuild target (node22), which is
+ * how the target is set to `HANDLER_NODE_MAJOR`.
+ */
+export const HANDLER_LAMBDA_OPTIONS: awscdk.LambdaFunctionCommonOptions = {
+  bundlingOptions: handlerBundling(),
+};
+
+function handlerBundling(): javascript.BundlingOptions {
+  const options: Pick<javascript.AddBundleOptions, 'target' | 'externals' | 'sourcemap'> = {
+    target: `node${HANDLER_NODE_MAJOR}`,
+    // The AWS SDK v3 ships with the Node.js runtime; Powertools is bundled.
+    externals: ['@aws-sdk/*', '@smithy/*'],
+    sourcemap: false,
+  };
+  return options;
+}
 
 /**
  * Handler sources: esbuild bundles them into assets/ (projen's `*.lambda.ts` convention), so

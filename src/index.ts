@@ -2,3 +2,4 @@ export * from './events';
 export * from './billing';
 export * from './ingestor';
 export * from './providers';
+export * from './functions';
