@@ -1,6 +1,6 @@
 import { awscdk, javascript, release, ReleasableCommits } from 'projen';
 import { UpdateSnapshot } from 'projen/lib/javascript';
-import { configureBuild, HANDLER_SOURCES } from './projenrc/build';
+import { configureBuild, HANDLER_LAMBDA_OPTIONS, HANDLER_SOURCES } from './projenrc/build';
 
 // One place for every version that has to agree across the project.
 const CDK_VERSION = '2.276.0';
@@ -55,14 +55,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
   // Handlers (*.lambda.ts) are bundled with esbuild at build time into assets/,
   // so consumers in every language synthesize without Docker or esbuild.
-  lambdaOptions: {
-    runtime: awscdk.LambdaRuntime.NODEJS_24_X,
-    bundlingOptions: {
-      // The AWS SDK v3 ships with the Node.js runtime; Powertools is bundled.
-      externals: ['@aws-sdk/*', '@smithy/*'],
-      sourcemap: false,
-    },
-  },
+  lambdaOptions: HANDLER_LAMBDA_OPTIONS,
 
   devDeps: [
     `aws-cdk-lib@${CDK_VERSION}`,
@@ -223,6 +216,19 @@ project.addTask('demo:stripe', {
 project.addTask('bench:stripe-push', {
   description: 'Push 10,000 closed windows to stripe-mock through StripeBilling\'s push; prints requests per window and wall time',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/stripe-push.ts` }],
+});
+
+// The library on the oldest (CDK_MIN_VERSION) and the newest aws-cdk-lib it accepts: the example app
+// synthesized on each (installed with npm into test/.out/compat/), with cdk-nag and cfn-lint.
+// CDK_COMPAT_NEWEST is the newest aws-cdk-lib on npm when last checked; `CDK_COMPAT_VERSIONS="2.263.0 latest"`
+// overrides the list. CI runs it after the build (.ci/run).
+const CDK_COMPAT_NEWEST = '2.278.0';
+project.addTask('test:compat', {
+  description: 'Synthesize the example app on the oldest and the newest aws-cdk-lib the package accepts (npm install into test/.out/compat/): no unacknowledged cdk-nag finding, no cfn-lint error, every library function on the newest Node.js runtime',
+  steps: [
+    { spawn: project.bundler.bundleTask.name },
+    { exec: `${devTsNode} test/compat/run.ts ${CDK_MIN_VERSION} ${CDK_COMPAT_NEWEST}` },
+  ],
 });
 
 // What a fresh clone builds, snippet compilation, release files: projenrc/build.ts.
