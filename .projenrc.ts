@@ -1,6 +1,7 @@
 import { awscdk, javascript, release, ReleasableCommits } from 'projen';
 import { UpdateSnapshot } from 'projen/lib/javascript';
 import { configureBuild, HANDLER_LAMBDA_OPTIONS, HANDLER_SOURCES } from './projenrc/build';
+import { configureRuntimeEntry, RUNTIME_ENTRY_SOURCES } from './projenrc/runtime-entry';
 
 // One place for every version that has to agree across the project.
 const CDK_VERSION = '2.276.0';
@@ -126,9 +127,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
   majorVersion: 0,
   releasableCommits: ReleasableCommits.featuresAndFixes(),
   stability: 'experimental',
-  // Handler sources are bundled into assets/ by esbuild; jsii (and so
-  // lib/ and the npm package) compiles only the constructs. Type-checked by `typecheck`.
-  excludeTypescript: HANDLER_SOURCES,
+  // Handler sources are bundled into assets/ by esbuild, the cdk-saas-billing/runtime entry point
+  // into runtime/; jsii (and so lib/ and the npm package) compiles only the constructs.
+  // Type-checked by `typecheck`.
+  excludeTypescript: [...HANDLER_SOURCES, ...RUNTIME_ENTRY_SOURCES],
   stale: false,
   pullRequestTemplate: false,
   sampleCode: false,
@@ -233,5 +235,8 @@ project.addTask('test:compat', {
 
 // What a fresh clone builds, snippet compilation, release files: projenrc/build.ts.
 configureBuild(project);
+
+// `cdk-saas-billing/runtime`: the usage reader for users' own handlers (projenrc/runtime-entry.ts).
+configureRuntimeEntry(project);
 
 project.synth();
