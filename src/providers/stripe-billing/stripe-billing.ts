@@ -663,8 +663,8 @@ export class StripeBilling extends Construct {
 
   /** The scheduled reconciler (hourly), its grants and alarms. */
   private reconciler(
-    stripeEnv: Record<string, string>, pushEnv: Record<string, string>, grace: Duration, customersTable: dynamodb.Table, usagePushTable: dynamodb.Table,
-    ingestor: IDataIngestorAggregator, alarmSet: AlarmSet,
+    stripeEnv: Record<string, string>, pushEnv: Record<string, string>, grace: Duration,
+    customersTable: dynamodb.Table, usagePushTable: dynamodb.Table, ingestor: IDataIngestorAggregator, alarmSet: AlarmSet,
     fnOptions: { logRetention?: logs.RetentionDays; removalPolicy: RemovalPolicy; runtime: lambda.Runtime | undefined },
   ): void {
     const fn = createHandlerFunction(this, 'Reconcile', ReconcileFunction, {
