@@ -1,6 +1,7 @@
 import { awscdk, javascript, release, ReleasableCommits } from 'projen';
 import { UpdateSnapshot } from 'projen/lib/javascript';
-import { configureBuild, HANDLER_SOURCES } from './projenrc/build';
+import { configureBuild, HANDLER_LAMBDA_OPTIONS, HANDLER_SOURCES } from './projenrc/build';
+import { configureRuntimeEntry, RUNTIME_ENTRY_SOURCES } from './projenrc/runtime-entry';
 
 // One place for every version that has to agree across the project.
 const CDK_VERSION = '2.276.0';
@@ -55,14 +56,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
   // Handlers (*.lambda.ts) are bundled with esbuild at build time into assets/,
   // so consumers in every language synthesize without Docker or esbuild.
-  lambdaOptions: {
-    runtime: awscdk.LambdaRuntime.NODEJS_24_X,
-    bundlingOptions: {
-      // The AWS SDK v3 ships with the Node.js runtime; Powertools is bundled.
-      externals: ['@aws-sdk/*', '@smithy/*'],
-      sourcemap: false,
-    },
-  },
+  lambdaOptions: HANDLER_LAMBDA_OPTIONS,
 
   devDeps: [
     `aws-cdk-lib@${CDK_VERSION}`,
@@ -133,9 +127,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
   majorVersion: 0,
   releasableCommits: ReleasableCommits.featuresAndFixes(),
   stability: 'experimental',
-  // Handler sources are bundled into assets/ by esbuild; jsii (and so
-  // lib/ and the npm package) compiles only the constructs. Type-checked by `typecheck`.
-  excludeTypescript: HANDLER_SOURCES,
+  // Handler sources are bundled into assets/ by esbuild, the cdk-saas-billing/runtime entry point
+  // into runtime/; jsii (and so lib/ and the npm package) compiles only the constructs.
+  // Type-checked by `typecheck`.
+  excludeTypescript: [...HANDLER_SOURCES, ...RUNTIME_ENTRY_SOURCES],
   stale: false,
   pullRequestTemplate: false,
   sampleCode: false,
@@ -232,7 +227,23 @@ project.addTask('docs:dashboard', {
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} test/dashboard/example-image.ts` }],
 });
 
+// The library on the oldest (CDK_MIN_VERSION) and the newest aws-cdk-lib it accepts: the example app
+// synthesized on each (installed with npm into test/.out/compat/), with cdk-nag and cfn-lint.
+// CDK_COMPAT_NEWEST is the newest aws-cdk-lib on npm when last checked; `CDK_COMPAT_VERSIONS="2.263.0 latest"`
+// overrides the list. CI runs it after the build (.ci/run).
+const CDK_COMPAT_NEWEST = '2.278.0';
+project.addTask('test:compat', {
+  description: 'Synthesize the example app on the oldest and the newest aws-cdk-lib the package accepts (npm install into test/.out/compat/): no unacknowledged cdk-nag finding, no cfn-lint error, every library function on the newest Node.js runtime',
+  steps: [
+    { spawn: project.bundler.bundleTask.name },
+    { exec: `${devTsNode} test/compat/run.ts ${CDK_MIN_VERSION} ${CDK_COMPAT_NEWEST}` },
+  ],
+});
+
 // What a fresh clone builds, snippet compilation, release files: projenrc/build.ts.
 configureBuild(project);
+
+// `cdk-saas-billing/runtime`: the usage reader for users' own handlers (projenrc/runtime-entry.ts).
+configureRuntimeEntry(project);
 
 project.synth();

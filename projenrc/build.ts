@@ -2,7 +2,40 @@
  * What a fresh clone builds on any machine, what the npm package holds, and the checks that
  * keep README.md and docs/ honest. Called from .projenrc.ts.
  */
-import { awscdk } from 'projen';
+import { awscdk, javascript } from 'projen';
+
+/**
+ * The Node.js version the handler bundles are built for (esbuild `--target=node24`): the oldest
+ * Lambda runtime they may run on. src/private/node-runtime.ts refuses a `runtime` prop below it
+ * (test/private/node-runtime.test.ts checks that every bundle task targets it).
+ */
+export const HANDLER_NODE_MAJOR = 24;
+
+/**
+ * How projen bundles each `*.lambda.ts` and generates its `*-function.ts`.
+ *
+ * The runtime a function runs on is chosen at synth, not here: the newest Node.js runtime of the
+ * aws-cdk-lib the app loads, or the constructs' `runtime` prop (src/private/node-runtime.ts,
+ * passed by src/private/handler-function.ts to every function). So no `runtime` is given here:
+ * only then does projen generate a class that takes a `runtime` prop (`props?.runtime ??
+ * determineLatestNodeRuntime(scope)`; the fallback is never reached, a runtime is always passed).
+ * Any runtime given here would be written into the class after the props and override the prop.
+ * projen spreads `bundlingOptions` over the default runtime's esbuild target (node22), which is
+ * how the target is set to `HANDLER_NODE_MAJOR`.
+ */
+export const HANDLER_LAMBDA_OPTIONS: awscdk.LambdaFunctionCommonOptions = {
+  bundlingOptions: handlerBundling(),
+};
+
+function handlerBundling(): javascript.BundlingOptions {
+  const options: Pick<javascript.AddBundleOptions, 'target' | 'externals' | 'sourcemap'> = {
+    target: `node${HANDLER_NODE_MAJOR}`,
+    // The AWS SDK v3 ships with the Node.js runtime; Powertools is bundled.
+    externals: ['@aws-sdk/*', '@smithy/*'],
+    sourcemap: false,
+  };
+  return options;
+}
 
 /**
  * Handler sources: esbuild bundles them into assets/ (projen's `*.lambda.ts` convention), so
@@ -39,6 +72,15 @@ export function configureBuild(project: awscdk.AwsCdkConstructLibrary): void {
   // jsii does not remove what it compiled before: a handler source compiled by an older build, or
   // a deleted module, would stay in lib/ and be packed. Compile into an empty lib/.
   project.preCompileTask.prependExec('node -e "require(\'fs\').rmSync(\'lib\', { recursive: true, force: true })"');
+
+  // No source maps in lib/: jsii compiles with projen's inline maps and inlined sources, whose
+  // `sources` name ../src/*.ts, which the package does not hold (src/ is not packed), so stack
+  // traces through source-map-support (ts-node, `node --enable-source-maps`) pointed at
+  // node_modules/cdk-saas-billing/src/*.ts. Without maps they name lib/*.js, which is packed
+  // (plain ES2022, close to the source); and the package is about 500 KB smaller.
+  // package:check refuses any packed source map naming a file the package lacks.
+  project.tsconfig?.file.addOverride('compilerOptions.inlineSourceMap', false);
+  project.tsconfig?.file.addOverride('compilerOptions.inlineSources', false);
 
   const typecheck = project.addTask('typecheck', {
     description: 'Type-check everything tsconfig.dev.json covers: handlers, tests, examples, benchmarks, projenrc',

@@ -4,3 +4,4 @@ export * from './ingestor';
 export * from './providers';
 export * from './dashboard';
 export * from './usage-api';
+export * from './functions';

@@ -17,9 +17,11 @@ import { IDataIngestorAggregator, UsageClosingTimes, UsageReaderBinding } from '
 import { AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
 import { TABLE_KEYS } from './layout';
 import { EventDefinition } from '../events/event-definition';
+import { LibraryFunctionOptions } from '../functions/library-functions';
 import { AlarmSet, functionErrorsMetric, handlerMetric, queueDepthMetric } from '../private/alarms';
 import { createHandlerFunction } from '../private/handler-function';
 import { acknowledgeNag } from '../private/nag';
+import { validateRuntime } from '../private/node-runtime';
 import { PropsValidator } from '../private/validation';
 
 /**
@@ -35,7 +37,7 @@ export enum WindowGranularity {
 /**
  * Properties of a `UsageIngestor`.
  */
-export interface UsageIngestorProps {
+export interface UsageIngestorProps extends LibraryFunctionOptions {
   /**
    * Capacity mode of the data stream.
    *
@@ -296,6 +298,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       memorySize: 512,
       logRetention: props.logRetention,
       removalPolicy,
+      runtime: props.runtime,
       environment: {
         ...windowSettings,
         [AGGREGATOR_ENV.MAX_CLOCK_SKEW_SECONDS]: String(this.maxClockSkew.toSeconds()),
@@ -335,6 +338,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       memorySize: 1024,
       logRetention: props.logRetention,
       removalPolicy,
+      runtime: props.runtime,
       environment: {
         ...windowSettings,
         [CLOSER_ENV.CLOSING_MARGIN_SECONDS]: String(closingMargin.toSeconds()),
@@ -512,5 +516,6 @@ function validate(scope: Construct, props: UsageIngestorProps): void {
   v.durationRange('closingInterval', props.closingInterval, Duration.minutes(1), Duration.hours(1));
   v.durationRange('iteratorAgeAlarmThreshold', props.iteratorAgeAlarmThreshold, Duration.seconds(1), Duration.days(7),
     'use e.g. Duration.minutes(5)');
+  validateRuntime(v, props.runtime);
   v.throwIfInvalid();
 }

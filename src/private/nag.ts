@@ -10,9 +10,15 @@ import { IConstruct } from 'constructs';
  *   acknowledgement of cdk-nag 3 covers the whole subtree.
  *
  * `id` is a rule (`AwsSolutions-SQS3`) or one finding of a rule
- * (`AwsSolutions-IAM5[Action::s3:*]`). aws-cdk-lib before 2.269 refuses finding
- * IDs that contain `::`; there the rule itself is acknowledged on this construct
- * only, so synthesis never fails because of an acknowledgement.
+ * (`AwsSolutions-IAM5[Action::s3:*]`). aws-cdk-lib before 2.269 refuses IDs with
+ * more than one `::` (`InvalidValidationId`), as many finding IDs have
+ * (`...[Resource::arn:<AWS::Partition>:...]`). There the acknowledgement is
+ * recorded as `acknowledge` records it, in the construct's
+ * `Validations.ACKNOWLEDGED_RULES_METADATA_KEY` metadata, which cdk-nag 3 reads
+ * (it matches a finding by its full ID: acknowledging the rule alone would not
+ * cover the finding). So synthesis never fails because of an acknowledgement,
+ * and the finding is acknowledged on every aws-cdk-lib the package accepts
+ * (`npx projen test:compat` checks the oldest).
  */
 export function acknowledgeNag(construct: IConstruct, id: string, reason: string): void {
   const finding = /^([^[\]]+)\[(.+)\]$/.exec(id);
@@ -20,7 +26,7 @@ export function acknowledgeNag(construct: IConstruct, id: string, reason: string
     Validations.of(construct).acknowledge({ id, reason });
   } catch (e) {
     if (!finding) throw e;
-    Validations.of(construct).acknowledge({ id: finding[1], reason: `${reason} (${finding[2]})` });
+    construct.node.addMetadata(Validations.ACKNOWLEDGED_RULES_METADATA_KEY, { [id]: reason });
   }
   const entry = finding ? { id: finding[1], reason, applies_to: [finding[2]] } : { id, reason };
   for (const cfn of construct.node.findAll()) {

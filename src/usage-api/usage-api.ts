@@ -12,7 +12,9 @@ import { AuthMode, DEFAULT_PATH_PREFIX, DEFAULT_TENANT_CLAIM, ROUTES, routePath,
 import { UsageApiFunction } from './usage-api-function';
 import { IDataIngestorAggregator } from '../ingestor/ingestor';
 import { AlarmSet } from '../private/alarms';
+import { LibraryFunctionOptions } from '../functions/library-functions';
 import { createHandlerFunction } from '../private/handler-function';
+import { validateRuntime } from '../private/node-runtime';
 import { acknowledgeNag } from '../private/nag';
 import { PropsValidator } from '../private/validation';
 
@@ -220,7 +222,7 @@ function checkClaim(claim: unknown, problem: ProblemSink): void {
 /**
  * Properties of a `UsageApi`.
  */
-export interface UsageApiProps {
+export interface UsageApiProps extends LibraryFunctionOptions {
   /**
    * The usage ingestor whose usage the API reads (through its usage read
    * contract, `bindUsageReader`).
@@ -414,6 +416,7 @@ export class UsageApi extends Construct {
       memorySize: 512,
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
+      runtime: props.runtime,
       environment: {
         [USAGE_API_ENV.PATH_PREFIX]: props.pathPrefix ?? DEFAULT_PATH_PREFIX,
         [USAGE_API_ENV.AUTH_MODE]: auth.mode,
@@ -522,6 +525,7 @@ function validate(scope: Construct, props: UsageApiProps): BoundAuthorization {
       }
     }
   }
+  validateRuntime(v, props.runtime);
   v.throwIfInvalid();
   return bound;
 }

@@ -11,6 +11,9 @@ export const LAMBDA_RUNTIME_PROVIDED = [/^@aws-sdk\//, /^@smithy\//];
 
 export interface PackageJsonLike {
   readonly name: string;
+  readonly main?: string;
+  readonly types?: string;
+  readonly exports?: Record<string, unknown>;
   readonly dependencies?: Record<string, string>;
   readonly peerDependencies?: Record<string, string>;
   readonly bundledDependencies?: string[];
@@ -36,6 +39,12 @@ export function handlerSourceProblems(files: readonly string[]): string[] {
     .filter((f) => /(^|\/)[^/]*\.lambda(\.[^/]*)?$|(^|\/)[^/]*\.lambda\//.test(f) || /(^|\/)shared\.lambda(\/|$)/.test(f))
     .map((f) => `${f}: unbundled handler source in the package (only the bundles under assets/ belong there)`);
 }
+
+/**
+ * The user-facing runtime entry point (`cdk-saas-billing/runtime`, built by
+ * projenrc/build-runtime-entry.ts): a bundle for users' handlers, not a Lambda asset.
+ */
+export const RUNTIME_ENTRY = { subpath: './runtime', dir: 'runtime/' };
 
 /** Every bundle the build produced is packed. */
 export function missingAssetProblems(files: readonly string[], builtAssets: readonly string[]): string[] {
@@ -69,7 +78,9 @@ export function unresolvedRequireProblems(pkg: Pick<PackageUnderTest, 'files' | 
   const builtins = new Set(builtinModules);
   const problems: string[] = [];
   for (const file of pkg.files.filter((f) => f.endsWith('.js'))) {
-    const inBundle = file.startsWith('assets/');
+    // The handler bundles run on the Lambda runtime; the runtime entry point runs in users' handlers,
+    // where the Lambda runtime (or the user's bundler) provides the AWS SDK.
+    const inBundle = file.startsWith('assets/') || file.startsWith(RUNTIME_ENTRY.dir);
     for (const spec of new Set(requiredModules(pkg.read(file)))) {
       if (spec.startsWith('.')) {
         const base = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
@@ -140,12 +151,134 @@ export function linkProblems(pkg: PackageUnderTest): string[] {
   return problems;
 }
 
+/** The target of a package.json `exports` entry for `require` / TypeScript, by the conditions this package uses. */
+function exportTarget(entry: unknown, condition: 'types' | 'default'): string | undefined {
+  if (typeof entry === 'string') return condition === 'default' ? entry : undefined;
+  if (entry && typeof entry === 'object') {
+    const value = (entry as Record<string, unknown>)[condition] ?? (condition === 'default' ? (entry as Record<string, unknown>).require : undefined);
+    return typeof value === 'string' ? value : undefined;
+  }
+  return undefined;
+}
+
+/** Where a subpath (`./package.json`) lands through `exports`, exact entries first, then `./*` patterns. */
+export function resolveExport(exportsField: Record<string, unknown>, subpath: string, condition: 'types' | 'default'): string | undefined {
+  if (subpath in exportsField) return exportTarget(exportsField[subpath], condition);
+  for (const [key, entry] of Object.entries(exportsField)) {
+    const star = key.indexOf('*');
+    if (star < 0) continue;
+    const [prefix, suffix] = [key.slice(0, star), key.slice(star + 1)];
+    if (subpath.startsWith(prefix) && subpath.endsWith(suffix) && subpath.length >= key.length - 1) {
+      return exportTarget(entry, condition)?.replace('*', subpath.slice(prefix.length, subpath.length - suffix.length));
+    }
+  }
+  return undefined;
+}
+
+/** The relative and bare module specifiers a declaration file imports or re-exports. */
+export function declarationImports(dts: string): string[] {
+  return [...dts.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+}
+
+/**
+ * The `cdk-saas-billing/runtime` entry point (issue 16): exported as `./runtime` with its types
+ * (first) and its JavaScript, both packed; its declarations reach only packed declarations and the
+ * AWS SDK; `runtime/index.js` and `runtime/index.d.ts` also serve resolvers that ignore `exports`.
+ * `exports` keeps the jsii entry point `.` as `main` and `types` give it, and `package.json` and
+ * `.jsii` reachable (jsii tools read them through the package name).
+ */
+export function runtimeEntryProblems(pkg: Pick<PackageUnderTest, 'files' | 'read' | 'packageJson'>): string[] {
+  const packed = new Set(pkg.files);
+  const exportsField = pkg.packageJson.exports;
+  if (!exportsField) return ['package.json: no "exports": cdk-saas-billing/runtime is not exported (projenrc/runtime-entry.ts sets it)'];
+  const problems: string[] = [];
+  const entry = exportsField[RUNTIME_ENTRY.subpath];
+  if (entry && typeof entry === 'object' && Object.keys(entry)[0] !== 'types') {
+    problems.push(`package.json: exports["${RUNTIME_ENTRY.subpath}"] must list "types" first (TypeScript takes the first condition that matches)`);
+  }
+  for (const condition of ['types', 'default'] as const) {
+    const target = exportTarget(entry, condition);
+    if (!target) problems.push(`package.json: exports["${RUNTIME_ENTRY.subpath}"] has no "${condition}"`);
+    else if (!packed.has(target.replace(/^\.\//, ''))) problems.push(`package.json: exports["${RUNTIME_ENTRY.subpath}"].${condition} is ${target}, which is not in the package`);
+  }
+  for (const file of [`${RUNTIME_ENTRY.dir}index.js`, `${RUNTIME_ENTRY.dir}index.d.ts`]) {
+    if (!packed.has(file)) problems.push(`${file}: missing (the runtime entry point for resolvers that ignore "exports")`);
+  }
+  for (const [condition, field] of [['default', pkg.packageJson.main], ['types', pkg.packageJson.types]] as const) {
+    const target = exportTarget(exportsField['.'], condition);
+    if (field && target?.replace(/^\.\//, '') !== field.replace(/^\.\//, '')) {
+      problems.push(`package.json: exports["."].${condition} is ${target}, but the jsii entry point is ${field}: keep them equal`);
+    }
+  }
+  for (const subpath of ['./package.json', './.jsii']) {
+    if (resolveExport(exportsField, subpath, 'default') !== subpath) problems.push(`package.json: exports does not expose ${subpath} (jsii tools read it)`);
+  }
+  for (const file of pkg.files.filter((f) => f.startsWith(RUNTIME_ENTRY.dir) && f.endsWith('.d.ts'))) {
+    for (const spec of declarationImports(pkg.read(file))) {
+      if (spec.startsWith('.')) {
+        const base = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec.replace(/\.js$/, '')));
+        if (![`${base}.d.ts`, `${base}/index.d.ts`].some((c) => packed.has(c))) problems.push(`${file}: imports '${spec}', which has no declaration in the package`);
+      } else if (!LAMBDA_RUNTIME_PROVIDED.some((re) => re.test(spec))) {
+        problems.push(`${file}: imports '${spec}', which users of cdk-saas-billing/runtime do not have`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** A source map's `sources`, resolved against the packed file (or map) that names them. */
+interface SourceMapAt {
+  readonly map?: { readonly sources?: string[]; readonly sourceRoot?: string };
+  /** The file the map's `sources` are relative to. */
+  readonly at: string;
+  readonly problem?: string;
+}
+
+function sourceMapOf(file: string, text: string, read: (file: string) => string, packed: Set<string>): SourceMapAt {
+  const m = /\/[/*][#@]\s*sourceMappingURL=([^\s*]+)\s*(?:\*\/)?\s*$/.exec(text);
+  if (!m) return { at: file };
+  const url = m[1];
+  const inline = /^data:application\/json[^,]*?(;base64)?,(.*)$/.exec(url);
+  try {
+    if (inline) return { map: JSON.parse(inline[1] ? Buffer.from(inline[2], 'base64').toString('utf8') : decodeURIComponent(inline[2])), at: file };
+    const mapFile = path.posix.normalize(path.posix.join(path.posix.dirname(file), url));
+    if (!packed.has(mapFile)) return { at: file, problem: `${file}: names the source map ${url}, which is not in the package` };
+    return { map: JSON.parse(read(mapFile)), at: mapFile };
+  } catch {
+    return { at: file, problem: `${file}: its source map cannot be read` };
+  }
+}
+
+/**
+ * No packed JavaScript or declaration names a file the package lacks through a source map (issue 16:
+ * stack traces pointed at node_modules/cdk-saas-billing/src/*.ts, which is not packed).
+ */
+export function sourceMapProblems(pkg: Pick<PackageUnderTest, 'files' | 'read'>): string[] {
+  const packed = new Set(pkg.files);
+  const problems: string[] = [];
+  for (const file of pkg.files.filter((f) => /\.(c|m)?js$|\.d\.ts$/.test(f))) {
+    const { map, at, problem } = sourceMapOf(file, pkg.read(file), pkg.read, packed);
+    if (problem) problems.push(problem);
+    const missing = (map?.sources ?? [])
+      .filter((s) => !/^[a-z][a-z0-9+.-]*:/i.test(s))
+      .map((s) => path.posix.normalize(path.posix.join(path.posix.dirname(at), map?.sourceRoot ?? '', s)))
+      .filter((s) => !packed.has(s));
+    if (missing.length > 0) {
+      problems.push(`${file}: its source map names ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''}, `
+        + 'which the package does not hold: stack traces would point there (drop the map, or pack the sources)');
+    }
+  }
+  return problems;
+}
+
 /** Every rule at once. */
 export function packageProblems(pkg: PackageUnderTest): string[] {
   return [
     ...handlerSourceProblems(pkg.files),
     ...missingAssetProblems(pkg.files, pkg.builtAssets),
     ...unresolvedRequireProblems(pkg),
+    ...runtimeEntryProblems(pkg),
+    ...sourceMapProblems(pkg),
     ...linkProblems(pkg),
   ];
 }

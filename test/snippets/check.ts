@@ -83,7 +83,8 @@ function isRuntime(snippet: TypeScriptSnippet): boolean {
 
 /**
  * Compiles runtime-code snippets (fixturized) with the TypeScript compiler: strict, Node's and
- * this project's types (AWS SDK v3 and the like), `cdk-saas-billing` from lib/. One program.
+ * this project's types (AWS SDK v3 and the like), `cdk-saas-billing` from lib/ and
+ * `cdk-saas-billing/runtime` from runtime/ (built by `bundle`). One program.
  */
 function compileRuntimeSnippets(snippets: TypeScriptSnippet[]): string[] {
   if (snippets.length === 0) return [];
@@ -106,7 +107,8 @@ function compileRuntimeSnippets(snippets: TypeScriptSnippet[]): string[] {
     skipLibCheck: true,
     types: ['node'],
     baseUrl: ROOT,
-    paths: { [packageJson.name]: ['lib/index.d.ts'] },
+    // The package as users import it: the jsii entry point, and the runtime entry point for handlers.
+    paths: { [packageJson.name]: ['lib/index.d.ts'], [`${packageJson.name}/runtime`]: ['runtime/index.d.ts'] },
   });
   const diagnostics = ts.getPreEmitDiagnostics(program);
   if (diagnostics.length === 0) return [];

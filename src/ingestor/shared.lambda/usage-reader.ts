@@ -26,7 +26,7 @@ import {
 } from '../layout';
 import { forEachConcurrently, LedgerFold, PageEntry, queryItems, windowIdOf } from './ledger';
 import { granularityOf } from './settings';
-import { sdkClient } from '../../shared.lambda/aws-clients';
+import { sdkClient } from '../../shared.lambda/sdk-client';
 
 /** A closed window: its final SUM and COUNT, which never change. */
 export interface ClosedWindow {
@@ -85,6 +85,14 @@ export interface ReadClosedWindowsOptions {
   readonly since?: string;
   /** Most windows returned. @default 1000 */
   readonly limit?: number;
+}
+
+/** Options of `readTenantClosedWindows`. */
+export interface ReadTenantClosedWindowsOptions {
+  /** The windows starting at or after this time (ISO-8601). @default - from the first closed window */
+  readonly since?: string;
+  /** The windows starting before this time (ISO-8601). @default - up to the last closed window */
+  readonly until?: string;
 }
 
 /** Options of `readTenantClosedWindowPage`. */
@@ -195,7 +203,7 @@ export class UsageReader {
    * The reader of the ingestor bound to this function (`ingestor.bindUsageReader(fn)`),
    * from the environment that binding set.
    */
-  public static fromEnvironment(env: NodeJS.ProcessEnv = process.env): UsageReader {
+  public static fromEnvironment(env: Readonly<Record<string, string | undefined>> = process.env): UsageReader {
     const read = (name: string) => {
       const v = env[name];
       if (v === undefined || v === '') {
@@ -262,7 +270,7 @@ export class UsageReader {
   }
 
   /** One tenant's closed windows whose start is in [since, until), by window start then metric. */
-  public async readTenantClosedWindows(tenantId: string, opts: { since?: string; until?: string } = {}): Promise<ClosedWindow[]> {
+  public async readTenantClosedWindows(tenantId: string, opts: ReadTenantClosedWindowsOptions = {}): Promise<ClosedWindow[]> {
     const conditions: string[] = ['#pk = :pk'];
     const values: Record<string, AttributeValue> = { ':pk': { S: CLOSED_INDEX_PK } };
     if (opts.since !== undefined && opts.until !== undefined) {

@@ -20,10 +20,12 @@ import { WebhookFunction } from './webhook-function';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../../billing/billing';
 import { ControlPlaneEvents } from '../../events/event-definition';
 import { identifierRule, isMetricName } from '../../events/identifiers';
+import { LibraryFunctionOptions } from '../../functions/library-functions';
 import { IDataIngestorAggregator } from '../../ingestor/ingestor';
 import { AlarmSet, functionErrorsMetric, handlerMetric } from '../../private/alarms';
 import { BundledFunctionClass, createHandlerFunction } from '../../private/handler-function';
 import { acknowledgeNag } from '../../private/nag';
+import { validateRuntime } from '../../private/node-runtime';
 import { PropsValidator } from '../../private/validation';
 import { webhookPathProblem } from '../../private/webhook-path';
 
@@ -56,7 +58,7 @@ export interface MetricUnitPrice {
 /**
  * Properties of a `DynamoDbBilling`.
  */
-export interface DynamoDbBillingProps {
+export interface DynamoDbBillingProps extends LibraryFunctionOptions {
   /**
    * The usage ingestor whose closed windows the usage push bills. The push only
    * reads usage, through the ingestor's read contract.
@@ -260,6 +262,7 @@ export class DynamoDbBilling extends Construct {
         memorySize,
         logRetention: props.logRetention,
         removalPolicy,
+        runtime: props.runtime,
         environment: { [POWERTOOLS_ENV.SERVICE_NAME]: this.serviceName, [POWERTOOLS_ENV.METRICS_NAMESPACE]: METRIC_NAMESPACE, ...environment },
       });
     const lifecycle = { [LIFECYCLE_ENV.BILLING_TABLE_NAME]: billingTable.tableName };
@@ -478,5 +481,6 @@ function validateProps(scope: Construct, props: DynamoDbBillingProps): void {
   if (retention && !retention.isUnresolved() && retention.toSeconds() < 86_400) {
     v.add('processedEventRetention', retention, 'must be at least 1 day', 'a sender may retry an event for days: give Duration.days(30) or more');
   }
+  validateRuntime(v, props.runtime);
   v.throwIfInvalid();
 }

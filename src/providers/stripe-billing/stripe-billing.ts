@@ -26,10 +26,12 @@ import { WebhookFunction } from './webhook-function';
 import { IASyncFunction, IBilling, IFunctionPath, IFunctionSchedule } from '../../billing/billing';
 import { ControlPlaneEvents } from '../../events/event-definition';
 import { identifierRule, isMetricName } from '../../events/identifiers';
+import { LibraryFunctionOptions } from '../../functions/library-functions';
 import { IDataIngestorAggregator } from '../../ingestor/ingestor';
 import { AlarmSet, functionErrorsMetric, handlerMetric, queueDepthMetric } from '../../private/alarms';
 import { createHandlerFunction } from '../../private/handler-function';
 import { acknowledgeNag } from '../../private/nag';
+import { validateRuntime } from '../../private/node-runtime';
 import { PropsValidator } from '../../private/validation';
 import { webhookPathProblem, webhookRoutePath } from '../../private/webhook-path';
 
@@ -105,7 +107,7 @@ export interface StripeMeter {
 /**
  * Properties of a `StripeBilling`.
  */
-export interface StripeBillingProps {
+export interface StripeBillingProps extends LibraryFunctionOptions {
   /**
    * The secret holding the Stripe secret key (`sk_...`) or a restricted key
    * (`rk_...`): its `SecretString` is the key itself, or JSON `{"apiKey": "..."}`.
@@ -434,7 +436,7 @@ export class StripeBilling extends Construct {
       [STRIPE_ENV.IDENTIFIER_PREFIX]: prefix,
       [STRIPE_ENV.CUSTOMERS_TABLE_NAME]: customersTable.tableName,
     };
-    const fnOptions = { logRetention: props.logRetention, removalPolicy };
+    const fnOptions = { logRetention: props.logRetention, removalPolicy, runtime: props.runtime };
     const closing = props.ingestor?.closingTimes;
     const grace = props.invoiceGracePeriod ?? Duration.hours(1);
     const pushEnv: Record<string, string> = props.ingestor ? {
@@ -672,8 +674,8 @@ export class StripeBilling extends Construct {
   /** The scheduled reconciler (hourly), its grants and alarms. */
   private reconciler(
     stripeEnv: Record<string, string>, pushEnv: Record<string, string>, grace: Duration,
-    customersTable: dynamodb.Table, usagePushTable: dynamodb.Table,
-    ingestor: IDataIngestorAggregator, alarmSet: AlarmSet, fnOptions: { logRetention?: logs.RetentionDays; removalPolicy: RemovalPolicy },
+    customersTable: dynamodb.Table, usagePushTable: dynamodb.Table, ingestor: IDataIngestorAggregator, alarmSet: AlarmSet,
+    fnOptions: { logRetention?: logs.RetentionDays; removalPolicy: RemovalPolicy; runtime: lambda.Runtime | undefined },
   ): void {
     const fn = createHandlerFunction(this, 'Reconcile', ReconcileFunction, {
       ...fnOptions,
@@ -1080,6 +1082,7 @@ function validate(scope: Construct, props: StripeBillingProps, manage: boolean, 
   v.durationRange('processedEventRetention', props.processedEventRetention, Duration.days(4), Duration.days(365));
   v.durationRange('invoiceGracePeriod', props.invoiceGracePeriod, Duration.seconds(0), Duration.hours(72),
     'Stripe\'s invoice finalization grace period is at most 72 hours: give what your account uses (1 hour unless you changed it)');
+  validateRuntime(v, props.runtime);
   v.throwIfInvalid();
 
   if (meters.length > 0 && !props.ingestor) {
