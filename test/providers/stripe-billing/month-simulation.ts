@@ -86,6 +86,8 @@ export interface MonthResult {
   readonly carriedWithoutFault: string[];
   /** Windows whose usage is on no invoice and in no report (lost silently). */
   readonly lostWindows: string[];
+  /** Windows of an offboarded tenant that started before its offboarding and were not billed (`AFTER_OFFBOARDING`). */
+  readonly unbilledBeforeOffboarding: string[];
   /** Meter events timestamped before their subscription started. */
   readonly eventsBeforeSubscription: number;
   /** Reconciliation records that do not add up (metered != billedHere + carriedOver + rejected), or whose sum is not the ledger's. */
@@ -299,9 +301,12 @@ async function outcome(
   const lostWindows: string[] = [];
   const near = (ms: number, span: { from: number; to: number }, slack: number) => ms >= span.from - slack && ms < span.to + slack;
 
+  const unbilledBeforeOffboarding: string[] = [];
   for (const w of reader.windows) {
     const m = markers.get(w.windowId);
     const status = String(m?.status ?? 'NONE');
+    const offboardAt = plans.find((p) => p.id === w.tenantId)?.offboardAt;
+    if (status === 'AFTER_OFFBOARDING' && offboardAt !== undefined && Date.parse(w.windowStart) < offboardAt) unbilledBeforeOffboarding.push(w.windowId);
     dispositions[status] = (dispositions[status] ?? 0) + 1;
     const meter = METERS.find((x) => x.metric === w.metric)!;
     const customer = customerOf.get(w.tenantId)!;
@@ -378,6 +383,7 @@ async function outcome(
   return {
     days,
     windows: reader.windows.length,
+    unbilledBeforeOffboarding,
     dispositions,
     totals,
     carriedWithoutFault,
