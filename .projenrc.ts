@@ -215,6 +215,10 @@ project.addTask('demo:stripe', {
   description: 'Run onboarding, usage, push and a signed webhook of StripeBilling against moto and stripe-mock, printing each step',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/stripe-flow.ts` }],
 });
+project.addTask('bench:stripe-month', {
+  description: 'The month of the Stripe month simulation (3 tenants, daily periods, every fault) with DynamoDB behind the recording proxy: what the reconciler and the push cost per tenant and billing period (BENCH_DAYS, default 30)',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/stripe-month.ts` }],
+});
 project.addTask('bench:stripe-push', {
   description: 'Push 10,000 closed windows to stripe-mock through StripeBilling\'s push; prints requests per window and wall time',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/stripe-push.ts` }],

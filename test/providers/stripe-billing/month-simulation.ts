@@ -110,10 +110,22 @@ function random(seed: number): () => number {
   };
 }
 
+let simulations = 0;
+
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** Runs the month (see the module comment). */
-export async function simulateMonth(world: StripeWorld, opts: { safeguards?: Safeguards; days?: number; seed?: number } = {}): Promise<MonthResult> {
+export interface MonthOptions {
+  readonly safeguards?: Safeguards;
+  readonly days?: number;
+  readonly seed?: number;
+  /** Where the handlers' AWS requests go (a recording proxy in front of moto, for the bench). @default moto itself */
+  readonly awsEndpoint?: string;
+  /** Called before each handler run with its name (`onboard`, `push`, `reconcile`, `offboard`), e.g. to label requests. */
+  readonly onHandler?: (name: string) => void;
+}
+
+export async function simulateMonth(world: StripeWorld, opts: MonthOptions = {}): Promise<MonthResult> {
   const safeguards = opts.safeguards ?? ALL_SAFEGUARDS;
   const days = opts.days ?? 30;
   const rnd = random(opts.seed ?? 7);
@@ -122,7 +134,8 @@ export async function simulateMonth(world: StripeWorld, opts: { safeguards?: Saf
   const t0 = Math.floor(realNow() / DAY) * DAY + DAY;
   // Straight to moto: the crash proxy in between only costs time here.
   const endpoint = process.env.AWS_ENDPOINT_URL;
-  process.env.AWS_ENDPOINT_URL = world.moto.endpoint;
+  process.env.AWS_ENDPOINT_URL = opts.awsEndpoint ?? world.moto.endpoint;
+  const handler = (name: string) => opts.onHandler?.(name);
   const timing: Record<string, number> = {};
   const timed = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
     const started = realNow();
@@ -148,7 +161,10 @@ export async function simulateMonth(world: StripeWorld, opts: { safeguards?: Saf
     world.stripe.state.meters.set(id, { id, object: 'billing.meter', event_name: eventName, status: 'active', default_aggregation: { formula: 'sum' } });
   }
 
-  const run = `m${Math.floor(rnd() * 1e6)}`;
+  // Each run its own tenants and push table (several runs share one world).
+  const run = `m${++simulations}x${Math.floor(rnd() * 1e6)}`;
+  const pushTable = `stripe-push-${run}`;
+  await world.local.createPushTable(pushTable);
   const plans: TenantPlan[] = [
     { id: `${run}-a`, onboardAt: t0 + 9 * HOUR + 23 * MIN, usageUntil: t0 + days * DAY },
     { id: `${run}-b`, onboardAt: t0 + 1 * DAY + 14 * HOUR + 37 * MIN, offboardAt: t0 + 5 * DAY + 10 * HOUR + 12 * MIN, usageUntil: t0 + 5 * DAY + 12 * HOUR },
@@ -180,7 +196,7 @@ export async function simulateMonth(world: StripeWorld, opts: { safeguards?: Saf
   const open = new Map<string, { tenant: string; metric: string; start: number; sum: string; count: number }>();
   const customerOf = new Map<string, string>();
   const ctx = () => ({ ...lambdaContext(), invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:local-delete-customer' });
-  const overrides: Record<string, string> = { [STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND]: '100000' };
+  const overrides: Record<string, string> = { [STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND]: '100000', [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: pushTable };
   const pushEnv = { ...overrides, ...(safeguards.carryOver ? {} : { [STRIPE_ENV.INVOICE_GRACE_SECONDS]: String(72 * 3600) }) };
   const push = bundle<{ pushHandler: (r: () => MemoryUsageReader) => (e: unknown, c: unknown) => Promise<unknown> }>('put-usage').pushHandler(() => reader);
   const reconcile = bundle<{ reconcileHandler: (r: () => MemoryUsageReader) => (e: unknown, c: unknown) => Promise<Record<string, unknown>> }>('reconcile')
@@ -201,12 +217,14 @@ export async function simulateMonth(world: StripeWorld, opts: { safeguards?: Saf
       for (const p of plans) {
         if (p.onboardAt > now - 5 * MIN && p.onboardAt <= now) {
           world.useFunction('CreateCustomer', { ...overrides, ...(safeguards.alignment ? {} : { [STRIPE_ENV.BILLING_ANCHOR_SECONDS]: '0' }) });
+          handler('onboard');
           const r = await captured(() => onboard(lifecycleEvent('sbt_aws_onboardingRequest', { tenantId: p.id }, iso(p.onboardAt))));
           if (r.error) throw r.error;
           customerOf.set(p.id, String(r.result!.customerId));
         }
         if (p.offboardAt && p.offboardAt > now - 5 * MIN && p.offboardAt <= now) {
           world.useFunction('DeleteCustomer', { ...overrides, ...(safeguards.offboardingWait ? {} : { [STRIPE_ENV.OFFBOARDING_WAIT_SECONDS]: '0' }) });
+          handler('offboard');
           const r = await captured(() => offboard(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId: p.id }, new Date(p.offboardAt!).toISOString()), ctx()));
           if (r.error) throw r.error;
           if ((r.result as { outcome: string }).outcome === 'WAITING') waitingOffboardings++;
@@ -247,6 +265,7 @@ export async function simulateMonth(world: StripeWorld, opts: { safeguards?: Saf
       // The push every 5 minutes (a run with nothing new is skipped here: it would do nothing).
       if (closedSincePush > 0) {
         world.useFunction('PutUsage', pushEnv);
+        handler('push');
         await timed('push', () => captured(() => push({ id: `push-${now}` }, lambdaContext())));
         runs.push++;
         closedSincePush = 0;
@@ -254,6 +273,7 @@ export async function simulateMonth(world: StripeWorld, opts: { safeguards?: Saf
       // The reconciler at minute 55.
       if (safeguards.reconciliation && now % HOUR === 55 * MIN) {
         world.useFunction('Reconcile', pushEnv);
+        handler('reconcile');
         const r = await timed('reconcile', () => captured(() => reconcile({ id: `reconcile-${now}` }, lambdaContext())));
         if (r.error) throw r.error;
         runs.reconcile++;
@@ -261,12 +281,13 @@ export async function simulateMonth(world: StripeWorld, opts: { safeguards?: Saf
       }
       // The offboardings' one-time schedules.
       if (waitingOffboardings > 0) {
+        handler('offboard');
         const ran = await world.local.runDueSchedules(ctx(), overrides, offboard);
         waitingOffboardings -= ran.filter((x) => 'finalizeOffboarding' in (x as object)).length;
       }
     }
     model.tick();
-    return await outcome(doc, model, reader, plans, customerOf, { outage, inactiveMeter, customerDeletedAt }, days, runs);
+    return await outcome(pushTable, doc, model, reader, plans, customerOf, { outage, inactiveMeter, customerDeletedAt }, days, runs);
   } finally {
     Date.now = realNow;
     process.env.AWS_ENDPOINT_URL = endpoint;
@@ -278,12 +299,12 @@ export async function simulateMonth(world: StripeWorld, opts: { safeguards?: Saf
 
 /** Reads the push table, the model's invoices and the reconciliation records, and adds them up. */
 async function outcome(
-  doc: DynamoDBDocumentClient, model: StripeBillingModel, reader: MemoryUsageReader, plans: TenantPlan[],
+  pushTable: string, doc: DynamoDBDocumentClient, model: StripeBillingModel, reader: MemoryUsageReader, plans: TenantPlan[],
   customerOf: Map<string, string>,
   faults: { outage: { from: number; to: number }; inactiveMeter: { from: number; to: number }; customerDeletedAt: number },
   days: number, runs: MonthResult['runs'],
 ): Promise<MonthResult> {
-  const table = process.env[STRIPE_ENV.USAGE_PUSH_TABLE_NAME]!;
+  const table = pushTable;
   const items: Record<string, any>[] = [];
   let key: Record<string, any> | undefined;
   do {

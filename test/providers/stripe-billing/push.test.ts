@@ -258,6 +258,33 @@ describe('push', () => {
     expect(m[reader.windows[1].windowId].reason).toMatch(/more than 15 digits/);
   });
 
+  test('rounding without loss: 720 hourly windows of 0.4 in one billing period bill 288 (the rounding of the total), not 720 roundings of 0.4 to 0', async () => {
+    // GIVEN a tenant whose subscription period holds the last 30 days, and 0.4 api calls an hour (HALF_UP)
+    const periodStart = new Date(Math.floor(Date.now() / 3600_000) * 3600_000 - 31 * 24 * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const periodEnd = new Date(Date.parse(periodStart) + 40 * 24 * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const a = await seedTenant('ACTIVE', { subscriptionId: 'sub_Rounding', subscriptionStartedAt: periodStart, periodStart, periodEnd, currency: 'usd' });
+    const reader = new MemoryUsageReader();
+    for (let h = 720; h >= 1; h--) reader.windows.push(closedWindow(a.tenantId, 'apiCalls', hoursAgo(h), '0.4'));
+    // WHEN the push sends them (in two runs, as the windows close)
+    const firstHours = new MemoryUsageReader();
+    firstHours.windows = reader.windows.slice(0, 400);
+    const first = await run(firstHours);
+    const second = await run(reader);
+    // THEN Stripe counted 288 in all: each window sent its share of the period's rounded total, the rest were ZERO
+    const events = world.stripe.state.meterEvents.filter((e) => e.customer === a.customerId);
+    expect(events.reduce((sum, e) => sum + Number(e.value), 0)).toBe(288);
+    expect(events.every((e) => e.value === '1')).toBe(true);
+    expect(Number(first.SENT) + Number(second.SENT)).toBe(288);
+    expect(Number(first.ZERO) + Number(second.ZERO)).toBe(720 - 288);
+    // AND the carry and the period's reconciliation record hold the exact total
+    const carry = (await doc.send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': `CARRY#${a.tenantId}` } }))).Items;
+    expect(carry).toEqual([expect.objectContaining({ sk: `api_calls#${periodStart}`, exact: '288', units: '288' })]);
+    const record = (await doc.send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': `RECON#${a.tenantId}` } }))).Items;
+    expect(record).toEqual([expect.objectContaining({ sk: `apiCalls#${periodStart}`, status: 'OPEN' })]);
+    expect(String(record![0].metered)).toBe('288');
+    expect(String(record![0].sent)).toBe('288');
+  }, 600_000);
+
   test('a tenant without a customer yet: the window waits in PENDING and is sent by a later run', async () => {
     const tenantId = `t-late-${Date.now()}`;
     const reader = new MemoryUsageReader();
