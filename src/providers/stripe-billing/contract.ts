@@ -73,10 +73,13 @@ export const STRIPE_ENV = {
   /** The invoice finalization grace period the user declares (Stripe's default 1 hour), seconds. */
   INVOICE_GRACE_SECONDS: 'INVOICE_GRACE_SECONDS',
   /**
-   * How long after an offboarding its last window is closed and readable (the ingestor's worst-case
-   * closing delay), seconds: the final push and the cancellation wait for it. `0`: no wait.
+   * How long after its end a window is closed and readable (the ingestor's worst-case closing delay),
+   * seconds: an offboarding's final push and cancellation wait that long after the end of the window
+   * holding the offboarding time. `0`: no wait.
    */
   OFFBOARDING_WAIT_SECONDS: 'OFFBOARDING_WAIT_SECONDS',
+  /** The length of the ingestor's windows, seconds (the window holding an offboarding ends on a multiple of it). */
+  WINDOW_SECONDS: 'USAGE_WINDOW_SECONDS',
   /** The EventBridge Scheduler schedule group of this installation's one-time schedules. */
   SCHEDULE_GROUP: 'SCHEDULE_GROUP_NAME',
   /** The role EventBridge Scheduler assumes to invoke the offboarding function. */
@@ -194,9 +197,9 @@ export const CUSTOMERS_TABLE_LAYOUT = {
  * | pending window | `PENDING`           | `<windowId>`|
  * | read cursor    | `STATE`             | `CURSOR`    |
  * | run lease      | `STATE`             | `LEASE`     |
+ * | reconciler's lease | `STATE`         | `RECONCILER_LEASE` |
  * | rounding carry | `CARRY#<tenantId>`  | `<eventName>#<billing period start>` |
  * | reconciliation | `RECON#<tenantId>`  | `<eventName>#<billing period start>` |
- * | reconciler's position | `STATE`      | `RECONCILED#<tenantId>` |
  *
  * A pushed marker holds the window (`windowData`), its `status` (a disposition, or SENDING while
  * it is being sent), and once reserved: `value` (the whole units sent), `exactValue` (the window's
@@ -220,9 +223,9 @@ export const USAGE_PUSH_TABLE_LAYOUT = {
   statePartition: 'STATE',
   cursorSortKey: 'CURSOR',
   leaseSortKey: 'LEASE',
+  reconcilerLeaseSortKey: 'RECONCILER_LEASE',
   carryPrefix: 'CARRY#',
   reconciliationPrefix: 'RECON#',
-  reconciledPrefix: 'RECONCILED#',
 } as const;
 
 /**

@@ -1,4 +1,5 @@
 import type { Context } from 'aws-lambda';
+import { USAGE_PUSH_TABLE_LAYOUT } from './contract';
 import { publishMetrics } from './shared.lambda/metrics';
 import { acquireLease, ClosedWindowSource, newRun, pushConfigFromEnv } from './shared.lambda/push';
 import { reconcile, reconcileConfigFromEnv, ReconcileSummary } from './shared.lambda/reconcile';
@@ -14,11 +15,12 @@ export function reconcileHandler(reader: () => ClosedWindowSource) {
     logger.resetKeys();
     logger.appendKeys({ eventId: event?.id });
     const run = newRun(pushConfigFromEnv(), () => !context || context.getRemainingTimeInMillis() > 60_000);
-    // The push lease: no push changes a marker while the reconciler reads and repairs them.
+    // Its own lease: one reconciler at a time. It runs beside the push: it changes only markers the push
+    // has finished with (SENT, CARRIED_OVER), and both only add to the records.
     const release = await acquireLease(run, context?.awsRequestId ?? `reconcile-${event?.id ?? Date.now()}`,
-      (context?.getRemainingTimeInMillis() ?? 900_000) + 60_000);
+      (context?.getRemainingTimeInMillis() ?? 900_000) + 60_000, USAGE_PUSH_TABLE_LAYOUT.reconcilerLeaseSortKey);
     if (!release) {
-      logger.info('A push or reconciler run holds the lease: the next run reconciles');
+      logger.info('Another reconciler run holds the lease: the next run reconciles');
       return { outcome: 'ANOTHER_RUN_HOLDS_THE_LEASE' };
     }
     try {

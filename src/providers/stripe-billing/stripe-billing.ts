@@ -477,6 +477,7 @@ export class StripeBilling extends Construct {
         [STRIPE_ENV.DELETE_CUSTOMER]: String(props.deleteCustomerOnOffboarding ?? false),
         // The final push waits until the window holding the offboarding time is closed and readable.
         [STRIPE_ENV.OFFBOARDING_WAIT_SECONDS]: String(closing ? closing.maxClosingDelay.toSeconds() : 0),
+        [STRIPE_ENV.WINDOW_SECONDS]: String(closing?.windowSeconds ?? 3600),
       },
     });
     customersTable.grant(deleteCustomer, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');

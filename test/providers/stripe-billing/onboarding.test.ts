@@ -207,7 +207,7 @@ describe('onboarding killed at every request in turn, then rerun', () => {
 
 describe('offboarding', () => {
   test('pushes the tenant\'s closed windows, then cancels its subscription and keeps the customer', async () => {
-    // GIVEN a tenant onboarded 3 hours ago, offboarded 40 minutes ago (its last windows are closed by now)
+    // GIVEN a tenant onboarded 3 hours ago, offboarded 2 hours ago (its last windows are closed by now)
     const tenantId = tenant();
     await onboard(onboardingEvent(tenantId, minutesAgo(180)));
     const customerId = String(customersOf(tenantId)[0].id);
@@ -216,7 +216,7 @@ describe('offboarding', () => {
     reader.windows.push(closedWindow(tenantId, 'apiCalls', hour, '12'));
     world.stripe.clearRecording();
     world.useFunction('DeleteCustomer');
-    const result = await offboardWith(() => reader)(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, minutesAgo(40)), lambdaContext());
+    const result = await offboardWith(() => reader)(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, minutesAgo(120)), lambdaContext());
     expect(result).toMatchObject({ outcome: 'OFFBOARDED', windowsPushed: 1 });
     const paths = world.stripe.requests.map((r) => `${r.method} ${r.path}`);
     const sent = paths.indexOf('POST /v1/billing/meter_events');
@@ -247,14 +247,15 @@ describe('offboarding', () => {
       const first = await offboardWith(() => reader)(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, offboardedAt),
         { ...lambdaContext(), invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:local-delete-customer' });
       // THEN nothing is cancelled yet: it waits until the window holding the offboarding time is closed
-      expect(first).toMatchObject({ outcome: 'WAITING', finalizeAt: new Date(Date.parse(offboardedAt) + (1920 + 60) * 1000).toISOString() });
+      // (the end of the window holding the offboarding, plus the ingestor's 32-minute closing delay and a minute)
+      expect(first).toMatchObject({ outcome: 'WAITING', finalizeAt: new Date(hourStart + 3600_000 + (1920 + 60) * 1000).toISOString() });
       expect(subscriptionsOf(customerId)[0]).toMatchObject({ status: 'active' });
       expect(await mapping(tenantId)).toMatchObject({ status: 'OFFBOARDING' });
       // WHEN the window of the offboarding's hour closes meanwhile (billed whole), and the schedule is due
       reader.windows.push(closedWindow(tenantId, 'apiCalls', iso(hourStart), '7'));
       const early = await world.local.runDueSchedules(lambdaContext(), {}, offboardWith(() => reader));
       expect(early).toEqual([]);
-      Date.now = () => realNow() + 34 * 60_000;
+      Date.now = () => hourStart + 3600_000 + 34 * 60_000;
       const ran = await world.local.runDueSchedules(lambdaContext(), {}, offboardWith(() => reader));
       // THEN the final push sent the windows up to the offboarding, then the subscription was cancelled
       expect(ran).toEqual([{ finalizeOffboarding: { tenantId, generation: 1 } }]);
@@ -296,9 +297,9 @@ describe('offboarding', () => {
     await onboard(onboardingEvent(tenantId, minutesAgo(180)));
     world.useFunction('DeleteCustomer');
     const off = offboardWith(() => new MemoryUsageReader());
-    await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, minutesAgo(40)), lambdaContext());
+    await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, minutesAgo(120)), lambdaContext());
     world.stripe.clearRecording();
-    expect(await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, minutesAgo(40)), lambdaContext())).toMatchObject({ outcome: 'ALREADY' });
+    expect(await off(lifecycleEvent('sbt_aws_offboardingRequest', { tenantId }, minutesAgo(120)), lambdaContext())).toMatchObject({ outcome: 'ALREADY' });
     expect(world.stripe.requests).toHaveLength(0);
   });
 

@@ -167,6 +167,7 @@ async function finalPush(tenantId: string, deps: OffboardingDeps): Promise<numbe
 export async function offboardTenant(tenantId: string, eventTime: string, deps: OffboardingDeps): Promise<OffboardingResult> {
   const policy = requiredEnv(STRIPE_ENV.CANCELLATION) as CancellationPolicy;
   const waitSeconds = numberEnv(STRIPE_ENV.OFFBOARDING_WAIT_SECONDS, { min: 0, integer: true, fallback: 0 });
+  const windowMs = numberEnv(STRIPE_ENV.WINDOW_SECONDS, { min: 1, integer: true, fallback: 3600 }) * 1000;
 
   let t: TenantRecord | undefined = await getTenant(tenantId);
   if (!t) {
@@ -186,9 +187,11 @@ export async function offboardTenant(tenantId: string, eventTime: string, deps: 
   }
   if (t.status === 'CREATING') throw new Error(`Tenant ${tenantId} is still being onboarded; the offboarding will be retried`);
 
-  // Invoicing the usage now needs all of it first: wait for the window holding the offboarding time to close.
+  // Invoicing the usage now needs all of it first: wait until the window holding the offboarding time
+  // (it ends on the next window boundary) is closed and readable.
   const waits = policy === 'IMMEDIATELY_INVOICE_USAGE' && deps.reader !== undefined && waitSeconds > 0;
-  const finalizeAt = waits ? new Date(Date.parse(eventTime) + waitSeconds * 1000 + FINALIZE_MARGIN_MS).toISOString() : undefined;
+  const windowEnd = Math.floor(Date.parse(eventTime) / windowMs) * windowMs + windowMs;
+  const finalizeAt = waits ? new Date(windowEnd + waitSeconds * 1000 + FINALIZE_MARGIN_MS).toISOString() : undefined;
   t = await updateTenant(tenantId, { generation: t.generation, status: ['ACTIVE', 'OFFBOARDING'] },
     { status: 'OFFBOARDING', offboardedAt: eventTime, ...(finalizeAt ? { finalizeAt } : {}) }, { ifAbsent: ['offboardedAt', 'finalizeAt'] });
   if (!t) throw new Error(`Tenant ${tenantId}: its mapping changed during the offboarding; retry`);

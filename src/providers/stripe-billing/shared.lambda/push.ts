@@ -892,14 +892,17 @@ export async function pushNewWindows(run: PushRun, reader: ClosedWindowSource): 
   }
 }
 
-const leaseKey = { [L.partitionKey]: L.statePartition, [L.sortKey]: L.leaseSortKey };
+const leaseKeyOf = (sortKey: string) => ({ [L.partitionKey]: L.statePartition, [L.sortKey]: sortKey });
 
 /**
  * Takes the push lease (one push at a time: the scheduled push and the final
  * push of an offboarding never send for the same customer and meter at once).
  * Returns a release function, or undefined when another run holds it.
  */
-export async function acquireLease(run: PushRun, owner: string, holdMs: number): Promise<(() => Promise<void>) | undefined> {
+export async function acquireLease(
+  run: PushRun, owner: string, holdMs: number, sortKey: string = L.leaseSortKey,
+): Promise<(() => Promise<void>) | undefined> {
+  const leaseKey = leaseKeyOf(sortKey);
   const now = run.nowMs();
   try {
     await doc().send(new PutCommand({

@@ -16,8 +16,8 @@
  * that the library's tests cannot run against), it also catches what an error report would not say
  * (an event lost for any other reason), and it gives each period an exact record.
  *
- * Per run (hourly; it holds the push lease, so no push changes a marker meanwhile), for each
- * tenant's OPEN reconciliation record with a meter:
+ * Per run (hourly; one at a time, beside the push: it changes only markers the push has finished
+ * with, and both only add to the records), for each tenant's OPEN reconciliation record with a meter:
  * 1. When the last send into the period is at least `RECONCILE_LAG_SECONDS` old and the record was
  *    not checked in the last 6 hours, or its invoice has been finalized: one meter event summary for
  *    the customer over the period gives `counted`.
@@ -266,8 +266,9 @@ function endedByStripe(t: TenantRecord, start: number, end: number | undefined):
     : status && NOT_BILLING_STATUSES.includes(status)
       ? (t.subscriptionEndedAt ? Date.parse(t.subscriptionEndedAt) : (t.subscriptionStatusAt ?? 0) * 1000)
       : undefined;
-  if (at === undefined) return undefined;
-  return at >= start * 1000 && (end === undefined || at < end * 1000) ? at : undefined;
+  // Only the period known to hold that moment (the mapping's current or previous period).
+  if (at === undefined || end === undefined) return undefined;
+  return at >= start * 1000 && at < end * 1000 ? at : undefined;
 }
 
 /** The record of the period Stripe ended the subscription in: its usage billed here moves to rejected, FINAL, with the reason. */
