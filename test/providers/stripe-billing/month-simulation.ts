@@ -29,7 +29,7 @@ import { bundle, captured, lambdaContext, lifecycleEvent, MemoryUsageReader, Str
 import type { ClosedWindow } from '../../../src/ingestor/shared.lambda/usage-reader';
 import { STRIPE_ENV } from '../../../src/providers/stripe-billing/contract';
 import { addDecimals, compareDecimals, multiplyDecimals, subtractDecimals } from '../../../src/shared.lambda/decimal';
-import { ModelInvoice, StripeBillingModel } from '../../support/stripe-period-model';
+import { ModelInvoice, refusedByStripeMock, StripeBillingModel } from '../../support/stripe-period-model';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -93,6 +93,10 @@ export interface MonthResult {
   /** Reconciliation records that do not add up (metered != billedHere + carriedOver + rejected), or whose sum is not the ledger's. */
   readonly reconciliationProblems: string[];
   readonly periods: PeriodCheck[];
+  /** Stripe requests the handlers made that plain stripe-mock (no proxy, no model) refuses when they are sent to it again. */
+  readonly refusedByStripeMock: string[];
+  /** Stripe requests the handlers made in the month. */
+  readonly stripeRequests: number;
   /** Invoice items that mark carried-over usage. */
   readonly carryOverNotes: number;
   /** Handler runs and Stripe requests, for the bench. */
@@ -163,6 +167,7 @@ export async function simulateMonth(world: StripeWorld, opts: MonthOptions = {})
 
   // Each run its own tenants and push table (several runs share one world).
   const run = `m${++simulations}x${Math.floor(rnd() * 1e6)}`;
+  world.stripe.clearRecording();
   const pushTable = `stripe-push-${run}`;
   await world.local.createPushTable(pushTable);
   const plans: TenantPlan[] = [
@@ -287,7 +292,17 @@ export async function simulateMonth(world: StripeWorld, opts: MonthOptions = {})
       }
     }
     model.tick();
-    return await outcome(pushTable, doc, model, reader, plans, customerOf, { outage, inactiveMeter, customerDeletedAt }, days, runs);
+    // Every request the handlers sent, sent again straight to plain stripe-mock: its spec validation alone.
+    const requests = [...world.stripe.requests];
+    const refused = (await refusedByStripeMock(requests, world.stripeMock.endpoint)).map((r) => `${r.request.method} ${r.request.path}: ${r.status} ${r.message}`);
+    if (process.env.MONTH_DEBUG) {
+      const all = (await doc.send(new ScanCommand({ TableName: pushTable, ConsistentRead: true }))).Items ?? [];
+      for (const i of all.filter((x) => String(x.pk).startsWith(`WINDOW#${run}-b_storage`) && x.status === 'DROPPED').slice(0, 2)) {
+        console.log(`DEBUG ${JSON.stringify(i)}`);
+        console.log(`DEBUG events ${JSON.stringify(model.meterEvents().filter((e) => e.identifier.startsWith(String(i.identifier))))}`);
+      }
+    }
+    return await outcome(pushTable, { refused, stripeRequests: requests.length }, doc, model, reader, plans, customerOf, { outage, inactiveMeter, customerDeletedAt }, days, runs);
   } finally {
     Date.now = realNow;
     process.env.AWS_ENDPOINT_URL = endpoint;
@@ -299,7 +314,7 @@ export async function simulateMonth(world: StripeWorld, opts: MonthOptions = {})
 
 /** Reads the push table, the model's invoices and the reconciliation records, and adds them up. */
 async function outcome(
-  pushTable: string, doc: DynamoDBDocumentClient, model: StripeBillingModel, reader: MemoryUsageReader, plans: TenantPlan[],
+  pushTable: string, stripe: { refused: string[]; stripeRequests: number }, doc: DynamoDBDocumentClient, model: StripeBillingModel, reader: MemoryUsageReader, plans: TenantPlan[],
   customerOf: Map<string, string>,
   faults: { outage: { from: number; to: number }; inactiveMeter: { from: number; to: number }; customerDeletedAt: number },
   days: number, runs: MonthResult['runs'],
@@ -405,6 +420,8 @@ async function outcome(
     days,
     windows: reader.windows.length,
     unbilledBeforeOffboarding,
+    refusedByStripeMock: stripe.refused,
+    stripeRequests: stripe.stripeRequests,
     dispositions,
     totals,
     carriedWithoutFault,

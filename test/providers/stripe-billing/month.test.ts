@@ -48,6 +48,9 @@ test('a month with every safeguard: every unit on its period\'s invoice, or carr
   expect(r.unbilledBeforeOffboarding).toEqual([]);
   expect(r.eventsBeforeSubscription).toBe(0);
   expect(r.reconciliationProblems).toEqual([]);
+  // Every request the handlers made passes plain stripe-mock's validation of Stripe's OpenAPI spec.
+  expect(r.stripeRequests).toBeGreaterThan(1000);
+  expect(r.refusedByStripeMock).toEqual([]);
   // Every fault left its mark: carried over with a note, dropped and reported, not billed after the offboarding.
   expect(r.dispositions).toMatchObject({ CARRIED_OVER: expect.any(Number), DROPPED: expect.any(Number), AFTER_OFFBOARDING: expect.any(Number) });
   expect(r.carryOverNotes).toBe(r.dispositions.CARRIED_OVER);

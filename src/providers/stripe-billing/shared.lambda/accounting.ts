@@ -29,6 +29,8 @@ export interface Accounting {
   readonly eventName?: string;
   /** When a meter event was last sent into this period (the reconciler waits for Stripe's processing after it). */
   readonly sentAt?: string;
+  /** The period's end, when known (ISO): kept from the first write that knows it. */
+  readonly periodEnd?: string;
 }
 
 /** One `TransactWriteItems` update that applies `a`. */
@@ -44,6 +46,10 @@ export function accountingUpdate(table: string, a: Accounting) {
   if (a.sentAt) {
     sets.push('lastSentAt = :sentAt');
     values[':sentAt'] = a.sentAt;
+  }
+  if (a.periodEnd) {
+    sets.push('periodEnd = if_not_exists(periodEnd, :end)');
+    values[':end'] = a.periodEnd;
   }
   adds.forEach(([field, v], i) => {
     names[`#a${i}`] = field;
@@ -85,7 +91,7 @@ export function mergeAccounting(entries: readonly Accounting[]): Accounting[] {
     }
     const add = { ...seen.add };
     for (const [f, v] of Object.entries(e.add) as [keyof Accounting['add'], string][]) add[f] = add[f] === undefined ? v : addDecimals(add[f]!, v);
-    byRecord.set(key, { ...seen, add, sentAt: seen.sentAt ?? e.sentAt });
+    byRecord.set(key, { ...seen, add, sentAt: seen.sentAt ?? e.sentAt, periodEnd: seen.periodEnd ?? e.periodEnd });
   }
   return [...byRecord.values()];
 }

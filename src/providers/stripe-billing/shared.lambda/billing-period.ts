@@ -64,6 +64,8 @@ export type Placement =
     readonly timestamp: number;
     /** The period whose invoice bills it (the rounding carry's key): ISO, or `month:<YYYY-MM>` without a subscription. */
     readonly billingPeriodStart: string;
+    /** The end of that period, when known (ISO). */
+    readonly billingPeriodEnd?: string;
     /** The period the usage belongs to, when known (differs from `billingPeriodStart` when carried over). */
     readonly usagePeriodStart?: string;
     readonly carriedOver: boolean;
@@ -86,17 +88,27 @@ export function placeWindow(windowStart: number, tenant: TenantRecord, nowSecond
   const periodEnd = seconds(tenant.periodEnd);
   if (periodStart === undefined || periodEnd === undefined) return { kind: 'wait', reason: 'the subscription\'s current period is not known yet' };
   if (t >= periodEnd) return { kind: 'wait', reason: 'the window starts after the subscription\'s current period as last read' };
-  if (t >= periodStart) return { kind: 'bill', timestamp: t, billingPeriodStart: tenant.periodStart!, usagePeriodStart: tenant.periodStart, carriedOver: false };
+  if (t >= periodStart) {
+    return { kind: 'bill', timestamp: t, billingPeriodStart: tenant.periodStart!, billingPeriodEnd: tenant.periodEnd, usagePeriodStart: tenant.periodStart, carriedOver: false };
+  }
   const previous = seconds(tenant.previousPeriodStart);
   const inPrevious = previous !== undefined && t >= previous;
   if (inPrevious && nowSeconds < periodStart + graceSeconds - FINALIZATION_SAFETY_SECONDS) {
-    return { kind: 'bill', timestamp: t, billingPeriodStart: tenant.previousPeriodStart!, usagePeriodStart: tenant.previousPeriodStart, carriedOver: false };
+    return {
+      kind: 'bill',
+      timestamp: t,
+      billingPeriodStart: tenant.previousPeriodStart!,
+      billingPeriodEnd: tenant.periodStart,
+      usagePeriodStart: tenant.previousPeriodStart,
+      carriedOver: false,
+    };
   }
   // Its invoice is finalized (or will be before Stripe processes the event): billed on the next one.
   return {
     kind: 'bill',
     timestamp: periodStart,
     billingPeriodStart: tenant.periodStart!,
+    billingPeriodEnd: tenant.periodEnd,
     usagePeriodStart: inPrevious ? tenant.previousPeriodStart : undefined,
     carriedOver: true,
   };

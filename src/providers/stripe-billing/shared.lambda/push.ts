@@ -126,6 +126,7 @@ export interface SendDecision {
   /** The meter event's timestamp, epoch seconds. */
   readonly timestamp: number;
   readonly billingPeriodStart: string;
+  readonly billingPeriodEnd?: string;
   readonly usagePeriodStart?: string;
   readonly carriedOver: boolean;
 }
@@ -174,6 +175,7 @@ export function decide(
     exact: v.exact,
     timestamp: placement.timestamp,
     billingPeriodStart: placement.billingPeriodStart,
+    billingPeriodEnd: placement.billingPeriodEnd,
     usagePeriodStart: placement.usagePeriodStart,
     carriedOver: placement.carriedOver,
   };
@@ -222,7 +224,7 @@ export interface PushRun {
   /** Windows read from the pending partition: their pending item is deleted once they are final. */
   readonly pendingIds: Set<string>;
   /** Stripe's active meters by event name, read once per run when needed. */
-  meterIds?: Promise<Map<string, string>>;
+  meterIds?: Promise<Map<string, { id: string; active: boolean }>>;
   /** The rounding carries this run read or wrote (the run holds the push lease; versions guard the rest). */
   readonly carries: Map<string, Carry>;
 }
@@ -390,15 +392,16 @@ interface Reservation {
 
 /** The accounting of a reserved window (`sign` -1 takes it back, when Stripe refuses it). */
 function reservedAccounting(w: ClosedWindow, r: Pick<Reservation, 'value' | 'exact' | 'carriedOver' | 'billingPeriodStart' | 'usagePeriodStart' | 'eventName'>,
-  sentAt: string | undefined, sign: 1 | -1): Accounting[] {
+  sentAt: string | undefined, sign: 1 | -1, periodEnd?: string): Accounting[] {
   const v = (x: string) => (sign === 1 ? x : x.startsWith('-') ? x.slice(1) : `-${x}`);
   const base = { tenantId: w.tenantId, metric: w.metric, eventName: r.eventName };
   if (!r.carriedOver) {
-    return [{ ...base, periodStart: r.billingPeriodStart, sentAt, add: { metered: v(r.exact), billedHere: v(r.exact), sent: v(r.value) } }];
+    const add = { metered: v(r.exact), billedHere: v(r.exact), sent: v(r.value) };
+    return [{ ...base, periodStart: r.billingPeriodStart, sentAt, periodEnd, add }];
   }
   return [
     { ...base, periodStart: r.usagePeriodStart, add: { metered: v(r.exact), carriedOver: v(r.exact) } },
-    { ...base, periodStart: r.billingPeriodStart, sentAt, add: { carriedIn: v(r.exact), sent: v(r.value) } },
+    { ...base, periodStart: r.billingPeriodStart, sentAt, periodEnd, add: { carriedIn: v(r.exact), sent: v(r.value) } },
   ];
 }
 
@@ -481,7 +484,7 @@ async function reserve(run: PushRun, w: ClosedWindow, d: SendDecision, identifie
       firstAttemptAt,
     };
     // A share of 0 is billed too: its exact value is in the carry the period's total is rounded from.
-    const accounting = reservedAccounting(w, zero ? { ...reservation, value: '0' } : reservation, zero ? undefined : now, 1);
+    const accounting = reservedAccounting(w, zero ? { ...reservation, value: '0' } : reservation, zero ? undefined : now, 1, d.billingPeriodEnd);
     const marker = zero
       ? {
         UpdateExpression: `SET #s = :zero, reason = :r, decidedAt = :now, ${common}`,
@@ -558,7 +561,7 @@ async function replace(run: PushRun, w: ClosedWindow, r: Reservation, d: SendDec
             ExpressionAttributeValues: { ':ts': moved.timestamp, ':bp': moved.billingPeriodStart, ':t': true, ':sending': 'SENDING', ':id': r.identifier },
           },
         },
-        ...mergeAccounting([...reservedAccounting(w, r, undefined, -1), ...reservedAccounting(w, moved, now, 1)])
+        ...mergeAccounting([...reservedAccounting(w, r, undefined, -1), ...reservedAccounting(w, moved, now, 1, d.billingPeriodEnd)])
           .map((a) => accountingUpdate(run.config.table, a)),
       ],
     }));
@@ -588,14 +591,22 @@ async function countedByStripe(run: PushRun, r: Reservation): Promise<'counted' 
   return total === Number(r.value) ? 'counted' : 'unknown';
 }
 
-/** Stripe's active meters by event name (read once per run). */
-export function activeMeterIds(run: Pick<PushRun, 'meterIds'>): Promise<Map<string, string>> {
+/** Stripe's meters by event name, and whether each is active (read once per run). */
+export function meterIdsOf(run: Pick<PushRun, 'meterIds'>): Promise<Map<string, { id: string; active: boolean }>> {
   run.meterIds ??= stripeCall(async (s) => {
-    const ids = new Map<string, string>();
-    for await (const meter of s.billing.meters.list({ limit: 100 })) if (meter.status === 'active') ids.set(meter.event_name, meter.id);
+    const ids = new Map<string, { id: string; active: boolean }>();
+    for await (const meter of s.billing.meters.list({ limit: 100 })) {
+      // An event name belongs to one meter; an active one wins over an inactive one with the same name.
+      if (meter.status === 'active' || !ids.has(meter.event_name)) ids.set(meter.event_name, { id: meter.id, active: meter.status === 'active' });
+    }
     return ids;
   });
   return run.meterIds;
+}
+
+/** Stripe's active meters by event name (read once per run). */
+export async function activeMeterIds(run: Pick<PushRun, 'meterIds'>): Promise<Map<string, string>> {
+  return new Map([...(await meterIdsOf(run))].filter(([, m]) => m.active).map(([name, m]) => [name, m.id]));
 }
 
 /**

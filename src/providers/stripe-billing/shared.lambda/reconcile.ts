@@ -46,7 +46,7 @@ import { Accounting, accountingUpdate, mergeAccounting, reconKey } from './accou
 import { currentSubscriptionStatus, FINALIZATION_SAFETY_SECONDS, NOT_BILLING_STATUSES } from './billing-period';
 import { carryNoteKey, resendIdentifier } from './keys';
 import { metrics } from './metrics';
-import { activeMeterIds, ClosedWindowSource, PushRun } from './push';
+import { activeMeterIds, ClosedWindowSource, meterIdsOf, PushRun } from './push';
 import { stripeCall } from './stripe-client';
 import { TenantRecord } from './tenants';
 
@@ -95,14 +95,16 @@ interface StoredRecord {
   readonly sent: string;
   readonly lastSentAt?: string;
   readonly checkedAt?: string;
+  readonly periodEnd?: string;
 }
 
 const doc = () => documentClient();
 const num = (v: unknown) => (v === undefined ? '0' : String(v));
 const minuteFloor = (ms: number) => Math.floor(ms / 60_000) * 60;
 
-/** The end of a record's period, as the tenant's mapping knows it (epoch seconds), or undefined. */
-function periodEndOf(periodStart: string, t: TenantRecord): number | undefined {
+/** The end of a record's period (epoch seconds): as the push recorded it, or as the tenant's mapping knows it, or undefined. */
+function periodEndOf(periodStart: string, t: TenantRecord, recorded?: string): number | undefined {
+  if (recorded) return Date.parse(recorded) / 1000;
   if (periodStart.startsWith('month:')) {
     const [y, m] = periodStart.slice(6).split('-').map(Number);
     return Date.UTC(y, m, 1) / 1000;
@@ -162,6 +164,7 @@ async function openRecords(config: ReconcileConfig, tenantId: string): Promise<S
         sent: num(i.sent),
         lastSentAt: i.lastSentAt as string | undefined,
         checkedAt: i.checkedAt as string | undefined,
+        periodEnd: i.periodEnd as string | undefined,
       });
     }
   }
@@ -195,7 +198,7 @@ async function reconcileTenant(
   let pending: boolean | undefined;
   for (const record of records) {
     if (!record.eventName || record.periodStart === 'earlier') continue;
-    const end = periodEndOf(record.periodStart, tenant);
+    const end = periodEndOf(record.periodStart, tenant, record.periodEnd);
     const finalDue = end !== undefined && nowMs / 1000 >= end + config.graceSeconds;
     const lastSent = record.lastSentAt ? Date.parse(record.lastSentAt) : undefined;
     const settled = lastSent === undefined || lastSent <= nowMs - config.lagSeconds * 1000;
@@ -203,11 +206,11 @@ async function reconcileTenant(
     const stale = checked === undefined || nowMs - checked >= RECHECK_MS;
     if (!settled || !(stale || finalDue)) continue;
 
-    const meterId = (await activeMeterIds(run)).get(record.eventName);
+    // An inactive meter's summaries are read too (what it counted while it was active).
+    const meterId = (await meterIdsOf(run)).get(record.eventName)?.id;
     const start = periodStartSeconds(record.periodStart);
     const stop = Math.min(end ?? Infinity, minuteFloor(nowMs));
     summary.recordsChecked++;
-    // An inactive meter's summaries are not read: its sends are checked window by window (all dropped).
     let counted = meterId ? await countedBetween(meterId, tenant.customerId!, start, stop, summary) : 0;
     let open = 0;
     if (compareDecimals(String(counted), record.sent) < 0) {
