@@ -38,7 +38,8 @@ beforeEach(async () => {
   world.stripe.clearRecording();
   table = `push-${++seq}`;
   await world.local.createPushTable(table);
-  world.useFunction('PutUsage', { [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: table });
+  // The sandbox rate limit of test keys has its own tests (rate-limit.test.ts): here it would only slow the runs.
+  world.useFunction('PutUsage', { [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: table, [STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND]: '100000' });
   prefix = process.env[STRIPE_ENV.IDENTIFIER_PREFIX]!;
 });
 
@@ -110,7 +111,7 @@ describe('push', () => {
     try {
       // WHEN the closer closes the hour and the bundled push runs with its real reader
       expect(await world.ingestor.closeWindows()).toBeGreaterThanOrEqual(2);
-      world.useFunction('PutUsage', { [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: table });
+      world.useFunction('PutUsage', { [STRIPE_ENV.USAGE_PUSH_TABLE_NAME]: table, [STRIPE_ENV.SANDBOX_REQUESTS_PER_SECOND]: '100000' });
       const push = bundle<{ handler: Push }>('put-usage').handler;
       const first = await push({ id: 'e2e-1' }, lambdaContext());
       const second = await push({ id: 'e2e-2' }, lambdaContext());
