@@ -21,11 +21,15 @@ async function main(): Promise<void> {
   const proxy = await startRecordingProxy(world.moto.endpoint, { setEnvironment: false });
   const started = Date.now();
   try {
-    const stripeBefore = world.stripe.requests.length;
+    // Stripe requests by the handler that made them: the proxy's recording grows between two handler runs
+    // (the simulation clears it once, before the first).
     const stripeByHandler: Record<string, number> = {};
     let current = 'setup';
+    let seen = 0;
     const count = () => {
-      stripeByHandler[current] = (stripeByHandler[current] ?? 0) + world.stripe.requests.length - stripeBefore - Object.values(stripeByHandler).reduce((a, b) => a + b, 0);
+      const n = world.stripe.requests.length;
+      stripeByHandler[current] = (stripeByHandler[current] ?? 0) + Math.max(0, n - seen);
+      seen = n;
     };
     const result = await simulateMonth(world, {
       days: DAYS,
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
       windows,
       tenantPeriods,
       reconcileRuns: result.runs.reconcile,
+      reconcileSummaryRequests: result.runs.reconcileStripeRequests,
       pushRuns: result.runs.push,
       reconcile: per('reconcile'),
       push: per('push'),
