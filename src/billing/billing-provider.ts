@@ -36,18 +36,20 @@ export interface BillingProviderProps {
   readonly eventBus?: events.IEventBus;
 
   /**
-   * The HTTP API on which the webhook is mounted as `POST /billing/<path>`
-   * (`path` from `billing.webhookFunction`), with a Lambda proxy integration
-   * (payload 2.0). Give `httpApi` or `restApi` when `billing.webhookFunction` is set.
+   * The HTTP API on which the webhook is mounted as `POST /billing/<path>`.
+   *
+   * `path` is `billing.webhookFunction`'s. A Lambda proxy integration, payload
+   * format 2.0. Give `httpApi` or `restApi` when `billing.webhookFunction` is set.
    * @default - none: `restApi` carries the webhook, or there is no webhook
    */
   readonly httpApi?: apigwv2.IHttpApi;
 
   /**
-   * The API Gateway REST API on which the webhook is mounted as `POST
-   * /billing/<path>`, with a Lambda proxy integration (payload 1.0). A `RestApi`
-   * with its default deployment redeploys with the new method; an imported one
-   * (`RestApi.fromRestApiAttributes`, which gives its root resource) needs a new
+   * The API Gateway REST API on which the webhook is mounted as `POST /billing/<path>`.
+   *
+   * A Lambda proxy integration, payload format 1.0. A `RestApi` with its default
+   * deployment redeploys with the new method. An imported one (from
+   * `RestApi.fromRestApiAttributes`, which gives its root resource) needs a new
    * deployment of yours. Give `httpApi` or `restApi` when
    * `billing.webhookFunction` is set.
    * @default - none: `httpApi` carries the webhook, or there is no webhook
@@ -102,7 +104,7 @@ export interface BillingFunctionWiring {
   readonly handler: lambda.IFunction;
   /** The rule that invokes the function: an event pattern, or a schedule for the usage push. */
   readonly rule: events.Rule;
-  /** The event the rule matches; undefined for the scheduled usage push. */
+  /** The event the rule matches, undefined for the scheduled usage push. */
   readonly trigger?: EventDefinition;
   /**
    * Where EventBridge sends events it could not deliver, and where failures of the
@@ -158,11 +160,13 @@ interface SlotMetrics {
 /**
  * Wires a billing integration (`IBilling`) into a SaaS control plane.
  *
+ * What it wires:
+ *
  * - Each lifecycle function gets an EventBridge rule on the bus for its trigger
  *   (onboarding, offboarding, tenant user created, tenant user deleted), with an
  *   explicit retry policy, an encrypted dead-letter queue and an alarm on it.
  * - The usage push runs on a schedule (every 24 hours unless given) with the same reliability.
- * - The webhook is mounted as `POST /billing/<path>` on the given HTTP API; its URL is an output.
+ * - The webhook is mounted as `POST /billing/<path>` on the given HTTP API or REST API; its URL is an output.
  * - The ingestor's data stream and aggregate table are named in outputs.
  */
 export class BillingProvider extends Construct {
@@ -186,10 +190,11 @@ export class BillingProvider extends Construct {
   /** The webhook's route path, for example `/billing/webhook`, when a webhook is set. */
   public readonly webhookRoutePath?: string;
   /**
-   * The webhook's URL, when a webhook is set and the API's endpoint is known: on
-   * an HTTP API's `$default` stage (`<api endpoint>/billing/<path>`; on a named
-   * stage, the stage name comes after the host), or on a REST API's deployment
-   * stage (`<api url>billing/<path>`).
+   * The webhook's URL, when a webhook is set and the API's endpoint is known.
+   *
+   * On an HTTP API's `$default` stage, `<api endpoint>/billing/<path>` (on a
+   * named stage, the stage name comes after the host). On a REST API's
+   * deployment stage, `<stage URL>/billing/<path>`.
    */
   public readonly webhookUrl?: string;
   /** Every dead-letter queue the provider created. */
@@ -280,8 +285,9 @@ export class BillingProvider extends Construct {
   }
 
   /**
-   * Invocations of the slot's function that EventBridge gave up on after its retries
-   * (AWS/Events `FailedInvocations`, sum over 5 minutes); the events are in the slot's
+   * Invocations of the slot's function that EventBridge gave up on after its retries.
+   *
+   * AWS/Events `FailedInvocations`, sum over 5 minutes. The events are in the slot's
    * dead-letter queue. EventBridge publishes it only when it is not zero.
    *
    * @param slot a slot this provider wired (the create and delete customer functions always are)

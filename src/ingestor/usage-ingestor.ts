@@ -46,7 +46,7 @@ export interface UsageIngestorProps extends LibraryFunctionOptions {
   readonly streamMode?: kinesis.StreamMode;
 
   /**
-   * Number of shards of the data stream; only with `StreamMode.PROVISIONED`.
+   * Number of shards of the data stream, only with `StreamMode.PROVISIONED`.
    *
    * @default 1 when the stream mode is PROVISIONED
    */
@@ -136,7 +136,7 @@ export interface UsageIngestorProps extends LibraryFunctionOptions {
   readonly retryAttempts?: number;
 
   /**
-   * Oldest record the function still retries; older ones go to the dead-letter
+   * Oldest record the function still retries, older ones go to the dead-letter
    * queue (1 minute to 7 days, whole seconds).
    *
    * @default Duration.hours(24)
@@ -192,7 +192,9 @@ const CLOSING_SKEW_ALLOWANCE = Duration.minutes(1);
 const CLOSER_TIMEOUT = Duration.minutes(10);
 
 /**
- * A usage ingestor: a Kinesis data stream producers write usage records to; an
+ * A usage ingestor: usage records in, each window's exact totals out.
+ *
+ * A Kinesis data stream producers write usage records to; an
  * aggregator function that writes each record once into a ledger; a closer
  * that computes each window's exact SUM and COUNT once the window has closed,
  * stores them for good and puts a `usageWindowClosed` event on the bus; and the

@@ -56,11 +56,11 @@ export enum StripeMeterRounding {
  * What offboarding a tenant does to its Stripe subscription.
  */
 export enum StripeSubscriptionCancellation {
-  /** Cancel now; metered usage not yet invoiced is not billed. */
+  /** Cancel now. Metered usage not yet invoiced is not billed. */
   IMMEDIATELY = 'IMMEDIATELY',
   /** Cancel now and have Stripe invoice the metered usage so far (and prorations) at once. */
   IMMEDIATELY_INVOICE_USAGE = 'IMMEDIATELY_INVOICE_USAGE',
-  /** Cancel when the current billing period ends; usage until then is still pushed and billed. */
+  /** Cancel when the current billing period ends. Usage until then is still pushed and billed. */
   AT_PERIOD_END = 'AT_PERIOD_END',
 }
 
@@ -79,9 +79,10 @@ export interface StripeMeter {
   readonly metric: string;
 
   /**
-   * The meter's event name in Stripe (`event_name`): 1 to 100 letters, digits
-   * and `_ - . :` (for example `api_calls`). The prices of your subscription
-   * must be metered prices on this meter.
+   * The meter's event name in Stripe (`event_name`), for example `api_calls`.
+   *
+   * 1 to 100 letters, digits, `_`, `-`, `.` and `:`. The prices of your
+   * subscription must be metered prices on this meter.
    */
   readonly eventName: string;
 
@@ -264,9 +265,9 @@ export interface StripeBillingProps extends LibraryFunctionOptions {
   readonly pushConcurrency?: number;
 
   /**
-   * How long a processed webhook event id is remembered, so that a replay is
-   * ignored; older events are refused. Between 4 days (Stripe retries for 3)
-   * and 365 days.
+   * How long a processed webhook event id is remembered, so that a replay is ignored.
+   *
+   * Older events are refused. Between 4 days (Stripe retries for 3) and 365 days.
    * @default Duration.days(30)
    */
   readonly processedEventRetention?: Duration;
@@ -322,12 +323,14 @@ const MAX_METERS_JSON = 2500;
 /**
  * Bills tenants through Stripe: a second ready `IBilling` beside `DynamoDbBilling`.
  *
+ * Its functions:
+ *
  * - `createCustomerFunction`: one Stripe customer per tenant (idempotent,
  *   recorded in a tenant to customer mapping), subscribed to `prices`.
  * - `deleteCustomerFunction`: a final push of the tenant's closed windows, then
  *   its subscription cancelled by `subscriptionCancellation`; the customer is kept unless asked.
  * - `putUsageFunction` (with `ingestor`): closed windows become Stripe meter
- *   events, each window exactly once, every hour unless `schedule` says otherwise.
+ *   events, each window exactly once, every 5 minutes unless `schedule` says otherwise.
  * - `webhookFunction`: Stripe's signed webhook on `POST /billing/<webhookPath>`:
  *   `invoice.paid` becomes the billing success event, `invoice.payment_failed`,
  *   `invoice.payment_action_required` (and a subscription Stripe cancelled for
