@@ -174,9 +174,12 @@ project.addTask('example', {
 });
 
 // README: run the whole billing flow locally against the emulator and print each step.
+// The demos build the handler bundles quietly (one summary line; the whole output on failure), so that
+// the build's output does not stand before the steps they print.
+const quietBundle = { exec: `ts-node --transpile-only --project tsconfig.dev.json projenrc/quiet-task.ts ${project.bundler.bundleTask.name}` };
 project.addTask('demo:local', {
   description: 'Run the end-to-end billing flow against a local AWS API emulator (moto) and print each step',
-  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/local-flow/demo.ts` }],
+  steps: [quietBundle, { exec: `${devTsNode} examples/local-flow/demo.ts` }],
 });
 
 // Benchmarks: kept in the repo, not in the test suite.
@@ -213,7 +216,7 @@ project.gitignore.exclude('/.tools/');
 project.addPackageIgnore('/.tools/');
 project.addTask('demo:stripe', {
   description: 'Run onboarding, usage, push and a signed webhook of StripeBilling against moto and stripe-mock, printing each step',
-  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/stripe-flow.ts` }],
+  steps: [quietBundle, { exec: `${devTsNode} examples/stripe-flow.ts` }],
 });
 project.addTask('bench:stripe-month', {
   description: 'The month of the Stripe month simulation (3 tenants, daily periods, every fault) with DynamoDB behind the recording proxy: what the reconciler and the push cost per tenant and billing period (BENCH_DAYS, default 30)',

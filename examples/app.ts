@@ -6,6 +6,7 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { CustomBillingStack } from './custom-billing-stack';
 import { DynamoDbBillingStack } from './dynamodb-billing-stack';
+import { RestApiBillingStack } from './rest-api-billing-stack';
 import { StripeBillingStack } from './stripe-billing-stack';
 import { UsageApiStack } from './usage-api-stack';
 
@@ -27,6 +28,9 @@ export function addExampleStacks(app: App): Stack[] {
     }),
     new UsageApiStack(app, 'UsageApiExample', {
       description: 'cdk-saas-billing example: usage readable over HTTP (UsageApi), tenants with their tokens, operators with IAM',
+    }),
+    new RestApiBillingStack(app, 'RestApiBillingExample', {
+      description: 'cdk-saas-billing example: a control plane on an API Gateway REST API (StripeBilling\'s webhook and a UsageApi on it)',
     }),
   ];
 }

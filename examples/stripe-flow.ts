@@ -20,8 +20,11 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import Stripe from 'stripe';
 import { BusCapture } from './local-flow/bus';
 import { startMoto } from './local-flow/emulators';
+import { count, minorUnitAmount, quantity } from './local-flow/format';
 import { StripeBillingStack } from './stripe-billing-stack';
 import { LocalStripeBilling, LocalUsageIngestor, startStripeMock, stripeHandlerModule, StripeProxy } from './stripe-local';
+import { STRIPE_ENV } from '../src/providers/stripe-billing/contract';
+import { addDecimals, multiplyDecimals } from '../src/shared.lambda/decimal';
 
 /** One step of the flow, as printed. */
 export interface FlowStep {
@@ -133,15 +136,33 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
       { id: 'disk-0001', tenantId: TENANT, metric: 'storageGb', value: '12.3456', timestamp: hour },
     ];
     await ingestor.ingest(records);
-    step('flow', 'usage', `${records.length} records through the aggregator (req-0002 sent twice): ${records.map((r) => `${r.metric}=${r.value}`).join(', ')}`);
+    step('flow', 'usage', `${records.length} records through the aggregator (req-0002 sent twice): `
+      + `${records.map((r) => `${r.id} ${quantity(r.metric, r.value)} (${r.metric})`).join(', ')}`);
     const closed = await ingestor.closeWindows();
-    step('flow', 'close', `the clock moved past the hour's allowed lateness; the closer closed ${closed} windows`);
+    // Each record counted once: the window sums the push reads.
+    const sums = new Map<string, string>();
+    for (const r of new Map(records.map((x) => [x.id, x])).values()) sums.set(r.metric, addDecimals(sums.get(r.metric) ?? '0', String(r.value)));
+    step('flow', 'close', `the clock moved past the hour's allowed lateness; the closer closed ${count(closed, 'window')}: `
+      + `${[...sums].map(([metric, sum]) => `${metric} ${quantity(metric, sum)}`).join(', ')}`);
 
     // The scheduler runs the usage push; it reads closed windows through the ingestor's usage read contract.
     local.use('PutUsage');
     const push = stripeHandlerModule<{ handler: Handler }>('put-usage').handler;
     const first = await push({ id: 'demo-schedule-1' }, { awsRequestId: 'demo-push-1', getRemainingTimeInMillis: () => 600_000 });
-    for (const e of stripe.state.meterEvents) step('stripe-mock', 'meter event', `${e.eventName} = ${e.value} for ${e.customer} at ${new Date(e.timestamp * 1000).toISOString()} (identifier ${e.identifier})`);
+    // How each window became a whole number: the meters as the construct passes them to the push.
+    const pushFn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties?.Environment?.Variables?.[STRIPE_ENV.METERS]);
+    type MeterMapping = { metric: string; eventName: string; multiplier: string; rounding: string };
+    const meterMappings = JSON.parse(pushFn!.Properties!.Environment.Variables[STRIPE_ENV.METERS]) as MeterMapping[];
+    for (const e of stripe.state.meterEvents) {
+      const m = meterMappings.find((x) => x.eventName === e.eventName)!;
+      const exact = multiplyDecimals(sums.get(m.metric)!, m.multiplier);
+      const product = `${m.metric} ${quantity(m.metric, sums.get(m.metric)!)} × multiplier ${m.multiplier}`;
+      const how = exact === String(e.value) ? `${product}, a whole number already`
+        : `${product} = ${quantity(e.eventName, exact)}, rounded ${m.rounding} to a whole number (Stripe counts whole units; `
+          + 'a billing period bills the rounding of its total, the difference is carried)';
+      step('stripe-mock', 'meter event', `${e.eventName} = ${quantity(e.eventName, e.value)} for ${e.customer} at ${new Date(e.timestamp * 1000).toISOString()}: ${how} `
+        + `(identifier ${e.identifier})`);
+    }
     step('flow', 'push', `sent ${first.SENT}, already pushed ${first.alreadyPushed}`);
     // A run that reads the same windows again (its cursor lost): the pushed markers hold.
     await new DynamoDBClient({}).send(new DeleteItemCommand({ TableName: local.names.push, Key: { pk: { S: 'STATE' }, sk: { S: 'CURSOR' } } }));
@@ -179,12 +200,15 @@ export async function runStripeFlow(onStep: (step: FlowStep) => void): Promise<S
     const replay = await webhook(request(signature));
     step('flow', 'webhook', `the same event delivered again: HTTP ${replay.statusCode} ${replay.body}`);
     const billingEvents = (await billingBus.drain()).map((e) => ({ detailType: e['detail-type'], detail: e.detail }));
-    for (const e of billingEvents) step('emulator', 'bus', `${e.detailType} for tenant ${e.detail.tenantId}: ${e.detail.amount} ${e.detail.currency} (invoice ${e.detail.invoiceId})`);
+    for (const e of billingEvents) {
+      step('emulator', 'bus', `${e.detailType} for tenant ${e.detail.tenantId}: amount ${minorUnitAmount(e.detail.amount, e.detail.currency)} `
+        + `(Stripe's amount_paid, in the currency's smallest unit; invoice ${e.detail.invoiceId})`);
+    }
 
     // EventBridge delivers the offboarding request, after one more hour of usage.
     await ingestor.ingest([{ id: 'req-0003', tenantId: TENANT, metric: 'apiCalls', value: 42, timestamp: new Date(Date.now()).toISOString() }]);
     const closedLater = await ingestor.closeWindows();
-    step('flow', 'usage', `apiCalls=42 an hour later; the closer closed ${closedLater} window`);
+    step('flow', 'usage', `req-0003 ${quantity('apiCalls', 42)} (apiCalls) an hour later; the closer closed ${count(closedLater, 'window')}`);
     local.use('DeleteCustomer');
     const context = {
       awsRequestId: 'demo-offboarding',
@@ -227,8 +251,8 @@ if (require.main === module) {
     .then((r) => {
       console.log('');
       console.log(`Stripe holds ${r.customers} customer, ${r.subscriptions.length} subscription (${r.subscriptions.map((s) => s.status).join(', ')}), meters ${r.meters.join(', ')}`);
-      console.log(`meter events counted: ${r.meterEvents.map((e) => `${e.eventName}=${e.value}`).join(', ')}; sent by the second push: ${r.secondRunSent}`);
-      console.log(`billing events on the bus: ${r.billingEvents.map((e) => e.detailType).join(', ')}`);
+      console.log(`meter events counted: ${r.meterEvents.map((e) => `${e.eventName} ${quantity(e.eventName, e.value)}`).join(', ')}; sent by the second push: ${r.secondRunSent}`);
+      console.log(`billing events on the bus: ${r.billingEvents.map((e) => `${e.detailType}, amount ${minorUnitAmount(e.detail.amount, e.detail.currency)}`).join('; ')}`);
     })
     .catch((error) => {
       console.error(error);

@@ -12,19 +12,11 @@
  */
 import * as path from 'path';
 import { runFlow } from './flow';
-
-/**
- * An amount as billing systems send it, in the currency's minor unit (cents
- * for USD, yen for JPY), shown in major units too: `500 (5.00 USD)`.
- */
-function readableAmount(amount: unknown, currency: unknown): string {
-  if (typeof amount !== 'number' || typeof currency !== 'string') return String(amount);
-  const code = currency.toUpperCase();
-  const digits = new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions().maximumFractionDigits ?? 2;
-  return `${amount} in minor units (${(amount / 10 ** digits).toFixed(digits)} ${code})`;
-}
+import { chargeLine, minorUnitAmount } from './format';
 
 async function main(): Promise<void> {
+  // The AWS SDK's notice about Node.js versions is not a step of the flow: keep it out of the printed steps.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   let n = 0;
   const result = await runFlow({
     outdir: path.join(__dirname, '..', '..', 'cdk.out', 'local-flow'),
@@ -35,10 +27,10 @@ async function main(): Promise<void> {
   });
   console.log('');
   console.log(`customers for the tenant: ${result.customersForTenant}`);
-  console.log(`charge lines (exact decimals, in major units): ${result.chargeLines.map((l) => `${l.metric} ${l.quantity} -> ${l.amount} ${l.currency}`).join('; ')}`);
+  console.log(`charge lines (exact decimals, in major units): ${result.chargeLines.map(chargeLine).join('; ')}`);
   for (const e of result.billingEvents) {
     const { amount, currency, ...rest } = e.detail;
-    console.log(`billing event on the bus: ${e.detailType}, amount ${readableAmount(amount, currency)}, ${JSON.stringify(rest)}`);
+    console.log(`billing event on the bus: ${e.detailType}, amount ${minorUnitAmount(amount, currency)}, ${JSON.stringify(rest)}`);
   }
 }
 

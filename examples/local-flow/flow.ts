@@ -25,6 +25,7 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import type { APIGatewayProxyEventV2, KinesisStreamEvent } from 'aws-lambda';
 import { BusCapture } from './bus';
 import { startMoto } from './emulators';
+import { chargeLine, count, quantity } from './format';
 import { createTable, resolveEnvironment, tableSchema } from './tables';
 import { BillingProvider, ControlPlaneEvents, UsageIngestor } from '../../src';
 import { UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
@@ -60,7 +61,7 @@ export interface FlowResult {
   readonly onboardingDeliveries: number;
   readonly aggregates: Array<{ metric: string; sum: string; count: string }>;
   readonly duplicateRecordsCounted: number;
-  readonly chargeLines: Array<{ metric: string; quantity: string; amount: string; currency: string }>;
+  readonly chargeLines: Array<{ metric: string; quantity: string; unitPrice: string; amount: string; currency: string }>;
   readonly webhookStatus: number;
   readonly billingEvents: Array<{ source: string; detailType: string; detail: Record<string, unknown> }>;
 }
@@ -279,7 +280,8 @@ export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
       aggregates = (await UsageReader.fromEnvironment().readClosedWindows({ since: '1970-01-01T00:00:00Z' })).windows
         .map((w) => ({ metric: w.metric, sum: w.sum, count: String(w.count) }));
       step('close windows', 'flow', `clock moved ${Math.round(offsetMs / 60000)} min ahead (end of hour + lateness + closing margin); `
-        + `invoked the bundled closer: ${closed.windowsClosed} windows closed; ${aggregates.map((a) => `${a.metric}=${a.sum} (${a.count} records)`).join(', ')}`);
+        + `invoked the bundled closer: ${count(closed.windowsClosed, 'window')} closed; `
+        + `${aggregates.map((a) => `${a.metric} ${quantity(a.metric, a.sum)} (${count(a.count, 'record')})`).join(', ')}`);
 
       // 7. Push: the schedule's event; the push reads the closed windows through the usage read contract.
       const push = bundled('providers/dynamodb-billing/put-usage.lambda');
@@ -292,8 +294,11 @@ export async function runFlow(opts: FlowOptions): Promise<FlowResult> {
       TableName: names.billing,
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :c)',
       ExpressionAttributeValues: { ':pk': `CUSTOMER#${tenantId}`, ':c': 'CHARGE#' },
-    }))).Items ?? []).map((l) => ({ metric: String(l.metric), quantity: l.quantity.value, amount: l.amount.value, currency: String(l.currency) }));
-    step('push usage', 'flow', `run 1 billed ${pushed.windowsBilled}, run 2 billed ${rerun.windowsBilled}; charge lines ${lines.map((l) => `${l.metric} ${l.quantity} -> ${l.amount} ${l.currency}`).join(', ')}`);
+    }))).Items ?? []).map((l) => ({
+      metric: String(l.metric), quantity: l.quantity.value, unitPrice: String(l.unitPrice), amount: l.amount.value, currency: String(l.currency),
+    }));
+    step('push usage', 'flow', `run 1 billed ${count(pushed.windowsBilled, 'window')}, run 2 billed ${count(rerun.windowsBilled, 'window')}; charge lines `
+      + `(exact decimals, in major units): ${lines.map((l) => chargeLine(l)).join(', ')}`);
 
     // 8. Webhook: the billing system signs with the secret it shares; API Gateway delivers payload 2.0.
     const webhookId = functionLogicalId(resources, 'Billing/Webhook');

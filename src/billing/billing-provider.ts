@@ -1,4 +1,5 @@
 import { Annotations, CfnOutput, CfnResource, Duration, Fn, Names, Resource, Stack, Token } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -13,6 +14,7 @@ import { ControlPlaneEvents, EventDefinition } from '../events/event-definition'
 import { IDataIngestorAggregator } from '../ingestor/ingestor';
 import { AlarmSet, functionErrorsMetric, queueDepthMetric } from '../private/alarms';
 import { acknowledgeNag } from '../private/nag';
+import { existingRestMethod, restRoot, restUrlForPath } from '../private/rest-api';
 import { PropsValidator } from '../private/validation';
 import { webhookPathProblem, webhookRoutePath } from '../private/webhook-path';
 
@@ -34,11 +36,25 @@ export interface BillingProviderProps {
   readonly eventBus?: events.IEventBus;
 
   /**
-   * The HTTP API on which the webhook is mounted as `POST /billing/<path>`
-   * (`path` from `billing.webhookFunction`). Required when `billing.webhookFunction` is set.
-   * @default - no HTTP API; a webhook function is refused
+   * The HTTP API on which the webhook is mounted as `POST /billing/<path>`.
+   *
+   * `path` is `billing.webhookFunction`'s. A Lambda proxy integration, payload
+   * format 2.0. Give `httpApi` or `restApi` when `billing.webhookFunction` is set.
+   * @default - none: `restApi` carries the webhook, or there is no webhook
    */
   readonly httpApi?: apigwv2.IHttpApi;
+
+  /**
+   * The API Gateway REST API on which the webhook is mounted as `POST /billing/<path>`.
+   *
+   * A Lambda proxy integration, payload format 1.0. A `RestApi` with its default
+   * deployment redeploys with the new method. An imported one (from
+   * `RestApi.fromRestApiAttributes`, which gives its root resource) needs a new
+   * deployment of yours. Give `httpApi` or `restApi` when
+   * `billing.webhookFunction` is set.
+   * @default - none: `httpApi` carries the webhook, or there is no webhook
+   */
+  readonly restApi?: apigw.IRestApi;
 
   /**
    * The control plane's event names: the default triggers of the functions.
@@ -88,7 +104,7 @@ export interface BillingFunctionWiring {
   readonly handler: lambda.IFunction;
   /** The rule that invokes the function: an event pattern, or a schedule for the usage push. */
   readonly rule: events.Rule;
-  /** The event the rule matches; undefined for the scheduled usage push. */
+  /** The event the rule matches, undefined for the scheduled usage push. */
   readonly trigger?: EventDefinition;
   /**
    * Where EventBridge sends events it could not deliver, and where failures of the
@@ -144,11 +160,13 @@ interface SlotMetrics {
 /**
  * Wires a billing integration (`IBilling`) into a SaaS control plane.
  *
+ * What it wires:
+ *
  * - Each lifecycle function gets an EventBridge rule on the bus for its trigger
  *   (onboarding, offboarding, tenant user created, tenant user deleted), with an
  *   explicit retry policy, an encrypted dead-letter queue and an alarm on it.
  * - The usage push runs on a schedule (every 24 hours unless given) with the same reliability.
- * - The webhook is mounted as `POST /billing/<path>` on the given HTTP API; its URL is an output.
+ * - The webhook is mounted as `POST /billing/<path>` on the given HTTP API or REST API; its URL is an output.
  * - The ingestor's data stream and aggregate table are named in outputs.
  */
 export class BillingProvider extends Construct {
@@ -162,14 +180,21 @@ export class BillingProvider extends Construct {
   public readonly deleteUser?: BillingFunctionWiring;
   /** The wiring of the scheduled usage push, when set. */
   public readonly putUsage?: BillingFunctionWiring;
-  /** The webhook route (`POST /billing/<path>`), when a webhook is set. */
+  /** The webhook route (`POST /billing/<path>`), when a webhook is set on an HTTP API. */
   public readonly webhookRoute?: apigwv2.HttpRoute;
+  /**
+   * The webhook method (`POST` on the `/billing/<path>` resource), when a webhook
+   * is set on a REST API. It lives in the REST API's construct tree, as every method does.
+   */
+  public readonly webhookMethod?: apigw.Method;
   /** The webhook's route path, for example `/billing/webhook`, when a webhook is set. */
   public readonly webhookRoutePath?: string;
   /**
-   * The webhook's URL on the HTTP API's `$default` stage (`<api endpoint>/billing/<path>`),
-   * when a webhook is set and the API's endpoint is known. On a named stage, the
-   * stage name comes after the host.
+   * The webhook's URL, when a webhook is set and the API's endpoint is known.
+   *
+   * On an HTTP API's `$default` stage, `<api endpoint>/billing/<path>` (on a
+   * named stage, the stage name comes after the host). On a REST API's
+   * deployment stage, `<stage URL>/billing/<path>`.
    */
   public readonly webhookUrl?: string;
   /** Every dead-letter queue the provider created. */
@@ -216,9 +241,15 @@ export class BillingProvider extends Construct {
     }
 
     if (billing.webhookFunction) {
-      this.webhookRoutePath = webhookRoutePath(billing.webhookFunction.path);
-      this.webhookRoute = this.mountWebhook(billing.webhookFunction, props.httpApi!, this.webhookRoutePath);
-      this.webhookUrl = this.outputWebhookUrl(props.httpApi!, this.webhookRoutePath);
+      const routePath = webhookRoutePath(billing.webhookFunction.path);
+      this.webhookRoutePath = routePath;
+      if (props.httpApi) {
+        this.webhookRoute = this.mountWebhook(billing.webhookFunction, props.httpApi, routePath);
+        this.webhookUrl = this.outputWebhookUrl(() => `${props.httpApi!.apiEndpoint}${routePath}`, 'the HTTP API\'s $default stage');
+      } else {
+        this.webhookMethod = this.mountRestWebhook(billing.webhookFunction, props.restApi!, routePath);
+        this.webhookUrl = this.outputWebhookUrl(() => restUrlForPath(props.restApi!, routePath), 'the REST API\'s deployment stage');
+      }
     }
   }
 
@@ -254,8 +285,9 @@ export class BillingProvider extends Construct {
   }
 
   /**
-   * Invocations of the slot's function that EventBridge gave up on after its retries
-   * (AWS/Events `FailedInvocations`, sum over 5 minutes); the events are in the slot's
+   * Invocations of the slot's function that EventBridge gave up on after its retries.
+   *
+   * AWS/Events `FailedInvocations`, sum over 5 minutes. The events are in the slot's
    * dead-letter queue. EventBridge publishes it only when it is not zero.
    *
    * @param slot a slot this provider wired (the create and delete customer functions always are)
@@ -414,19 +446,37 @@ export class BillingProvider extends Construct {
     return route;
   }
 
-  private outputWebhookUrl(httpApi: apigwv2.IHttpApi, routePath: string): string | undefined {
-    let endpoint: string;
-    try {
-      endpoint = httpApi.apiEndpoint;
-    } catch {
-      return undefined; // an imported API without its endpoint
-    }
-    const url = `${endpoint}${routePath}`;
-    new CfnOutput(this, 'WebhookUrl', {
-      description: 'URL the billing system calls (POST) with signed webhook events, on the HTTP API\'s $default stage',
-      value: url,
+  /**
+   * `POST` on the REST API's `/billing/<path>` resource (created, or reused when it
+   * exists), Lambda proxy integration. No authorizer: the handler verifies the
+   * signature of every call, which an authorizer of the user's could not (the billing
+   * system sends no token). The method is the library's, so its findings are
+   * acknowledged here; the API, its stage and their findings are the user's.
+   */
+  private mountRestWebhook(fn: IFunctionPath, restApi: apigw.IRestApi, routePath: string): apigw.Method {
+    const method = restApi.root.resourceForPath(routePath).addMethod('POST', new apigw.LambdaIntegration(fn.handler), {
+      authorizationType: apigw.AuthorizationType.NONE,
     });
-    return url;
+    acknowledgeNag(method, 'AwsSolutions-APIG4',
+      `The billing system calls the webhook of ${this.node.path} without AWS credentials or a token; the handler verifies the request signature itself.`);
+    acknowledgeNag(method, 'AwsSolutions-COG4',
+      `The billing system calls the webhook of ${this.node.path} as a service, not as a Cognito user; the handler verifies the request signature itself.`);
+    return method;
+  }
+
+  private outputWebhookUrl(url: () => string | undefined, where: string): string | undefined {
+    let value: string | undefined;
+    try {
+      value = url();
+    } catch {
+      value = undefined; // an imported HTTP API without its endpoint
+    }
+    if (value === undefined) return undefined; // ... or a REST API without a deployment stage
+    new CfnOutput(this, 'WebhookUrl', {
+      description: `URL the billing system calls (POST) with signed webhook events, on ${where}`,
+      value,
+    });
+    return value;
   }
 }
 
@@ -481,17 +531,32 @@ function validateProps(scope: Construct, props: BillingProviderProps) {
   }
 
   const webhook = billing.webhookFunction;
+  const { httpApi, restApi } = props;
+  const root = restApi === undefined ? undefined : restRoot(restApi);
+  if (httpApi !== undefined && restApi !== undefined) {
+    v.add('restApi', restApi.node.path, 'cannot be given with httpApi', 'mount the webhook on one API: give httpApi or restApi');
+  } else if (restApi !== undefined && (typeof restApi.restApiId !== 'string' || !root)) {
+    v.add('restApi', restApi.node?.path ?? restApi, 'must be a REST API with its root resource (apigateway.IRestApi)',
+      'pass a RestApi, or import one with RestApi.fromRestApiAttributes({ restApiId, rootResourceId }) (RestApi.fromRestApiId gives no root resource)');
+  }
   if (webhook) {
     const pathProblem = webhookPathProblem(webhook.path);
     if (pathProblem) v.add('billing.webhookFunction.path', webhook.path, pathProblem.problem, pathProblem.fix);
-    if (!props.httpApi) {
-      v.add('httpApi', props.httpApi, 'is required when billing.webhookFunction is set',
-        `pass the HTTP API to mount POST /billing/${String(webhook.path)} on, or remove billing.webhookFunction`);
-    } else if (!pathProblem && !Token.isUnresolved(webhook.path)) {
-      const routeKey = `POST ${webhookRoutePath(webhook.path)}`;
-      const existing = existingRoute(scope, props.httpApi, routeKey);
+    const routeKey = `POST ${webhookRoutePath(String(webhook.path))}`;
+    const judged = !pathProblem && !Token.isUnresolved(webhook.path);
+    if (!httpApi && !restApi) {
+      v.add('httpApi', httpApi, 'or restApi is required when billing.webhookFunction is set',
+        `pass the HTTP API (apigwv2.IHttpApi) or the REST API (apigateway.IRestApi) to mount ${routeKey} on, or remove billing.webhookFunction`);
+    } else if (httpApi && !restApi && judged) {
+      const existing = existingRoute(scope, httpApi, routeKey);
       if (existing) {
-        v.add('billing.webhookFunction.path', webhook.path, `mounts ${routeKey} on the HTTP API ${props.httpApi.node.path}, which already has that route (${existing})`,
+        v.add('billing.webhookFunction.path', webhook.path, `mounts ${routeKey} on the HTTP API ${httpApi.node.path}, which already has that route (${existing})`,
+          'give this webhook another path');
+      }
+    } else if (restApi && !httpApi && root && judged) {
+      const existing = existingRestMethod(root, webhookRoutePath(webhook.path), 'POST');
+      if (existing) {
+        v.add('billing.webhookFunction.path', webhook.path, `mounts ${routeKey} on the REST API ${restApi.node.path}, which already has that method (${existing})`,
           'give this webhook another path');
       }
     }

@@ -178,10 +178,11 @@ export class BillingDashboard extends Construct {
   }
 
   /**
-   * Adds a section for a `StripeBilling`: with an ingestor, push outcomes, windows not
-   * billed, the oldest pending window and reconciliation drift; always webhook calls,
-   * lifecycle, function errors, the offboarding schedules' dead letters and the status
-   * of its alarms.
+   * Adds a section for a `StripeBilling`.
+   *
+   * With an ingestor: push outcomes, windows not billed, the oldest pending window
+   * and reconciliation drift. Always: webhook calls, lifecycle, function errors, the
+   * offboarding schedules' dead letters and the status of its alarms.
    */
   public addStripeBilling(billing: StripeBilling): void {
     const graphs: GraphSpec[] = [];
@@ -268,8 +269,10 @@ export class BillingDashboard extends Construct {
   }
 
   /**
-   * Adds a section for a `DynamoDbBilling`: with an ingestor, push outcomes; always
-   * lifecycle, function errors and the status of its alarms.
+   * Adds a section for a `DynamoDbBilling`.
+   *
+   * With an ingestor: push outcomes. Always: lifecycle, function errors and the
+   * status of its alarms.
    */
   public addDynamoDbBilling(billing: DynamoDbBilling): void {
     const graphs: GraphSpec[] = [];

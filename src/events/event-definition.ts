@@ -131,8 +131,9 @@ export class ControlPlaneEvents {
   public readonly billingFailure: EventDefinition;
   /**
    * Emitted when a tenant's subscription enters a status that stops or
-   * endangers billing, or its customer is deleted (this library's own event;
-   * source: the billing source).
+   * endangers billing, or its customer is deleted.
+   *
+   * This library's own event, with the billing source.
    */
   public readonly billingSubscriptionChanged: EventDefinition;
 

@@ -46,14 +46,14 @@ export interface UsageIngestorProps extends LibraryFunctionOptions {
   readonly streamMode?: kinesis.StreamMode;
 
   /**
-   * Number of shards of the data stream; only with `StreamMode.PROVISIONED`.
+   * Number of shards of the data stream, only with `StreamMode.PROVISIONED`.
    *
    * @default 1 when the stream mode is PROVISIONED
    */
   readonly shardCount?: number;
 
   /**
-   * How long the data stream keeps records (24 hours to 365 days).
+   * How long the data stream keeps records (24 hours to 365 days, whole hours).
    *
    * @default Duration.hours(24)
    */
@@ -105,21 +105,22 @@ export interface UsageIngestorProps extends LibraryFunctionOptions {
   readonly eventBus?: events.IEventBus;
 
   /**
-   * Most records the aggregator function receives in one batch.
+   * Most records the aggregator function receives in one batch (1 to 10000).
    *
    * @default 100
    */
   readonly batchSize?: number;
 
   /**
-   * Longest time the event source mapping gathers records before invoking the function.
+   * Longest time the event source mapping gathers records before invoking the
+   * function (0 to 5 minutes, whole seconds).
    *
    * @default Duration.seconds(2)
    */
   readonly maxBatchingWindow?: Duration;
 
   /**
-   * Number of batches each shard processes at once.
+   * Number of batches each shard processes at once (1 to 10).
    *
    * @default 1
    */
@@ -127,14 +128,16 @@ export interface UsageIngestorProps extends LibraryFunctionOptions {
 
   /**
    * Most retries of a failing batch before its shard range goes to the
-   * dead-letter queue. Malformed records never fail a batch.
+   * dead-letter queue: 0 to 10000, or -1 to retry until its records are older
+   * than `maxRecordAge`. Malformed records never fail a batch.
    *
    * @default 500
    */
   readonly retryAttempts?: number;
 
   /**
-   * Oldest record the function still retries; older ones go to the dead-letter queue.
+   * Oldest record the function still retries, older ones go to the dead-letter
+   * queue (1 minute to 7 days, whole seconds).
    *
    * @default Duration.hours(24)
    */
@@ -189,7 +192,9 @@ const CLOSING_SKEW_ALLOWANCE = Duration.minutes(1);
 const CLOSER_TIMEOUT = Duration.minutes(10);
 
 /**
- * A usage ingestor: a Kinesis data stream producers write usage records to; an
+ * A usage ingestor: usage records in, each window's exact totals out.
+ *
+ * A Kinesis data stream producers write usage records to; an
  * aggregator function that writes each record once into a ledger; a closer
  * that computes each window's exact SUM and COUNT once the window has closed,
  * stores them for good and puts a `usageWindowClosed` event on the bus; and the
@@ -502,18 +507,30 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
 }
 
 function validate(scope: Construct, props: UsageIngestorProps): void {
-  // Ranges that aws-cdk-lib checks itself (batch size, batching window, parallelization,
-  // retries, record age, stream retention) are left to it.
   const v = new PropsValidator(scope, 'UsageIngestor');
   const mode = props.streamMode ?? kinesis.StreamMode.ON_DEMAND;
   if (props.shardCount !== undefined && mode !== kinesis.StreamMode.PROVISIONED) {
     v.add('shardCount', props.shardCount, 'only applies to provisioned streams', 'set streamMode to StreamMode.PROVISIONED or remove shardCount');
   }
   v.range('shardCount', props.shardCount, 1, 100_000, { fix: 'give at least one shard' });
+  // Kinesis keeps records 24 to 8760 hours, a whole number of hours (RetentionPeriodHours, an integer):
+  // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kinesis-stream.html
+  v.durationRange('retentionPeriod', props.retentionPeriod, Duration.hours(24), Duration.days(365), { whole: 'hours' });
+  // The event source mapping's settings for Kinesis, integers in the ranges AWS documents:
+  // https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-parameters.html (BatchSize up to 10,000,
+  // ParallelizationFactor up to 10, MaximumRetryAttempts -1 to 10,000, MaximumRecordAgeInSeconds up to 604,800)
+  // and https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html (MaximumBatchingWindowInSeconds
+  // 0 to 300 in whole seconds; MaximumRecordAgeInSeconds at least 60 unless -1, which a Duration cannot express).
+  v.range('batchSize', props.batchSize, 1, 10_000);
+  v.durationRange('maxBatchingWindow', props.maxBatchingWindow, Duration.seconds(0), Duration.seconds(300), { whole: 'seconds' });
+  v.range('parallelizationFactor', props.parallelizationFactor, 1, 10);
+  v.range('retryAttempts', props.retryAttempts, -1, 10_000, { fix: 'give 0 to 10000 retries, or -1 to retry until the record is older than maxRecordAge' });
+  v.durationRange('maxRecordAge', props.maxRecordAge, Duration.minutes(1), Duration.days(7), { whole: 'seconds' });
+  // The handlers read these in whole seconds, the closer's schedule is a rate in whole minutes.
   v.durationRange('allowedLateness', props.allowedLateness, Duration.seconds(0), Duration.days(7),
-    'give up to 7 days (ledger items are kept 7 days past a window\'s close)');
-  v.durationRange('maxClockSkew', props.maxClockSkew, Duration.seconds(0), Duration.days(1));
-  v.durationRange('closingInterval', props.closingInterval, Duration.minutes(1), Duration.hours(1));
+    { whole: 'seconds', fix: 'give up to 7 days in whole seconds (ledger items are kept 7 days past a window\'s close)' });
+  v.durationRange('maxClockSkew', props.maxClockSkew, Duration.seconds(0), Duration.days(1), { whole: 'seconds' });
+  v.durationRange('closingInterval', props.closingInterval, Duration.minutes(1), Duration.hours(1), { whole: 'minutes' });
   v.durationRange('iteratorAgeAlarmThreshold', props.iteratorAgeAlarmThreshold, Duration.seconds(1), Duration.days(7),
     'use e.g. Duration.minutes(5)');
   validateRuntime(v, props.runtime);

@@ -53,14 +53,22 @@ export class PropsValidator {
   }
 
   /**
-   * Checks that a duration lies in `[min, max]`. Skips undefined and unresolved durations.
+   * Checks that a duration lies in `[min, max]` and, with `whole`, is a whole
+   * number of that unit (where the service takes an integer: `MaximumBatchingWindowInSeconds`).
+   * Skips undefined and unresolved durations.
+   *
+   * @param fix how to fix it, or the options
    */
-  public durationRange(prop: string, value: Duration | undefined, min: Duration, max: Duration, fix?: string): void {
+  public durationRange(prop: string, value: Duration | undefined, min: Duration, max: Duration, fix?: string | DurationRangeOptions): void {
     if (value === undefined || value.isUnresolved()) return;
-    const seconds = value.toSeconds({ integral: false });
-    if (seconds < min.toSeconds({ integral: false }) || seconds > max.toSeconds({ integral: false })) {
-      this.add(prop, value, `must be between ${min.toHumanString()} and ${max.toHumanString()}`,
-        fix ?? `give a Duration from ${min.toHumanString()} to ${max.toHumanString()}`);
+    const opts: DurationRangeOptions = typeof fix === 'string' ? { fix } : fix ?? {};
+    const ms = value.toMilliseconds({ integral: false });
+    const unitMs = opts.whole ? WHOLE_UNIT_MS[opts.whole] : undefined;
+    const whole = unitMs === undefined || Number.isInteger(ms / unitMs);
+    if (!whole || ms < min.toMilliseconds({ integral: false }) || ms > max.toMilliseconds({ integral: false })) {
+      const kind = opts.whole ? `a whole number of ${opts.whole} ` : '';
+      this.add(prop, value, `must be ${kind}between ${min.toHumanString()} and ${max.toHumanString()}`,
+        opts.fix ?? `give a Duration from ${min.toHumanString()} to ${max.toHumanString()}${opts.whole ? ` in whole ${opts.whole}` : ''}`);
     }
   }
 
@@ -87,6 +95,16 @@ export interface RangeOptions {
   /** How to fix it. @default - give a value in the range */
   readonly fix?: string;
 }
+
+/** Options of `PropsValidator.durationRange`. */
+export interface DurationRangeOptions {
+  /** The unit the duration must be a whole number of. @default - any duration */
+  readonly whole?: 'seconds' | 'minutes' | 'hours';
+  /** How to fix it. @default - give a Duration in the range */
+  readonly fix?: string;
+}
+
+const WHOLE_UNIT_MS = { seconds: 1000, minutes: 60_000, hours: 3_600_000 } as const;
 
 /** `billing.webhookFunction.path` -> `billing.webhook_function.path`; index suffixes (`[0]`) are kept. */
 export function pythonSpelling(prop: string): string {

@@ -35,8 +35,10 @@ export interface UsageApiJwtOptions {
   readonly audience: string[];
 
   /**
-   * The claim that holds the tenant id (Cognito's ID tokens carry custom
-   * attributes; its access tokens only with a pre token generation trigger).
+   * The claim that holds the tenant id.
+   *
+   * Cognito's ID tokens carry custom attributes, its access tokens only with a
+   * pre token generation trigger.
    *
    * @default 'custom:tenantId' (SBT's)
    */
@@ -82,6 +84,8 @@ interface BoundAuthorization {
 /**
  * How `UsageApi`'s routes are authorized.
  *
+ * Two ways:
+ *
  * - `UsageApiAuthorization.iam()` (the default): every route needs a SigV4-signed
  *   request from an AWS identity allowed `execute-api:Invoke` (`usageApi.grantInvoke(role)`);
  *   such a caller may read any tenant's usage (a back end, an operator, a dashboard).
@@ -99,29 +103,31 @@ export abstract class UsageApiAuthorization {
   }
 
   /**
-   * Tenants' JWTs on the tenant routes (an API Gateway JWT authorizer, for
-   * example on SBT's Cognito user pool), tenant isolation by the tenant claim;
-   * the feed stays IAM.
+   * Tenants' JWTs on the tenant routes, tenant isolation by the tenant claim.
+   *
+   * An API Gateway JWT authorizer, for example on SBT's Cognito user pool. The
+   * feed stays IAM.
    */
   public static jwt(options: UsageApiJwtOptions): UsageApiAuthorization {
     return new JwtAuthorization(options);
   }
 
   /**
-   * Your own route authorizer on the tenant routes of an HTTP API (a JWT,
-   * Cognito user pool or Lambda authorizer), tenant isolation by the claim or
-   * context key it passes on; the feed stays IAM. A Lambda authorizer must
-   * return the tenant id in its context under `tenantClaim`.
+   * Your own route authorizer on the tenant routes of an HTTP API, tenant
+   * isolation by the claim or context key it passes on.
+   *
+   * A JWT, Cognito user pool or Lambda authorizer. A Lambda authorizer must
+   * return the tenant id in its context under `tenantClaim`. The feed stays IAM.
    */
   public static tenantAuthorizer(authorizer: apigwv2.IHttpRouteAuthorizer, options: UsageApiTenantAuthorizerOptions = {}): UsageApiAuthorization {
     return new AuthorizerAuthorization(authorizer, options.tenantClaim ?? DEFAULT_TENANT_CLAIM);
   }
 
   /**
-   * Your own authorizer on the tenant methods of a REST API (a Cognito user
-   * pools authorizer, whose claims carry the tenant, or a Lambda token or
-   * request authorizer, whose context does), tenant isolation by `tenantClaim`;
-   * the feed stays IAM.
+   * Your own authorizer on the tenant methods of a REST API, tenant isolation by `tenantClaim`.
+   *
+   * A Cognito user pools authorizer, whose claims carry the tenant, or a Lambda
+   * token or request authorizer, whose context does. The feed stays IAM.
    */
   public static restTenantAuthorizer(authorizer: apigw.IAuthorizer, options: UsageApiTenantAuthorizerOptions = {}): UsageApiAuthorization {
     return new RestAuthorizerAuthorization(authorizer, options.tenantClaim ?? DEFAULT_TENANT_CLAIM);
@@ -239,16 +245,18 @@ export interface UsageApiProps extends LibraryFunctionOptions {
 
   /**
    * The API Gateway REST API the routes are mounted on, as `GET` methods with a
-   * Lambda proxy integration (a deployed `RestApi` redeploys with them; an
-   * imported one needs a new deployment). Give `httpApi` or `restApi`.
+   * Lambda proxy integration. Give `httpApi` or `restApi`.
+   *
+   * A deployed `RestApi` redeploys with them, an imported one needs a new deployment.
    *
    * @default - none: `httpApi` is required
    */
   readonly restApi?: apigw.IRestApi;
 
   /**
-   * The path the routes are mounted under: segments of letters, digits and
-   * `- . _ ~`, each after a slash (`/usage`, `/billing/usage`).
+   * The path the routes are mounted under, for example `/usage` or `/billing/usage`.
+   *
+   * Segments of letters, digits, `-`, `.`, `_` and `~`, each after a slash.
    *
    * @default '/usage'
    */
@@ -288,7 +296,9 @@ const PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
 const HANDLER_TIMEOUT = Duration.seconds(25);
 
 /**
- * A read-only usage API on your HTTP API (or REST API), over a usage ingestor's read contract:
+ * A read-only usage API on your HTTP API (or REST API), over a usage ingestor's read contract.
+ *
+ * Its routes:
  *
  * - `GET <prefix>/tenants/{tenantId}/windows`: a tenant's closed windows
  *   (`from`, `to` on window start, `metric`, `limit` up to 1,000, `cursor`);
@@ -320,8 +330,9 @@ export class UsageApi extends Construct {
   /** The claim holding a tenant token's tenant id, when tenant tokens are used. */
   public readonly tenantClaim?: string;
   /**
-   * The base URL of the routes (`<api endpoint><prefix>`): on an HTTP API's
-   * `$default` stage, or on a `RestApi`'s deployment stage; when known.
+   * The base URL of the routes (`<api endpoint><prefix>`), when known.
+   *
+   * On an HTTP API's `$default` stage, or on a `RestApi`'s deployment stage.
    */
   public readonly url?: string;
   /** Every alarm of the API: `ErrorsAlarm` (the handler failed: a 500 to the caller). */

@@ -1,5 +1,6 @@
 import { Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -492,17 +493,152 @@ describe('BillingProvider webhook', () => {
   });
 });
 
+describe('BillingProvider webhook on a REST API', () => {
+  function restStack() {
+    const stack = newStack();
+    const restApi = new apigw.RestApi(stack, 'Rest', { cloudWatchRole: false });
+    const webhook = fn(stack, 'Webhook');
+    const provider = new BillingProvider(stack, 'Billing', {
+      billing: { ...requiredBilling(stack), webhookFunction: { path: 'stripe/events', handler: webhook } },
+      restApi,
+    });
+    return { stack, restApi, webhook, provider, template: Template.fromStack(stack) };
+  }
+
+  test('mounts POST /billing/<path> with a Lambda proxy integration and no authorizer, acknowledged for cdk-nag', () => {
+    // GIVEN / WHEN
+    const { stack, restApi, provider, template } = restStack();
+    // THEN the resources /billing and /billing/stripe/events under the API's root
+    template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'billing', ParentId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Rest'), 'RootResourceId'] } });
+    template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'events', ParentId: { Ref: Match.stringLikeRegexp('^Restbillingstripe') } });
+    // and POST on it, proxying to the webhook function, with the acknowledgements of the library's own method
+    template.hasResource('AWS::ApiGateway::Method', {
+      Properties: {
+        HttpMethod: 'POST',
+        AuthorizationType: 'NONE',
+        ResourceId: { Ref: Match.stringLikeRegexp('^Restbillingstripeevents') },
+        Integration: {
+          Type: 'AWS_PROXY',
+          IntegrationHttpMethod: 'POST',
+          Uri: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Webhook'), 'Arn'] }])] }),
+        },
+      },
+      Metadata: {
+        cdk_nag: {
+          rules_to_suppress: [
+            { id: 'AwsSolutions-APIG4', reason: Match.stringLikeRegexp('verifies the request signature itself') },
+            { id: 'AwsSolutions-COG4', reason: Match.stringLikeRegexp('not as a Cognito user') },
+          ],
+        },
+      },
+    });
+    // API Gateway may invoke the function for this method on the deployment stage
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'apigateway.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Webhook'), 'Arn'] },
+      SourceArn: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('/POST/billing/stripe/events$')])] }),
+    });
+    // no HTTP API resources
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', 0);
+    expect(provider.webhookRoute).toBeUndefined();
+    expect(provider.webhookMethod).toBe(restApi.root.resourceForPath('/billing/stripe/events').node.findChild('POST'));
+    expect(provider.webhookRoutePath).toBe('/billing/stripe/events');
+    // the URL on the deployment stage, as a property and an output
+    const url = stack.resolve(restApi.urlForPath('/billing/stripe/events'));
+    expect(stack.resolve(provider.webhookUrl)).toEqual(url);
+    const [output] = Object.entries(template.findOutputs('*')).filter(([k]) => k.startsWith('BillingWebhookUrl'));
+    expect(output[1]).toMatchObject({ Value: url, Description: expect.stringMatching(/REST API's deployment stage/) });
+    expect(JSON.stringify(url)).toMatch(/RestDeploymentStageprod.*\/billing\/stripe\/events/);
+  });
+
+  test('the deployment of a RestApi changes with the webhook method (it is redeployed)', () => {
+    const logicalIdOfDeployment = (withWebhook: boolean) => {
+      const stack = newStack();
+      const restApi = new apigw.RestApi(stack, 'Rest', { cloudWatchRole: false });
+      restApi.root.addResource('health').addMethod('GET', new apigw.MockIntegration());
+      const billing: IBilling = { ...requiredBilling(stack), ...(withWebhook ? { webhookFunction: { path: 'webhook', handler: fn(stack, 'Webhook') } } : {}) };
+      new BillingProvider(stack, 'Billing', { billing, restApi });
+      return Object.keys(Template.fromStack(stack).findResources('AWS::ApiGateway::Deployment'))[0];
+    };
+    expect(logicalIdOfDeployment(true)).not.toEqual(logicalIdOfDeployment(false));
+  });
+
+  test('an existing /billing resource of the API is reused', () => {
+    const stack = newStack();
+    const restApi = new apigw.RestApi(stack, 'Rest', { cloudWatchRole: false });
+    restApi.root.addResource('billing').addResource('usage').addMethod('GET', new apigw.MockIntegration(), { authorizationType: apigw.AuthorizationType.IAM });
+    new BillingProvider(stack, 'Billing', { billing: { ...requiredBilling(stack), webhookFunction: { path: 'webhook', handler: fn(stack, 'Webhook') } }, restApi });
+    const template = Template.fromStack(stack);
+    expect(Object.keys(template.findResources('AWS::ApiGateway::Resource', { Properties: { PathPart: 'billing' } }))).toHaveLength(1);
+    template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'webhook', ParentId: { Ref: Match.stringLikeRegexp('^Restbilling') } });
+  });
+
+  test('an imported REST API (with its root resource) carries the webhook; without a deployment stage, no URL and no error', () => {
+    const stack = newStack();
+    const restApi = apigw.RestApi.fromRestApiAttributes(stack, 'Imported', { restApiId: 'abc123', rootResourceId: 'root456' });
+    const provider = new BillingProvider(stack, 'Billing', {
+      billing: { ...requiredBilling(stack), webhookFunction: { path: 'webhook', handler: fn(stack, 'Webhook') } },
+      restApi,
+    });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::ApiGateway::Resource', { RestApiId: 'abc123', ParentId: 'root456', PathPart: 'billing' });
+    template.hasResourceProperties('AWS::ApiGateway::Method', { RestApiId: 'abc123', HttpMethod: 'POST', AuthorizationType: 'NONE' });
+    expect(provider.webhookUrl).toBeUndefined();
+    expect(Object.keys(template.findOutputs('*'))).toHaveLength(0);
+  });
+});
+
 describe('BillingProvider bad input', () => {
   function webhookBilling(stack: Stack, path: unknown): IBilling {
     return { ...requiredBilling(stack), webhookFunction: { path: path as string, handler: fn(stack, 'Webhook') } };
   }
 
-  test('fails if a webhook is given without httpApi', () => {
+  test('fails if a webhook is given without httpApi or restApi', () => {
     const stack = newStack();
     expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, 'webhook') }))
       .toThrow('BillingProvider at TestStack/Billing: invalid props:\n'
-        + '- httpApi (Python: http_api) is required when billing.webhookFunction is set (given undefined): '
-        + 'pass the HTTP API to mount POST /billing/webhook on, or remove billing.webhookFunction');
+        + '- httpApi (Python: http_api) or restApi is required when billing.webhookFunction is set (given undefined): '
+        + 'pass the HTTP API (apigwv2.IHttpApi) or the REST API (apigateway.IRestApi) to mount POST /billing/webhook on, or remove billing.webhookFunction');
+  });
+
+  test('fails if both httpApi and restApi are given, with the other problems', () => {
+    const stack = newStack();
+    expect(() => new BillingProvider(stack, 'Billing', {
+      billing: webhookBilling(stack, '/webhook'),
+      httpApi: new apigwv2.HttpApi(stack, 'Http'),
+      restApi: new apigw.RestApi(stack, 'Rest', { cloudWatchRole: false }),
+      retryAttempts: 500,
+    })).toThrow('BillingProvider at TestStack/Billing: invalid props:\n'
+      + '- restApi (Python: rest_api) cannot be given with httpApi (given \'TestStack/Rest\'): mount the webhook on one API: give httpApi or restApi\n'
+      + '- billing.webhookFunction.path (Python: billing.webhook_function.path) would mount POST /billing//webhook (given \'/webhook\'): '
+      + 'remove leading, trailing and double slashes (for example \'webhook\')\n'
+      + '- retryAttempts (Python: retry_attempts) must be an integer between 0 and 185 (given number 500): give a value from 0 to 185');
+  });
+
+  test('fails if the REST API was imported without its root resource', () => {
+    const stack = newStack();
+    expect(() => new BillingProvider(stack, 'Billing', { billing: webhookBilling(stack, 'webhook'), restApi: apigw.RestApi.fromRestApiId(stack, 'Imported', 'abc123') }))
+      .toThrow('- restApi (Python: rest_api) must be a REST API with its root resource (apigateway.IRestApi) (given \'TestStack/Imported\'): '
+        + 'pass a RestApi, or import one with RestApi.fromRestApiAttributes({ restApiId, rootResourceId }) (RestApi.fromRestApiId gives no root resource)');
+  });
+
+  test('fails if the REST API already has POST on that path (a method of its own or another provider\'s)', () => {
+    const stack = newStack();
+    const restApi = new apigw.RestApi(stack, 'Rest', { cloudWatchRole: false });
+    restApi.root.resourceForPath('/billing/mine').addMethod('POST', new apigw.MockIntegration());
+    new BillingProvider(stack, 'First', { billing: webhookBilling(stack, 'webhook'), restApi });
+    const second = (path: string): IBilling => ({
+      createCustomerFunction: { handler: fn(stack, `C${path}`) },
+      deleteCustomerFunction: { handler: fn(stack, `D${path}`) },
+      webhookFunction: { path, handler: fn(stack, `W${path}`) },
+    });
+    expect(() => new BillingProvider(stack, 'Second', { billing: second('webhook'), restApi }))
+      .toThrow('- billing.webhookFunction.path (Python: billing.webhook_function.path) mounts POST /billing/webhook on the REST API TestStack/Rest, '
+        + 'which already has that method (TestStack/Rest/Default/billing/webhook/POST) (given \'webhook\'): give this webhook another path');
+    expect(() => new BillingProvider(stack, 'Third', { billing: second('mine'), restApi }))
+      .toThrow(/mounts POST \/billing\/mine on the REST API TestStack\/Rest, which already has that method \(TestStack\/Rest\/Default\/billing\/mine\/POST\)/);
+    // another path under the same /billing resource is fine
+    new BillingProvider(stack, 'Fourth', { billing: second('other'), restApi });
   });
 
   test('fails if the webhook path is empty', () => {

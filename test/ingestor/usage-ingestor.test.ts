@@ -348,9 +348,9 @@ describe('validation', () => {
   const cases: Array<[string, UsageIngestorProps, RegExp]> = [
     ['shardCount is given for an on-demand stream', { shardCount: 2 }, /- shardCount \(Python: shard_count\) only applies to provisioned streams \(given number 2\): set streamMode to StreamMode.PROVISIONED/],
     ['shardCount is 0', { streamMode: kinesis.StreamMode.PROVISIONED, shardCount: 0 }, /shardCount \(Python: shard_count\) must be an integer between 1 and 100000 \(given number 0\)/],
-    ['allowedLateness is over 7 days', { allowedLateness: Duration.days(8) }, /allowedLateness \(Python: allowed_lateness\) must be between 0 seconds and 7 days \(given 8 days\)/],
-    ['maxClockSkew is over a day', { maxClockSkew: Duration.days(2) }, /maxClockSkew \(Python: max_clock_skew\) must be between 0 seconds and 1 day \(given 2 days\)/],
-    ['closingInterval is under a minute', { closingInterval: Duration.seconds(30) }, /closingInterval \(Python: closing_interval\) must be between 1 minute and 1 hour \(given 30 seconds\)/],
+    ['allowedLateness is over 7 days', { allowedLateness: Duration.days(8) }, /allowedLateness \(Python: allowed_lateness\) must be a whole number of seconds between 0 seconds and 7 days \(given 8 days\)/],
+    ['maxClockSkew is over a day', { maxClockSkew: Duration.days(2) }, /maxClockSkew \(Python: max_clock_skew\) must be a whole number of seconds between 0 seconds and 1 day \(given 2 days\)/],
+    ['closingInterval is under a minute', { closingInterval: Duration.seconds(30) }, /closingInterval \(Python: closing_interval\) must be a whole number of minutes between 1 minute and 1 hour \(given 30 seconds\)/],
     ['iteratorAgeAlarmThreshold is 0', { iteratorAgeAlarmThreshold: Duration.seconds(0) }, /iteratorAgeAlarmThreshold \(Python: iterator_age_alarm_threshold\) must be between 1 second and 7 days \(given 0 seconds\)/],
   ];
   test.each(cases)('fails if %s', (_name, props, message) => {
@@ -364,13 +364,52 @@ describe('validation', () => {
       .toThrow(/^UsageIngestor at Stack\/Ingestor: invalid props:\n- shardCount[^\n]*\n- allowedLateness/);
   });
 
+  // Each of these passed on the old code (a fraction synthesized with only a CloudFormation warning) or failed
+  // with aws-cdk-lib's own message, in another format and one problem at a time.
   test.each([
-    ['batchSize', { batchSize: 0 }, /Maximum batch size must be between 1 and 10000/],
-    ['parallelizationFactor', { parallelizationFactor: 11 }, /parallelizationFactor must be between 1 and 10/],
-    ['retentionPeriod', { retentionPeriod: Duration.hours(12) }, /retentionPeriod must be between 24 and 8760 hours/],
-  ] as Array<[string, UsageIngestorProps, RegExp]>)('leaves the range of %s to aws-cdk-lib, which refuses it', (_name, props, message) => {
+    ['batchSize is 0', { batchSize: 0 }, 'batchSize (Python: batch_size) must be an integer between 1 and 10000 (given number 0): give a value from 1 to 10000'],
+    ['batchSize is 1.5', { batchSize: 1.5 }, 'batchSize (Python: batch_size) must be an integer between 1 and 10000 (given number 1.5)'],
+    ['batchSize is over 10000', { batchSize: 10_001 }, 'batchSize (Python: batch_size) must be an integer between 1 and 10000 (given number 10001)'],
+    ['parallelizationFactor is 2.5', { parallelizationFactor: 2.5 },
+      'parallelizationFactor (Python: parallelization_factor) must be an integer between 1 and 10 (given number 2.5): give a value from 1 to 10'],
+    ['parallelizationFactor is 11', { parallelizationFactor: 11 }, 'parallelizationFactor (Python: parallelization_factor) must be an integer between 1 and 10 (given number 11)'],
+    ['retryAttempts is 0.5', { retryAttempts: 0.5 },
+      'retryAttempts (Python: retry_attempts) must be an integer between -1 and 10000 (given number 0.5): give 0 to 10000 retries, or -1 to retry until the record is older than maxRecordAge'],
+    ['retryAttempts is -2', { retryAttempts: -2 }, 'retryAttempts (Python: retry_attempts) must be an integer between -1 and 10000 (given number -2)'],
+    ['maxBatchingWindow is over 5 minutes', { maxBatchingWindow: Duration.seconds(301) },
+      'maxBatchingWindow (Python: max_batching_window) must be a whole number of seconds between 0 seconds and 5 minutes (given 5 minutes 1 second)'],
+    ['maxBatchingWindow is not whole seconds', { maxBatchingWindow: Duration.millis(1500) },
+      'maxBatchingWindow (Python: max_batching_window) must be a whole number of seconds between 0 seconds and 5 minutes (given 1 second 500 millis): give a Duration from 0 seconds to 5 minutes in whole seconds'],
+    ['maxRecordAge is under a minute', { maxRecordAge: Duration.seconds(30) }, 'maxRecordAge (Python: max_record_age) must be a whole number of seconds between 1 minute and 7 days (given 30 seconds)'],
+    ['retentionPeriod is under 24 hours', { retentionPeriod: Duration.hours(12) },
+      'retentionPeriod (Python: retention_period) must be a whole number of hours between 1 day and 365 days (given 12 hours)'],
+    ['retentionPeriod is not whole hours', { retentionPeriod: Duration.minutes(90 * 60 + 30) }, 'retentionPeriod (Python: retention_period) must be a whole number of hours'],
+    ['closingInterval is not whole minutes', { closingInterval: Duration.seconds(90) }, 'closingInterval (Python: closing_interval) must be a whole number of minutes between 1 minute and 1 hour'],
+    ['allowedLateness is not whole seconds', { allowedLateness: Duration.millis(100) }, 'allowedLateness (Python: allowed_lateness) must be a whole number of seconds'],
+  ] as Array<[string, UsageIngestorProps, string]>)('fails if %s, in the common format', (_name, props, message) => {
     const stack = new Stack(testApp('ingestor'), 'Stack');
-    expect(() => new UsageIngestor(stack, 'Ingestor', props)).toThrow(message);
+    expect(() => new UsageIngestor(stack, 'Ingestor', props)).toThrow(`UsageIngestor at Stack/Ingestor: invalid props:\n- ${message}`);
+  });
+
+  test('fails with every event source mapping problem at once', () => {
+    const stack = new Stack(testApp('ingestor'), 'Stack');
+    expect(() => new UsageIngestor(stack, 'Ingestor', { batchSize: 1.5, parallelizationFactor: 2.5, retryAttempts: 0.5, maxBatchingWindow: Duration.seconds(301) }))
+      .toThrow(/^UsageIngestor at Stack\/Ingestor: invalid props:\n- batchSize [^\n]*\n- maxBatchingWindow [^\n]*\n- parallelizationFactor [^\n]*\n- retryAttempts [^\n]*$/);
+  });
+
+  test('accepts the ends of every documented range', () => {
+    for (const props of [
+      { batchSize: 1, parallelizationFactor: 1, retryAttempts: -1, maxBatchingWindow: Duration.seconds(0), maxRecordAge: Duration.minutes(1) },
+      { batchSize: 10_000, parallelizationFactor: 10, retryAttempts: 10_000, maxBatchingWindow: Duration.minutes(5), maxRecordAge: Duration.days(7) },
+      { retentionPeriod: Duration.hours(24) },
+      { retentionPeriod: Duration.days(365) },
+    ] as UsageIngestorProps[]) {
+      const stack = new Stack(testApp('ingestor'), 'Stack');
+      new UsageIngestor(stack, 'Ingestor', props);
+      const template = Template.fromStack(stack);
+      if (props.batchSize) template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: props.batchSize, MaximumRetryAttempts: props.retryAttempts });
+      if (props.retentionPeriod) template.hasResourceProperties('AWS::Kinesis::Stream', { RetentionPeriodHours: props.retentionPeriod.toHours() });
+    }
   });
 
   test('skips unresolved tokens', () => {

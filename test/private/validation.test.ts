@@ -30,6 +30,19 @@ describe('PropsValidator', () => {
     expect(() => v.throwIfInvalid()).not.toThrow();
   });
 
+  test('checks whole units of durations where the service takes an integer', () => {
+    const v = new PropsValidator(new Stack(), 'Thing');
+    v.durationRange('window', Duration.millis(1500), Duration.seconds(0), Duration.minutes(5), { whole: 'seconds' });
+    v.durationRange('interval', Duration.seconds(90), Duration.minutes(1), Duration.hours(1), { whole: 'minutes', fix: 'give whole minutes' });
+    v.durationRange('ok', Duration.minutes(2), Duration.minutes(1), Duration.hours(1), { whole: 'minutes' });
+    v.durationRange('retention', Duration.days(2), Duration.hours(24), Duration.days(365), { whole: 'hours' });
+    expect(() => v.throwIfInvalid()).toThrow(
+      'Thing at Default: invalid props:\n'
+      + '- window must be a whole number of seconds between 0 seconds and 5 minutes (given 1 second 500 millis): give a Duration from 0 seconds to 5 minutes in whole seconds\n'
+      + '- interval must be a whole number of minutes between 1 minute and 1 hour (given 1 minute 30 seconds): give whole minutes',
+    );
+  });
+
   test('spells props in Python', () => {
     expect(pythonSpelling('billing.webhookFunction.path')).toBe('billing.webhook_function.path');
     expect(pythonSpelling('unitPrices[0].unitPrice')).toBe('unit_prices[0].unit_price');

@@ -116,8 +116,9 @@ export interface DynamoDbBillingProps extends LibraryFunctionOptions {
   readonly signatureTolerance?: Duration;
 
   /**
-   * The largest webhook body accepted, in bytes after base64 decoding; larger
-   * requests get 413. Between 1024 and 6291456.
+   * The largest webhook body accepted, in bytes after base64 decoding.
+   *
+   * Larger requests get 413. Between 1024 and 6291456.
    * @default 262144 (256 KiB)
    */
   readonly maxWebhookBodyBytes?: number;
@@ -144,9 +145,10 @@ export interface DynamoDbBillingProps extends LibraryFunctionOptions {
   readonly controlPlaneEvents?: ControlPlaneEvents;
 
   /**
-   * What happens to the tables (customers, users, charge lines; processed
-   * webhook events), a created secret and the functions' log groups when they
-   * leave the stack.
+   * What happens to the tables, a created secret and the functions' log groups
+   * when they leave the stack.
+   *
+   * The tables: customers, users and charge lines, and processed webhook events.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;

@@ -1,6 +1,5 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { WEBHOOK_ENV } from './contract';
 import { secretsFromSecretString, verifySignature, VerifyResult } from './shared.lambda/signature';
 import { claimEvent, completeClaim, releaseClaim } from './shared.lambda/webhook-claim';
@@ -8,8 +7,9 @@ import { readWebhookEvent, WebhookEvent } from './shared.lambda/webhook-event';
 import { sdkClient } from '../../shared.lambda/aws-clients';
 import { numberEnv, requiredEnv } from '../../shared.lambda/env';
 import { logger } from '../../shared.lambda/logger';
+import { payloadFormat, webhookBody, webhookHeader, WebhookRequest, webhookRequestId, WebhookResponse } from '../../shared.lambda/webhook-request';
 
-type Response = APIGatewayProxyStructuredResultV2;
+type Response = WebhookResponse;
 
 let lastForcedRefresh = 0;
 
@@ -22,21 +22,6 @@ function refuse(statusCode: number, reason: string, message: string): Response {
   return respond(statusCode, message);
 }
 
-function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
-  const headers = event.headers ?? {};
-  const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
-  return key === undefined ? undefined : headers[key];
-}
-
-/** The raw body as the sender signed it (base64-decoded), or undefined when it is over the cap. */
-function rawBody(event: APIGatewayProxyEventV2, maxBytes: number): Buffer | undefined {
-  const raw = event.body ?? '';
-  const size = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) - 2 : Buffer.byteLength(raw, 'utf8');
-  if (size > maxBytes) return undefined;
-  const payload = Buffer.from(raw, event.isBase64Encoded ? 'base64' : 'utf8');
-  return payload.length > maxBytes ? undefined : payload;
-}
-
 async function signingSecrets(forceFetch: boolean): Promise<string[]> {
   const value = await getSecret(requiredEnv(WEBHOOK_ENV.WEBHOOK_SECRET_ARN), {
     maxAge: numberEnv(WEBHOOK_ENV.SECRET_CACHE_SECONDS, { min: 0, fallback: 60 }),
@@ -46,8 +31,8 @@ async function signingSecrets(forceFetch: boolean): Promise<string[]> {
   return secretsFromSecretString(value);
 }
 
-async function verify(event: APIGatewayProxyEventV2, payload: Buffer, nowSeconds: number): Promise<VerifyResult> {
-  const signature = header(event, requiredEnv(WEBHOOK_ENV.SIGNATURE_HEADER_NAME).toLowerCase());
+async function verify(event: WebhookRequest, payload: Buffer, nowSeconds: number): Promise<VerifyResult> {
+  const signature = webhookHeader(event, requiredEnv(WEBHOOK_ENV.SIGNATURE_HEADER_NAME));
   const toleranceSeconds = numberEnv(WEBHOOK_ENV.SIGNATURE_TOLERANCE_SECONDS, { min: 1, integer: true });
   const check = async (force: boolean) =>
     verifySignature({ header: signature, payload, secrets: await signingSecrets(force), toleranceSeconds, nowSeconds });
@@ -80,7 +65,8 @@ async function emit(event: WebhookEvent): Promise<string> {
 
 /**
  * Receives the billing system's signed webhook calls (`POST /billing/<path>`,
- * HTTP API payload 2.0):
+ * from an HTTP API, payload 2.0, or a REST API, payload 1.0:
+ * `shared.lambda/webhook-request.ts`):
  *
  * 1. refuses a body over the cap (413), a missing, malformed, wrong or stale
  *    signature (400/401), and a body whose fields do not hold (400), with no write;
@@ -93,10 +79,10 @@ async function emit(event: WebhookEvent): Promise<string> {
  * then the claim's lease expires and the sender's retry emits it again, with the
  * same `detail.eventId`.
  */
-export const handler = async (request: APIGatewayProxyEventV2): Promise<Response> => {
+export const handler = async (request: WebhookRequest): Promise<Response> => {
   logger.resetKeys();
-  logger.appendKeys({ requestId: request.requestContext?.requestId });
-  const payload = rawBody(request, numberEnv(WEBHOOK_ENV.MAX_WEBHOOK_BODY_BYTES, { min: 1, integer: true }));
+  logger.appendKeys({ requestId: webhookRequestId(request), payloadFormat: payloadFormat(request) });
+  const payload = webhookBody(request, numberEnv(WEBHOOK_ENV.MAX_WEBHOOK_BODY_BYTES, { min: 1, integer: true }));
   if (!payload) return refuse(413, 'too-large', 'payload too large');
 
   const nowSeconds = Math.floor(Date.now() / 1000);

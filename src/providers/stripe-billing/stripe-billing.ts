@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Annotations, CfnOutput, CustomResource, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -32,6 +33,7 @@ import { AlarmSet, functionErrorsMetric, handlerMetric, queueDepthMetric } from 
 import { createHandlerFunction } from '../../private/handler-function';
 import { acknowledgeNag } from '../../private/nag';
 import { validateRuntime } from '../../private/node-runtime';
+import { existingRestMethod, restRoot, restUrlForPath } from '../../private/rest-api';
 import { PropsValidator } from '../../private/validation';
 import { webhookPathProblem, webhookRoutePath } from '../../private/webhook-path';
 
@@ -54,11 +56,11 @@ export enum StripeMeterRounding {
  * What offboarding a tenant does to its Stripe subscription.
  */
 export enum StripeSubscriptionCancellation {
-  /** Cancel now; metered usage not yet invoiced is not billed. */
+  /** Cancel now. Metered usage not yet invoiced is not billed. */
   IMMEDIATELY = 'IMMEDIATELY',
   /** Cancel now and have Stripe invoice the metered usage so far (and prorations) at once. */
   IMMEDIATELY_INVOICE_USAGE = 'IMMEDIATELY_INVOICE_USAGE',
-  /** Cancel when the current billing period ends; usage until then is still pushed and billed. */
+  /** Cancel when the current billing period ends. Usage until then is still pushed and billed. */
   AT_PERIOD_END = 'AT_PERIOD_END',
 }
 
@@ -77,9 +79,10 @@ export interface StripeMeter {
   readonly metric: string;
 
   /**
-   * The meter's event name in Stripe (`event_name`): 1 to 100 letters, digits
-   * and `_ - . :` (for example `api_calls`). The prices of your subscription
-   * must be metered prices on this meter.
+   * The meter's event name in Stripe (`event_name`), for example `api_calls`.
+   *
+   * 1 to 100 letters, digits, `_`, `-`, `.` and `:`. The prices of your
+   * subscription must be metered prices on this meter.
    */
   readonly eventName: string;
 
@@ -142,17 +145,30 @@ export interface StripeBillingProps extends LibraryFunctionOptions {
   /**
    * The HTTP API that `BillingProvider` mounts the webhook on: Stripe is told
    * to call `<apiEndpoint>/billing/<webhookPath>` (the API's `$default`
-   * stage). Give `webhookBaseUrl` instead for a custom domain or another stage.
-   * One of them is required while `manageStripeResources` is true.
+   * stage). Give one of `httpApi`, `restApi` and `webhookBaseUrl` while
+   * `manageStripeResources` is true.
    * @default - none
    */
   readonly httpApi?: apigwv2.IHttpApi;
 
   /**
-   * The https URL at which the HTTP API's routes are served (for example
-   * `https://api.example.com`), when it is not the API's default endpoint;
-   * Stripe is told to call `<webhookBaseUrl>/billing/<webhookPath>`.
-   * @default - the `httpApi`'s default endpoint
+   * The REST API that `BillingProvider` mounts the webhook on: Stripe is told
+   * to call `<stage URL>/billing/<webhookPath>` on the API's deployment stage
+   * (for example `https://abc123.execute-api.us-east-1.amazonaws.com/prod/billing/stripe`).
+   * A REST API imported without its deployment stage has no known URL: give
+   * `webhookBaseUrl` instead. Give one of `httpApi`, `restApi` and
+   * `webhookBaseUrl` while `manageStripeResources` is true.
+   * @default - none
+   */
+  readonly restApi?: apigw.IRestApi;
+
+  /**
+   * The https URL at which the API's routes are served, when it is not the
+   * `httpApi`'s default endpoint or the `restApi`'s deployment stage: a custom
+   * domain (`https://api.example.com`), another HTTP API stage, or a REST API
+   * stage (`https://abc123.execute-api.us-east-1.amazonaws.com/prod`). Stripe is
+   * told to call `<webhookBaseUrl>/billing/<webhookPath>`.
+   * @default - the URL of `httpApi` or `restApi`
    */
   readonly webhookBaseUrl?: string;
 
@@ -249,9 +265,9 @@ export interface StripeBillingProps extends LibraryFunctionOptions {
   readonly pushConcurrency?: number;
 
   /**
-   * How long a processed webhook event id is remembered, so that a replay is
-   * ignored; older events are refused. Between 4 days (Stripe retries for 3)
-   * and 365 days.
+   * How long a processed webhook event id is remembered, so that a replay is ignored.
+   *
+   * Older events are refused. Between 4 days (Stripe retries for 3) and 365 days.
    * @default Duration.days(30)
    */
   readonly processedEventRetention?: Duration;
@@ -307,12 +323,14 @@ const MAX_METERS_JSON = 2500;
 /**
  * Bills tenants through Stripe: a second ready `IBilling` beside `DynamoDbBilling`.
  *
+ * Its functions:
+ *
  * - `createCustomerFunction`: one Stripe customer per tenant (idempotent,
  *   recorded in a tenant to customer mapping), subscribed to `prices`.
  * - `deleteCustomerFunction`: a final push of the tenant's closed windows, then
  *   its subscription cancelled by `subscriptionCancellation`; the customer is kept unless asked.
  * - `putUsageFunction` (with `ingestor`): closed windows become Stripe meter
- *   events, each window exactly once, every hour unless `schedule` says otherwise.
+ *   events, each window exactly once, every 5 minutes unless `schedule` says otherwise.
  * - `webhookFunction`: Stripe's signed webhook on `POST /billing/<webhookPath>`:
  *   `invoice.paid` becomes the billing success event, `invoice.payment_failed`,
  *   `invoice.payment_action_required` (and a subscription Stripe cancelled for
@@ -527,7 +545,8 @@ export class StripeBilling extends Construct {
     }
 
     const baseUrl = props.webhookBaseUrl ?? props.httpApi?.apiEndpoint;
-    this.webhookUrl = baseUrl === undefined ? undefined : `${trimSlash(baseUrl)}${webhookRoutePath(webhookPath)}`;
+    this.webhookUrl = baseUrl !== undefined ? `${trimSlash(baseUrl)}${webhookRoutePath(webhookPath)}`
+      : props.restApi ? restUrlForPath(props.restApi, webhookRoutePath(webhookPath)) : undefined;
 
     const webhook = createHandlerFunction(this, 'Webhook', WebhookFunction, {
       ...fnOptions,
@@ -599,6 +618,7 @@ export class StripeBilling extends Construct {
       this.addSetupSweep(setup, setupId, alarmSet);
       this.addSetupOutputs(this.stripeSetup, props.meters ?? []);
       if (props.httpApi) this.node.addValidation({ validate: () => routeProblems(this, props.httpApi!, webhookPath) });
+      if (props.restApi) this.node.addValidation({ validate: () => restMethodProblems(this, props.restApi!, webhookPath) });
     }
 
     if (this.webhookUrl) new CfnOutput(this, 'WebhookUrl', { description: 'The URL Stripe calls (POST)', value: this.webhookUrl });
@@ -979,6 +999,15 @@ function routeProblems(billing: StripeBilling, httpApi: apigwv2.IHttpApi, webhoo
     + 'but that API has no such route: pass this StripeBilling (its `billing` in other languages) to a BillingProvider with that httpApi.'];
 }
 
+/** At synth: the REST API must hold the method Stripe is told to call (BillingProvider mounts it). */
+function restMethodProblems(billing: StripeBilling, restApi: apigw.IRestApi, webhookPath: string): string[] {
+  const root = restRoot(restApi);
+  if (Token.isUnresolved(webhookPath) || !root) return [];
+  if (existingRestMethod(root, webhookRoutePath(webhookPath), 'POST')) return [];
+  return [`${CONSTRUCT} at ${billing.node.path}: Stripe is told to call POST ${webhookRoutePath(webhookPath)} on REST API ${restApi.node.path}, `
+    + 'but that API has no such method: pass this StripeBilling (its `billing` in other languages) to a BillingProvider with that restApi.'];
+}
+
 function validate(scope: Construct, props: StripeBillingProps, manage: boolean, webhookPath: string): void {
   const v = new PropsValidator(scope, CONSTRUCT);
   if (!props || typeof props !== 'object') {
@@ -1038,12 +1067,24 @@ function validate(scope: Construct, props: StripeBillingProps, manage: boolean, 
       v.add('webhookSigningSecret', props.webhookSigningSecret.node.path, 'is only used when manageStripeResources is false (the setup creates the endpoint and its secret)',
         'remove it, or set manageStripeResources: false to manage the webhook endpoint yourself');
     }
-    if (!props.httpApi && props.webhookBaseUrl === undefined) {
-      v.add('httpApi', props.httpApi, 'or webhookBaseUrl is required to create the Stripe webhook endpoint',
-        'pass the HTTP API you give BillingProvider (httpApi: myHttpApi), or set manageStripeResources: false');
+    const given = (['httpApi', 'restApi', 'webhookBaseUrl'] as const).filter((k) => props[k] !== undefined);
+    if (given.length === 0) {
+      v.add('httpApi', props.httpApi, 'or restApi or webhookBaseUrl is required to create the Stripe webhook endpoint',
+        'pass the HTTP API or REST API you give BillingProvider (httpApi: myHttpApi, restApi: myRestApi), or set manageStripeResources: false');
     }
-    if (props.httpApi && props.webhookBaseUrl !== undefined) {
-      v.add('webhookBaseUrl', props.webhookBaseUrl, 'and httpApi are both given', 'give httpApi for its default endpoint, or webhookBaseUrl for a custom domain or stage, not both');
+    if (given.length > 1) {
+      v.add(given[1], given[1] === 'webhookBaseUrl' ? props.webhookBaseUrl : props[given[1]]!.node.path, `and ${given[0]} are both given`,
+        'give httpApi or restApi for the API\'s own URL, or webhookBaseUrl for a custom domain or stage, not two of them');
+    }
+    const restApi = props.restApi;
+    if (restApi !== undefined && given.length === 1) {
+      if (!restRoot(restApi)) {
+        v.add('restApi', restApi.node?.path ?? restApi, 'must be a REST API with its root resource (apigateway.IRestApi)',
+          'pass a RestApi, or import one with RestApi.fromRestApiAttributes({ restApiId, rootResourceId }) (RestApi.fromRestApiId gives no root resource)');
+      } else if (!Token.isUnresolved(webhookPath) && restUrlForPath(restApi, webhookRoutePath(webhookPath)) === undefined) {
+        v.add('restApi', restApi.node.path, 'has no deployment stage, so the URL Stripe is to call is unknown',
+          'give webhookBaseUrl (the stage\'s URL, for example \'https://abc123.execute-api.us-east-1.amazonaws.com/prod\') instead of restApi');
+      }
     }
     const rotation = props.webhookSigningSecretRotation;
     if (rotation !== undefined && !Token.isUnresolved(rotation) && (typeof rotation !== 'string' || !ROTATION_LABEL.test(rotation))) {

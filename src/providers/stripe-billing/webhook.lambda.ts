@@ -1,7 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { STRIPE_ENV, STRIPE_METRICS, WEBHOOK_EVENTS_TABLE_LAYOUT as L } from './contract';
 import { metrics, publishMetrics } from './shared.lambda/metrics';
 import { getTenant, tenantOfCustomer } from './shared.lambda/tenants';
@@ -11,34 +10,30 @@ import { documentClient, sdkClient } from '../../shared.lambda/aws-clients';
 import { isConditionalCheckFailed } from '../../shared.lambda/dynamodb';
 import { numberEnv, requiredEnv } from '../../shared.lambda/env';
 import { logger } from '../../shared.lambda/logger';
+import { payloadFormat, webhookBody, webhookHeader, WebhookRequest, webhookRequestId, WebhookResponse } from '../../shared.lambda/webhook-request';
 
 let lastForcedRefresh = 0;
 
-function respond(statusCode: number, message: string, extra: Record<string, unknown> = {}): APIGatewayProxyStructuredResultV2 {
+function respond(statusCode: number, message: string, extra: Record<string, unknown> = {}): WebhookResponse {
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message, ...extra }) };
 }
 
-function refuse(reason: Refusal | string, status = 400): APIGatewayProxyStructuredResultV2 {
+function refuse(reason: Refusal | string, status = 400): WebhookResponse {
   logger.warn('Webhook refused', { reason });
   metrics.addMetric(STRIPE_METRICS.WEBHOOK_REFUSED, MetricUnit.Count, 1);
   return respond(status, `refused: ${reason}`);
 }
 
-function signatureHeader(event: APIGatewayProxyEventV2): string | undefined {
-  const headers = event.headers ?? {};
-  const key = Object.keys(headers).find((k) => k.toLowerCase() === 'stripe-signature');
-  return key === undefined ? undefined : headers[key];
-}
-
 /**
- * Stripe's webhook (`POST /billing/<path>`, HTTP API payload 2.0): see
+ * Stripe's webhook (`POST /billing/<path>`, from an HTTP API, payload 2.0, or a
+ * REST API, payload 1.0: `shared.lambda/webhook-request.ts`): see
  * `shared.lambda/webhook.ts` for the steps. Answers 2xx when done or ignored,
  * 400/401 on a refusal (no side effect), 409 while another delivery of the same
  * event is being processed, 5xx on an infrastructure failure (Stripe retries).
  */
-export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+export const handler = async (event: WebhookRequest): Promise<WebhookResponse> => {
   logger.resetKeys();
-  logger.appendKeys({ requestId: event.requestContext?.requestId });
+  logger.appendKeys({ requestId: webhookRequestId(event), payloadFormat: payloadFormat(event) });
   try {
     return await handle(event);
   } finally {
@@ -46,13 +41,12 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
   }
 };
 
-async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-  const raw = event.body ?? '';
-  const payload = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-  if (payload.length > MAX_BODY_BYTES) return refuse('body too large', 413);
+async function handle(event: WebhookRequest): Promise<WebhookResponse> {
+  const payload = webhookBody(event, MAX_BODY_BYTES);
+  if (!payload) return refuse('body too large', 413);
 
   const nowSeconds = Math.floor(Date.now() / 1000);
-  const header = signatureHeader(event);
+  const header = webhookHeader(event, 'stripe-signature');
   let verdict = verify(payload, header, await signingSecrets(false), nowSeconds);
   if (!verdict.ok && verdict.reason === 'bad-signature' && Date.now() - lastForcedRefresh > 30_000) {
     // The secret may just have been rotated: read it again, at most twice a minute.
@@ -80,7 +74,7 @@ async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStr
   // Claim the event id (step 3).
   const table = requiredEnv(STRIPE_ENV.WEBHOOK_EVENTS_TABLE_NAME);
   const key = { [L.partitionKey]: `${L.eventPrefix}${verdict.event.id}` };
-  const token = `${event.requestContext?.requestId ?? 'local'}-${Math.random().toString(36).slice(2)}`;
+  const token = `${webhookRequestId(event) ?? 'local'}-${Math.random().toString(36).slice(2)}`;
   try {
     await documentClient().send(new PutCommand({
       TableName: table,

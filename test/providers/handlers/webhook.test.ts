@@ -6,16 +6,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Stripe from 'stripe';
 import { bundledHandler, captureOutput, FaultProxy, synthesizedSchemas } from './harness';
 import { BusCapture, BusEvent } from '../../../examples/local-flow/bus';
 import { WEBHOOK_ENV } from '../../../src/providers/dynamodb-billing/contract';
 import { computeSignature, signatureHeader } from '../../../src/providers/dynamodb-billing/shared.lambda/signature';
+import { HttpCall, httpApiEvent, restApiEvent } from '../../support/api-gateway-events';
 import { startMoto, Moto } from '../../support/emulators';
 import { createTable } from '../support';
 
-type Webhook = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+type Webhook = (event: APIGatewayProxyEventV2 | APIGatewayProxyEvent) => Promise<APIGatewayProxyStructuredResultV2>;
 
 const TABLE = 'webhook-events';
 const SECRET = 'whsec_current_0123456789abcdefghijklmnopqrstuvwxyz';
@@ -70,7 +71,7 @@ function drainBus(waitSeconds = 1): Promise<BusEvent[]> {
 }
 
 /** Invokes the webhook and measures its side effects. */
-async function call(event: APIGatewayProxyEventV2) {
+async function call(event: APIGatewayProxyEventV2 | APIGatewayProxyEvent) {
   const before = await processedCount();
   const { result, error, output } = await captureOutput(() => webhook(event));
   if (error) throw error;
@@ -306,5 +307,70 @@ describe('secret rotation and failures', () => {
     expect(retry.status).toBe(200);
     expect(retry.emitted.map((e) => [e['detail-type'], e.detail.eventId])).toEqual([['sbt_aws_billingFailure', id]]);
     expect((await doc.send(new GetCommand({ TableName: TABLE, Key: { pk: `EVENT#${id}` } }))).Item?.status).toBe('DONE');
+  });
+});
+
+describe('from a REST API (payload 1.0) as from an HTTP API (payload 2.0)', () => {
+  const now = () => Math.floor(Date.now() / 1000);
+  /** One call, as the sender makes it: headers in its own case, a name possibly repeated. */
+  const webhookCall = (body: string | undefined, headers: Array<[string, string]>, binary = false): HttpCall =>
+    ({ path: '/billing/webhook', headers: [['Content-Type', 'application/json'], ...headers], body, binary, requestId: `req-${++seq}` });
+
+  test('a signed call through a REST API: 200, one billingSuccess on the bus, one processed item; the replay is a duplicate', async () => {
+    // GIVEN a payment event signed by the sender, its header spelt as the sender spells it
+    const event = paymentEvent();
+    const payload = JSON.stringify(event);
+    const header = signatureHeader([SECRET], payload);
+    // WHEN a REST API delivers it (payload 1.0), then delivers it again
+    const first = await call(restApiEvent(webhookCall(payload, [['X-Billing-Signature', header]])));
+    const replay = await call(restApiEvent(webhookCall(payload, [['X-Billing-Signature', header]])));
+    // THEN it is processed once
+    expect(first).toMatchObject({ status: 200, itemsWritten: 1 });
+    expect(first.emitted.map((e) => [e['detail-type'], e.detail.eventId, e.detail.tenantId])).toEqual([['sbt_aws_billingSuccess', event.id, 'tenant-1']]);
+    expect(replay).toMatchObject({ status: 200, itemsWritten: 0, emitted: [], body: { duplicate: true } });
+  });
+
+  test('a binary body (the REST API\'s binaryMediaTypes): decoded from base64 before verifying', async () => {
+    const payload = JSON.stringify(paymentEvent());
+    const r = await call(restApiEvent(webhookCall(payload, [['x-billing-signature', signatureHeader([SECRET], payload)]], true)));
+    expect(r).toMatchObject({ status: 200, itemsWritten: 1 });
+    expect(r.emitted).toHaveLength(1);
+  });
+
+  // The same HTTP request gets the same answer and the same side effects through either API.
+  const cases: Array<[string, () => HttpCall, number]> = [
+    ['signed', () => {
+      const payload = JSON.stringify(paymentEvent());
+      return webhookCall(payload, [['X-Billing-Signature', signatureHeader([SECRET], payload)]]);
+    }, 200],
+    ['forged', () => {
+      const payload = JSON.stringify(paymentEvent());
+      return webhookCall(payload, [['X-Billing-Signature', signatureHeader(['whsec_not_the_secret'], payload)]]);
+    }, 401],
+    ['stale', () => {
+      const payload = JSON.stringify(paymentEvent());
+      return webhookCall(payload, [['X-Billing-Signature', signatureHeader([SECRET], payload, now() - 301)]]);
+    }, 401],
+    ['no signature header', () => webhookCall(JSON.stringify(paymentEvent()), []), 401],
+    ['no body (null in payload 1.0)', () => webhookCall(undefined, [['X-Billing-Signature', signatureHeader([SECRET], '')]]), 400],
+    // Sent twice, a header is joined with a comma on an HTTP API; on a REST API `headers` keeps only the
+    // last value (here the valid one): read from multiValueHeaders, it is judged alike: two `t`, malformed.
+    ['the signature header sent twice, the valid one last', () => {
+      const payload = JSON.stringify(paymentEvent());
+      return webhookCall(payload, [
+        ['X-Billing-Signature', signatureHeader(['whsec_not_the_secret'], payload)],
+        ['x-billing-signature', signatureHeader([SECRET], payload)],
+      ]);
+    }, 400],
+  ];
+  test.each(cases)('%s: the same answer through both APIs', async (_name, make, status) => {
+    const outcomes = [];
+    for (const toEvent of [httpApiEvent, restApiEvent]) {
+      const r = await call(toEvent(make()));
+      outcomes.push({ status: r.status, itemsWritten: r.itemsWritten, eventsEmitted: r.emitted.length });
+    }
+    const accepted = status === 200;
+    const expected = { status, itemsWritten: accepted ? 1 : 0, eventsEmitted: accepted ? 1 : 0 };
+    expect(outcomes).toEqual([expected, expected]);
   });
 });

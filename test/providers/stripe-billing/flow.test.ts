@@ -16,4 +16,9 @@ test('the demo flow: setup, onboarding, usage pushed once, a signed webhook, off
   expect(result.secondRunSent).toBe(0);
   expect(result.billingEvents).toEqual([{ detailType: 'sbt_aws_billingSuccess', detail: expect.objectContaining({ tenantId: 'acme-corp', amount: 1999, currency: 'usd' }) }]);
   expect(steps.map((s) => s.name)).toEqual(expect.arrayContaining(['setup', 'onboarding', 'usage', 'close', 'push', 'push again', 'webhook', 'bus', 'offboarding']));
+  // The printed steps name units, the multiplier and its rounding, and the minor currency unit.
+  const details = steps.map((s) => s.detail);
+  expect(details).toContainEqual(expect.stringMatching(
+    /^storage_mb_hours = 12346 MB-hours for cus_\w+ at \S+: storageGb 12\.3456 GB-hours × multiplier 1000 = 12345\.6 MB-hours, rounded UP to a whole number/));
+  expect(details).toContainEqual(expect.stringMatching(/^sbt_aws_billingSuccess for tenant acme-corp: amount 1999 cents \(19\.99 USD\)/));
 });

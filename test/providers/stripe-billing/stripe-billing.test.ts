@@ -245,7 +245,7 @@ describe('StripeBilling', () => {
       })).toThrow(new RegExp([
         'StripeBilling at Stack/Stripe: invalid props:',
         '- webhookSigningSecret \\(Python: webhook_signing_secret\\) is only used when manageStripeResources is false .*',
-        '- httpApi \\(Python: http_api\\) or webhookBaseUrl is required to create the Stripe webhook endpoint \\(given undefined\\): pass the HTTP API .*',
+        '- httpApi \\(Python: http_api\\) or restApi or webhookBaseUrl is required to create the Stripe webhook endpoint \\(given undefined\\): pass the HTTP API or REST API .*',
         '- deleteCustomerOnOffboarding \\(Python: delete_customer_on_offboarding\\) cannot be combined with subscriptionCancellation AT_PERIOD_END.*',
         '- initialLookback .* must be between 1 hour and 34 days .*',
         '- pushConcurrency .* must be an integer between 1 and 64 \\(given number 0\\).*',
