@@ -1,6 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { BillingPlan, BillingPlans, ControlPlaneEvents, EntitlementPeriod, LimitAction } from '../../src';
+import { BillingPlan, BillingPlans, ControlPlaneEvents, DynamoDbBilling, EntitlementPeriod, LimitAction, UsageIngestor } from '../../src';
 import { nagFindings, testApp } from '../support/synth';
 
 const PLANS: BillingPlan[] = [
@@ -84,6 +84,22 @@ describe('BillingPlans', () => {
       '- defaultPlan (Python: default_plan) is not the name of one of the plans (given \'gold\'): give one of \'basic\', or leave it out',
       '- anchorAlignment (Python: anchor_alignment) must be between 1 minute and 1 day (given 1 second): give a Duration from 1 minute to 1 day',
     ]);
+  });
+
+  test('DynamoDbBilling with plans: its usage push reads the plans (environment and read access)', () => {
+    const stack = new Stack(testApp(), 'S');
+    const plans = new BillingPlans(stack, 'Plans', { plans: PLANS });
+    const billing = new DynamoDbBilling(stack, 'Billing', { ingestor: new UsageIngestor(stack, 'Ingestor'), plans });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('prices the usage windows'),
+      Environment: { Variables: Match.objectLike({ PLAN_READER_TABLE_NAME: { Ref: Match.stringLikeRegexp('^PlansPlansTable') }, PLAN_READER_DEFINITIONS: Match.anyValue() }) },
+    });
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^BillingPutUsageRole') }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'] })]) },
+    });
+    expect(billing.putUsageFunction).toBeDefined();
   });
 
   test('cdk-nag: no unacknowledged finding', () => {

@@ -24,7 +24,7 @@ let proxy: FaultProxy;
 let doc: DynamoDBDocumentClient;
 let bus: BusCapture;
 let table: string;
-let handle: ReturnType<typeof planEventsHandler>;
+let handle: (event: ReturnType<typeof controlPlaneEvent>) => Promise<any>;
 
 beforeAll(async () => {
   moto = await startMoto();
