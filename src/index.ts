@@ -2,6 +2,7 @@ export * from './events';
 export * from './billing';
 export * from './ingestor';
 export * from './plans';
+export * from './entitlements';
 export * from './providers';
 export * from './dashboard';
 export * from './usage-api';

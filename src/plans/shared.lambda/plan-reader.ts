@@ -13,13 +13,21 @@
  * Handler-side module; it uses the AWS SDK v3.
  */
 import { readPlanHistory, readTenantPlan } from './plan-store';
-import { AnchorKind, PLAN_READER_ENV, PlanChangeRecord, PlanDefinition, TenantPlanRecord } from '../contract';
+import { AnchorKind, PLAN_READER_ENV, PlanChangeRecord, PlanDefinition, TenantPlanRecord, tenantPlanKey } from '../contract';
 
 /** Where a `PlanReader` reads. */
 export interface PlanReaderOptions {
   readonly tableName: string;
   readonly definitions: readonly PlanDefinition[];
   readonly anchor?: AnchorKind;
+}
+
+/** A `ConditionCheck` of a TransactWriteItems on a tenant's plan item. */
+export interface VersionCheck {
+  readonly TableName: string;
+  readonly Key: Record<string, string>;
+  readonly ConditionExpression: string;
+  readonly ExpressionAttributeValues?: Record<string, number>;
 }
 
 /** The plan read contract's reader. */
@@ -78,6 +86,21 @@ export class PlanReader {
   /** The tenant's plan item (consistent read); undefined for a tenant never onboarded. */
   public async tenant(tenantId: string): Promise<TenantPlanRecord | undefined> {
     return readTenantPlan(this.options.tableName, tenantId);
+  }
+
+  /**
+   * A `ConditionCheck` of a TransactWriteItems that holds while the tenant's plan
+   * item is still at `version` (absent when `version` is undefined): a decision
+   * made from the plan commits only if the plan did not change meanwhile.
+   */
+  public versionCheck(tenantId: string, version: number | undefined): VersionCheck {
+    return {
+      TableName: this.options.tableName,
+      Key: { ...tenantPlanKey(tenantId) },
+      ...(version === undefined
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : { ConditionExpression: 'version = :planVersion', ExpressionAttributeValues: { ':planVersion': version } }),
+    };
   }
 
   /** The tenant's plan changes, oldest first. */
