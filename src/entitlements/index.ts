@@ -1,1 +1,2 @@
 export * from './entitlements';
+export * from './entitlement-authorizer';
