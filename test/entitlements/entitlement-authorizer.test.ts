@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { BillingPlans, EntitlementAuthorizer, EntitlementPeriod, Entitlements, LimitAction, UsageIngestor } from '../../src';
+import { BillingPlans, EntitlementAuthorizer, EntitlementPeriod, Entitlements, LimitAction, UsageApi, UsageIngestor } from '../../src';
 import { acknowledgeNag } from '../../src/private/nag';
 import { cfnLintErrors, nagFindings, testApp } from '../support/synth';
 
@@ -80,5 +80,22 @@ describe('EntitlementAuthorizer', () => {
     });
     expect(findings).toEqual([]);
     expect(cfnLintErrors(build(new Stack(testApp('lint'), 'Lint')).stack)).toEqual([]);
+  });
+});
+
+describe('UsageApi with entitlements', () => {
+  test('mounts GET /usage/tenants/{tenantId}/entitlements, authorized as the other tenant routes, and binds the entitlements reader', () => {
+    const stack = new Stack(testApp(), 'S');
+    const { api } = build(stack);
+    const usageApi = new UsageApi(stack, 'UsageApi', {
+      ingestor: stack.node.findChild('Ingestor') as UsageIngestor, httpApi: api, entitlements: stack.node.findChild('Entitlements') as Entitlements,
+    });
+    expect(usageApi.entitlementsRoute).toBeDefined();
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /usage/tenants/{tenantId}/entitlements', AuthorizationType: 'AWS_IAM' });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('usage API'),
+      Environment: { Variables: Match.objectLike({ ENTITLEMENT_READER_TABLE_NAME: Match.anyValue(), PLAN_READER_TABLE_NAME: Match.anyValue() }) },
+    });
   });
 });

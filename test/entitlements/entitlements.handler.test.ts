@@ -15,6 +15,7 @@ import { kinesisEvent, kinesisRecord, lambdaContext, TestClock, toRecords, Usage
 import { controlPlaneEvent } from '../plans/support';
 import { FaultProxy } from '../providers/handlers/harness';
 import { startMoto, Moto } from '../support/emulators';
+import { bodyOf, configureApi, httpEvent, IAM, tokenOf, usageApiHandler } from '../usage-api/support';
 
 const PLANS: BillingPlan[] = [
   {
@@ -258,5 +259,39 @@ describe('blocked state', () => {
     expect(await access(t)).toBe('OFFBOARDED');
     const items = await doc.send(new QueryCommand({ TableName: world.entitlementsTable, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `A#${t}` } }));
     expect(items.Items?.[0]).toMatchObject({ status: 'OFFBOARDED' });
+  });
+});
+
+describe('reading balances', () => {
+  test('the usage API\'s entitlements route: used, limit, remaining and thresholds crossed in the current period; a tenant token reads only its own', async () => {
+    const t = await onboard('basic');
+    await use(t, 'apiCalls', [850]);
+    await deliver();
+    configureApi({ mode: 'TENANT_TOKEN', claim: 'custom:tenantId' });
+    const api = usageApiHandler();
+    const res = await api(httpEvent({ route: 'ENTITLEMENTS', tenantId: t, caller: tokenOf(t) }));
+    expect(res.statusCode).toBe(200);
+    const body = bodyOf(res);
+    expect(body).toMatchObject({ tenantId: t, access: 'ALLOWED', plan: 'basic' });
+    const dayStartIso = new Date(dayStart(T0)).toISOString().replace('.000Z', 'Z');
+    expect(body.entitlements).toEqual(expect.arrayContaining([
+      {
+        metric: 'apiCalls',
+        period: 'DAY',
+        periodStart: dayStartIso,
+        periodEnd: new Date(dayStart(T0) + DAY).toISOString().replace('.000Z', 'Z'),
+        limit: '1000',
+        used: '850',
+        remaining: '150',
+        thresholds: [50, 80],
+        thresholdsCrossed: [50, 80],
+        onLimit: 'BLOCK',
+        blocked: false,
+      },
+      expect.objectContaining({ metric: 'exports', period: 'CALENDAR_MONTH', used: '0', remaining: '10', thresholdsCrossed: [] }),
+    ]));
+    expect((await api(httpEvent({ route: 'ENTITLEMENTS', tenantId: t, caller: tokenOf('someone-else') }))).statusCode).toBe(403);
+    configureApi({ mode: 'IAM' });
+    expect((await api(httpEvent({ route: 'ENTITLEMENTS', tenantId: t, caller: IAM }))).statusCode).toBe(200);
   });
 });
