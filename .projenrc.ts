@@ -188,6 +188,11 @@ project.addTask('bench:ingest', {
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/ingest.ts` }],
 });
 
+project.addTask('bench:entitlements', {
+  description: 'Entitlements against moto: write and read units per record with entitlements on 1 and 10 metrics (1,000 tenants x 10 metrics), record-to-threshold-event latency, the authorizer\'s decision time',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/entitlements.ts` }],
+});
+
 project.addTask('bench:synth', {
   description: 'Synth time of the example app against sbt-aws BillingProvider (installs sbt-aws into bench/sbt-aws)',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/synth.ts` }],

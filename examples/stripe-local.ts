@@ -556,9 +556,12 @@ export class StripeProxy {
       // (https://docs.stripe.com/changelog/basil/2025-03-31/deprecate-subscription-current-period-start-and-end).
       const anchor = form.billing_cycle_anchor ? Number(form.billing_cycle_anchor) : undefined;
       const items = (mock.items as { data?: Obj[] } | undefined)?.data ?? [];
+      const prices = Object.entries(form).filter(([k]) => /^items\[\d+\]\[price\]$/.test(k)).map(([, v]) => v);
+      // One item per price, each with its own id (stripe-mock's fixture has one item, the same every time).
+      const itemOf = (price: string) => ({ ...(items[0] ?? { object: 'subscription_item' }), id: s.id('si'), price: { ...((items[0]?.price as Obj) ?? {}), id: price } });
       const sub = {
         ...mock,
-        items: { ...(mock.items as Obj), data: items.length ? items : [{ object: 'subscription_item' }] },
+        items: { ...(mock.items as Obj), data: prices.length ? prices.map(itemOf) : items.length ? items : [{ object: 'subscription_item' }] },
         start_date: nowSec,
         billing_cycle_anchor: anchor ?? nowSec,
         id: s.id('sub'),
@@ -570,7 +573,7 @@ export class StripeProxy {
         cancel_at: null,
         canceled_at: null,
         ended_at: null,
-        prices: Object.entries(form).filter(([k]) => /^items\[\d+\]\[price\]$/.test(k)).map(([, v]) => v),
+        prices,
       };
       s.subscriptions.set(sub.id, sub);
       return ok(withPeriod(sub, nowSec));
@@ -588,6 +591,29 @@ export class StripeProxy {
         Object.assign(sub, { status: 'canceled', canceled_at: nowSec, ended_at: nowSec, invoiceNow: form.invoice_now === 'true', prorate: form.prorate === 'true' });
       } else if (form.cancel_at_period_end === 'true') {
         Object.assign(sub, { cancel_at_period_end: true, cancel_at: nowSec + 30 * 86400 });
+      } else if (Object.keys(form).some((k) => k.startsWith('items['))) {
+        // An item swap: items[n][id] with items[n][deleted]=true removes one, items[n][price] adds one (a plan change).
+        const data = [...(sub.items as { data: Obj[] }).data];
+        const changes = new Map<string, Record<string, string>>();
+        for (const [k, v] of Object.entries(form)) {
+          const im = /^items\[(\d+)\]\[([a-z_]+)\]$/.exec(k);
+          if (im) changes.set(im[1], { ...changes.get(im[1]), [im[2]]: v });
+        }
+        let kept = data;
+        for (const c of changes.values()) {
+          if (c.id && c.deleted === 'true') kept = kept.filter((i) => i.id !== c.id);
+          else if (c.price) kept = [...kept, { ...(data[0] ?? { object: 'subscription_item' }), id: s.id('si'), price: { ...((data[0]?.price as Obj) ?? {}), id: c.price } }];
+        }
+        Object.assign(sub, {
+          items: { ...(sub.items as Obj), data: kept },
+          prices: kept.map((i) => (i.price as Obj).id),
+          lastUpdate: {
+            prorationBehavior: form.proration_behavior,
+            prorationDate: form.proration_date ? Number(form.proration_date) : undefined,
+            at: nowSec,
+          },
+        });
+        return ok(withPeriod(sub, nowSec));
       }
       return ok(sub);
     }
@@ -690,7 +716,7 @@ export interface LocalNames {
 }
 
 /** The bundled handler of one StripeBilling function (the code Lambda runs; `npx projen bundle` builds it). */
-export function stripeHandlerModule<T = Record<string, unknown>>(name: 'create-customer' | 'delete-customer' | 'put-usage' | 'webhook' | 'setup' | 'reconcile'): T {
+export function stripeHandlerModule<T = Record<string, unknown>>(name: 'create-customer' | 'delete-customer' | 'put-usage' | 'webhook' | 'setup' | 'reconcile' | 'change-plan'): T {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(path.join(ROOT, 'assets', 'providers', 'stripe-billing', `${name}.lambda`, 'index.js')) as T;
 }
@@ -779,7 +805,7 @@ export class LocalStripeBilling {
   }
 
   /** Sets this process's environment to what the construct gives function `<constructId><fn>`. */
-  public use(fn: 'CreateCustomer' | 'DeleteCustomer' | 'PutUsage' | 'Webhook' | 'Setup' | 'Reconcile', overrides: Record<string, string> = {}): void {
+  public use(fn: 'CreateCustomer' | 'DeleteCustomer' | 'PutUsage' | 'Webhook' | 'Setup' | 'Reconcile' | 'ChangePlan', overrides: Record<string, string> = {}): void {
     const prefix = `${this.constructId}${fn}`;
     const entry = Object.entries(this.functions).find(([id]) => id.startsWith(prefix));
     if (!entry) throw new Error(`no function ${prefix}* in the template`);

@@ -132,11 +132,13 @@ export enum BillingFunctionSlot {
   DELETE_USER = 'DeleteUser',
   /** The usage push, on its schedule. */
   PUT_USAGE = 'PutUsage',
+  /** The plan change function, on plan changed events. */
+  CHANGE_PLAN = 'ChangePlan',
 }
 
 const MAX_RETRY_ATTEMPTS = 185;
 const REQUIRED_FUNCTIONS = ['createCustomerFunction', 'deleteCustomerFunction'] as const;
-const OPTIONAL_FUNCTIONS = ['createUserFunction', 'deleteUserFunction', 'putUsageFunction', 'webhookFunction'] as const;
+const OPTIONAL_FUNCTIONS = ['createUserFunction', 'deleteUserFunction', 'putUsageFunction', 'webhookFunction', 'changePlanFunction'] as const;
 
 /** Marks BillingProvider instances, so that one finds the others in the construct tree. */
 const BILLING_PROVIDER = Symbol.for('cdk-saas-billing.BillingProvider');
@@ -180,6 +182,8 @@ export class BillingProvider extends Construct {
   public readonly deleteUser?: BillingFunctionWiring;
   /** The wiring of the scheduled usage push, when set. */
   public readonly putUsage?: BillingFunctionWiring;
+  /** The wiring of the plan change function, when set. */
+  public readonly changePlan?: BillingFunctionWiring;
   /** The webhook route (`POST /billing/<path>`), when a webhook is set on an HTTP API. */
   public readonly webhookRoute?: apigwv2.HttpRoute;
   /**
@@ -231,6 +235,10 @@ export class BillingProvider extends Construct {
     }
     if (billing.deleteUserFunction) {
       this.deleteUser = this.wireAsync(BillingFunctionSlot.DELETE_USER, billing.deleteUserFunction, cpe.tenantUserDeleted, props.eventBus);
+    }
+
+    if (billing.changePlanFunction) {
+      this.changePlan = this.wireAsync(BillingFunctionSlot.CHANGE_PLAN, billing.changePlanFunction, cpe.planChanged, props.eventBus);
     }
 
     if (billing.ingestor) this.outputIngestor(billing.ingestor);

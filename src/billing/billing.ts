@@ -128,6 +128,16 @@ export interface IBilling {
   readonly deleteUserFunction?: IASyncFunction;
 
   /**
+   * Applies a tenant's plan change in the billing system (for Stripe: swaps the
+   * subscription's items to the new plan's prices).
+   *
+   * Default trigger: `BillingPlans`' plan changed event
+   * (`sbt.control.plane` / `cdk_saas_billing_planChanged`).
+   * @default - plan changes are not sent to the billing system
+   */
+  readonly changePlanFunction?: IASyncFunction;
+
+  /**
    * The usage ingestor: the data stream producers write usage to, and the usage
    * the push reads through its read contract.
    * @default - no usage ingestion

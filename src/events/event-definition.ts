@@ -85,6 +85,42 @@ export interface ControlPlaneEventsProps {
    * @default 'cdk_saas_billing_subscriptionChanged'
    */
   readonly billingSubscriptionChanged?: string;
+
+  /**
+   * The `detail-type` of a request to change a tenant's plan, which `BillingPlans`
+   * listens to (source: the control plane `source`). The sbt-aws control plane
+   * emits no event when a tenant's tier changes (its tenant update is an API call
+   * that puts nothing on the bus), so this one is this library's own.
+   *
+   * Its `detail`: `tenantId` and the new plan's name in the plan field
+   * (`BillingPlans`' `planField`, SBT's `tier` by default). See `docs/plans-and-limits.md`.
+   * @default 'cdk_saas_billing_planChangeRequest'
+   */
+  readonly planChangeRequest?: string;
+
+  /**
+   * The `detail-type` `BillingPlans` emits once it has recorded a tenant's plan
+   * (at its onboarding, at a plan change, and at its offboarding); the providers
+   * (`changePlanFunction`) and `Entitlements` react to it. This library's own event.
+   *
+   * Its `detail`: `tenantId`, `plan` (absent once offboarded), `previousPlan`,
+   * `effectiveAt` (ISO-8601: when the plan took effect), `reason`
+   * (`ONBOARDING`, `CHANGE` or `OFFBOARDING`), `version`, `requestEventId`.
+   * @default 'cdk_saas_billing_planChanged'
+   */
+  readonly planChanged?: string;
+
+  /**
+   * The `detail-type` `BillingPlans` emits when it refuses a plan: a plan change
+   * for an unknown plan, an unknown or offboarded tenant, or an onboarding that
+   * names no known plan while there is no default plan. This library's own event.
+   *
+   * Its `detail`: `tenantId`, `requestedPlan`, `reason` (`UNKNOWN_PLAN`,
+   * `UNKNOWN_TENANT`, `TENANT_OFFBOARDED`, `NO_PLAN`), `message`, `requestEventId`,
+   * `requestDetailType`.
+   * @default 'cdk_saas_billing_planChangeFailure'
+   */
+  readonly planChangeFailure?: string;
 }
 
 /**
@@ -103,6 +139,15 @@ export class ControlPlaneEvents {
 
   /** The default `detail-type` of the subscription changed event (this library's own, not an sbt-aws event). */
   public static readonly DEFAULT_SUBSCRIPTION_CHANGED_DETAIL_TYPE = 'cdk_saas_billing_subscriptionChanged';
+
+  /** The default `detail-type` of a plan change request (this library's own: sbt-aws emits none when a tier changes). */
+  public static readonly DEFAULT_PLAN_CHANGE_REQUEST_DETAIL_TYPE = 'cdk_saas_billing_planChangeRequest';
+
+  /** The default `detail-type` of the event `BillingPlans` emits once it recorded a tenant's plan. */
+  public static readonly DEFAULT_PLAN_CHANGED_DETAIL_TYPE = 'cdk_saas_billing_planChanged';
+
+  /** The default `detail-type` of the event `BillingPlans` emits when it refuses a plan. */
+  public static readonly DEFAULT_PLAN_CHANGE_FAILURE_DETAIL_TYPE = 'cdk_saas_billing_planChangeFailure';
 
   /** The events of the sbt-aws control plane as it emits them today. */
   public static readonly SBT_AWS = new ControlPlaneEvents();
@@ -136,6 +181,12 @@ export class ControlPlaneEvents {
    * This library's own event, with the billing source.
    */
   public readonly billingSubscriptionChanged: EventDefinition;
+  /** A request to change a tenant's plan: `BillingPlans` listens to it (source: the control plane source). */
+  public readonly planChangeRequest: EventDefinition;
+  /** Emitted by `BillingPlans` once it recorded a tenant's plan (source: the billing source). */
+  public readonly planChanged: EventDefinition;
+  /** Emitted by `BillingPlans` when it refuses a plan (source: the billing source). */
+  public readonly planChangeFailure: EventDefinition;
 
   constructor(props: ControlPlaneEventsProps = {}) {
     const source = props.source ?? ControlPlaneEvents.DEFAULT_SOURCE;
@@ -149,6 +200,12 @@ export class ControlPlaneEvents {
     this.billingSubscriptionChanged = {
       source: billingSource,
       detailType: props.billingSubscriptionChanged ?? ControlPlaneEvents.DEFAULT_SUBSCRIPTION_CHANGED_DETAIL_TYPE,
+    };
+    this.planChangeRequest = { source, detailType: props.planChangeRequest ?? ControlPlaneEvents.DEFAULT_PLAN_CHANGE_REQUEST_DETAIL_TYPE };
+    this.planChanged = { source: billingSource, detailType: props.planChanged ?? ControlPlaneEvents.DEFAULT_PLAN_CHANGED_DETAIL_TYPE };
+    this.planChangeFailure = {
+      source: billingSource,
+      detailType: props.planChangeFailure ?? ControlPlaneEvents.DEFAULT_PLAN_CHANGE_FAILURE_DETAIL_TYPE,
     };
   }
 }

@@ -1,2 +1,3 @@
 export * from './ingestor';
 export * from './usage-ingestor';
+export * from './ledger-change-feed';

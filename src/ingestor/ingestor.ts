@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { IConstruct } from 'constructs';
+import { ILedgerChangeFeed } from './ledger-change-feed';
 
 /**
  * What a usage ingestor provides: a data stream producers write usage records
@@ -40,6 +41,16 @@ export interface IDataIngestorAggregator extends IConstruct {
    * @default - not known: consumers cannot check their timing and say so at synth
    */
   readonly closingTimes?: UsageClosingTimes;
+
+  /**
+   * The ledger's change feed: each record, changed resend and void as it is
+   * written, for consumers that keep running totals (`Entitlements`). A
+   * consumer binds with `ledgerChanges.bindConsumer(fn, { metrics })` and decodes
+   * the changes with the runtime's `ledgerChangeOf`, never by knowing the ledger.
+   *
+   * @default - no change feed: `Entitlements` refuses this ingestor
+   */
+  readonly ledgerChanges?: ILedgerChangeFeed;
 
   /**
    * Grants a producer the right to put usage records on the data stream.

@@ -16,6 +16,8 @@ import { CloserFunction } from './closer-function';
 import { IDataIngestorAggregator, UsageClosingTimes, UsageReaderBinding } from './ingestor';
 import { AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
 import { TABLE_KEYS } from './layout';
+import { ILedgerChangeFeed } from './ledger-change-feed';
+import { LedgerChangeFeed } from './ledger-changes';
 import { EventDefinition } from '../events/event-definition';
 import { LibraryFunctionOptions } from '../functions/library-functions';
 import { AlarmSet, functionErrorsMetric, handlerMetric, queueDepthMetric } from '../private/alarms';
@@ -228,6 +230,8 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   /** The event put on the bus for each closed window (detail: tenantId, metric, granularity, windowStart, windowEnd, sum, count, closedAt, windowId). */
   public readonly windowClosedEvent: EventDefinition;
 
+  private changeFeed?: LedgerChangeFeed;
+
   private readonly serviceName: string;
   private readonly table: dynamodb.Table;
   private readonly fn: lambda.Function;
@@ -390,6 +394,15 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
         }
       }
     }
+  }
+
+  /**
+   * The ledger's change feed (`Entitlements` binds to it). The usage table's
+   * DynamoDB stream (new and old images) is turned on when the first consumer binds.
+   */
+  public get ledgerChanges(): ILedgerChangeFeed {
+    this.changeFeed ??= new LedgerChangeFeed(this.table, this.encryptionKey);
+    return this.changeFeed;
   }
 
   /**

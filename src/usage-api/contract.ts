@@ -33,8 +33,8 @@ export const DEFAULT_PATH_PREFIX = '/usage';
 /**
  * The routes, below the prefix. All `GET`.
  *
- * `/tenants/{tenantId}/entitlements` is reserved for a tenant's entitlement
- * balances (plans and limits): not mounted yet, so API Gateway answers 404.
+ * `/tenants/{tenantId}/entitlements` (a tenant's entitlement balances) is
+ * mounted when the usage API is given `entitlements`; else API Gateway answers 404.
  */
 export const ROUTES = {
   /** A tenant's closed windows: `from`, `to`, `metric`, `limit`, `cursor`. */
@@ -43,15 +43,16 @@ export const ROUTES = {
   OPEN_TOTALS: '/tenants/{tenantId}/open',
   /** Every closed window, oldest close first, for other consumers: `since`, `limit`, `cursor`. IAM only. */
   FEED: '/windows',
-  /** Reserved: a tenant's entitlement balances (not mounted). */
+  /** A tenant's entitlement balances (used, limit, remaining, thresholds crossed) and access; with `entitlements`. */
   ENTITLEMENTS: '/tenants/{tenantId}/entitlements',
 } as const;
 
 /** The query parameters each route takes; any other is refused (400). */
-export const ROUTE_PARAMETERS: Record<'TENANT_WINDOWS' | 'OPEN_TOTALS' | 'FEED', readonly string[]> = {
+export const ROUTE_PARAMETERS: Record<'TENANT_WINDOWS' | 'OPEN_TOTALS' | 'FEED' | 'ENTITLEMENTS', readonly string[]> = {
   TENANT_WINDOWS: ['from', 'to', 'metric', 'limit', 'cursor'],
   OPEN_TOTALS: ['metric'],
   FEED: ['since', 'limit', 'cursor'],
+  ENTITLEMENTS: [],
 };
 
 /** Page sizes (`limit`) of the paged routes. */

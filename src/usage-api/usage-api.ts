@@ -10,12 +10,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AuthMode, DEFAULT_PATH_PREFIX, DEFAULT_TENANT_CLAIM, ROUTES, routePath, USAGE_API_ENV } from './contract';
 import { UsageApiFunction } from './usage-api-function';
+import { IEntitlements } from '../entitlements/entitlements';
+import { LibraryFunctionOptions } from '../functions/library-functions';
 import { IDataIngestorAggregator } from '../ingestor/ingestor';
 import { AlarmSet } from '../private/alarms';
-import { LibraryFunctionOptions } from '../functions/library-functions';
 import { createHandlerFunction } from '../private/handler-function';
-import { validateRuntime } from '../private/node-runtime';
 import { acknowledgeNag } from '../private/nag';
+import { validateRuntime } from '../private/node-runtime';
 import { PropsValidator } from '../private/validation';
 
 /**
@@ -270,6 +271,16 @@ export interface UsageApiProps extends LibraryFunctionOptions {
   readonly authorization?: UsageApiAuthorization;
 
   /**
+   * The entitlements whose balances `GET <prefix>/tenants/{tenantId}/entitlements`
+   * serves (used, limit, remaining and thresholds crossed per entitlement of the
+   * tenant's plan in the current period, and its access), authorized as the
+   * other tenant routes.
+   *
+   * @default - the entitlements route is not mounted
+   */
+  readonly entitlements?: IEntitlements;
+
+  /**
    * Actions of the API's alarm (see `alarms`), for example an SNS topic action.
    *
    * @default - the alarm has no action
@@ -307,8 +318,8 @@ const HANDLER_TIMEOUT = Duration.seconds(25);
  *
  * Sums are exact decimal strings. IAM (SigV4) authorization by default; with
  * tenant tokens (`UsageApiAuthorization.jwt()` and others) a tenant's token
- * reads only its own usage. `<prefix>/tenants/{tenantId}/entitlements` is
- * reserved for entitlement balances.
+ * reads only its own usage. With `entitlements`:
+ * `GET <prefix>/tenants/{tenantId}/entitlements`, a tenant's entitlement balances.
  */
 export class UsageApi extends Construct {
   /** The function that serves every route. */
@@ -319,6 +330,10 @@ export class UsageApi extends Construct {
   public readonly openTotalsRoute?: apigwv2.HttpRoute;
   /** `GET <prefix>/windows` (always IAM), on an HTTP API. */
   public readonly feedRoute?: apigwv2.HttpRoute;
+  /** `GET <prefix>/tenants/{tenantId}/entitlements`, on an HTTP API, with `entitlements`. */
+  public readonly entitlementsRoute?: apigwv2.HttpRoute;
+  /** `GET <prefix>/tenants/{tenantId}/entitlements`, on a REST API, with `entitlements`. */
+  public readonly entitlementsMethod?: apigw.Method;
   /** `GET <prefix>/tenants/{tenantId}/windows`, on a REST API. */
   public readonly tenantWindowsMethod?: apigw.Method;
   /** `GET <prefix>/tenants/{tenantId}/open`, on a REST API. */
@@ -349,11 +364,14 @@ export class UsageApi extends Construct {
     const auth = validate(this, props);
     this.pathPrefix = props.pathPrefix ?? DEFAULT_PATH_PREFIX;
     this.tenantClaim = auth.tenantClaim;
-    this.iamRoutePaths = auth.mode === 'IAM' ? [ROUTES.TENANT_WINDOWS, ROUTES.OPEN_TOTALS, ROUTES.FEED] : [ROUTES.FEED];
+    this.iamRoutePaths = auth.mode === 'IAM'
+      ? [ROUTES.TENANT_WINDOWS, ROUTES.OPEN_TOTALS, ROUTES.FEED, ...(props.entitlements ? [ROUTES.ENTITLEMENTS] : [])]
+      : [ROUTES.FEED];
 
     this.fn = this.createHandler(props, auth);
     this.handler = this.fn;
     props.ingestor.bindUsageReader(this.fn);
+    props.entitlements?.bindEntitlementReader(this.fn);
 
     if (props.httpApi) {
       this.apiId = props.httpApi.apiId;
@@ -362,6 +380,7 @@ export class UsageApi extends Construct {
       this.tenantWindowsRoute = this.route(props.httpApi, 'TenantWindowsRoute', ROUTES.TENANT_WINDOWS, integration, tenantAuthorizer);
       this.openTotalsRoute = this.route(props.httpApi, 'OpenTotalsRoute', ROUTES.OPEN_TOTALS, integration, tenantAuthorizer);
       this.feedRoute = this.route(props.httpApi, 'FeedRoute', ROUTES.FEED, integration, new HttpIamAuthorizer());
+      if (props.entitlements) this.entitlementsRoute = this.route(props.httpApi, 'EntitlementsRoute', ROUTES.ENTITLEMENTS, integration, tenantAuthorizer);
       this.url = this.outputUrl(() => `${props.httpApi!.apiEndpoint}${this.pathPrefix}`, 'the HTTP API\'s $default stage');
     } else {
       const restApi = props.restApi!;
@@ -370,6 +389,7 @@ export class UsageApi extends Construct {
       this.tenantWindowsMethod = this.method(restApi, ROUTES.TENANT_WINDOWS, integration, auth.restTenantAuthorizer);
       this.openTotalsMethod = this.method(restApi, ROUTES.OPEN_TOTALS, integration, auth.restTenantAuthorizer);
       this.feedMethod = this.method(restApi, ROUTES.FEED, integration, undefined);
+      if (props.entitlements) this.entitlementsMethod = this.method(restApi, ROUTES.ENTITLEMENTS, integration, auth.restTenantAuthorizer);
       this.url = this.outputUrl(() => (restApi as apigw.RestApiBase).urlForPath(this.pathPrefix), 'the REST API\'s deployment stage');
     }
 

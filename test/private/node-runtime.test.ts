@@ -6,7 +6,10 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { HANDLER_NODE_MAJOR } from '../../projenrc/build';
-import { BillingProvider, DynamoDbBilling, LibraryFunctionOptions, LibraryFunctions, StripeBilling, UsageApi, UsageIngestor } from '../../src';
+import {
+  BillingPlan, BillingPlans, BillingProvider, DynamoDbBilling, EntitlementAuthorizer, EntitlementPeriod, Entitlements, LibraryFunctionOptions,
+  LibraryFunctions, StripeBilling, UsageApi, UsageIngestor,
+} from '../../src';
 import { MIN_NODE_MAJOR, newestNodeRuntime, nodeMajorOf } from '../../src/private/node-runtime';
 import { testApp } from '../support/synth';
 
@@ -54,10 +57,35 @@ const CONSTRUCTS: Record<string, (options: LibraryFunctionOptions) => string[]> 
     new UsageApi(stack, 'UsageApi', { ...options, ingestor: new UsageIngestor(stack, 'Ingestor'), httpApi: new apigwv2.HttpApi(stack, 'Api') });
     return runtimes(stack, 'UsageApi');
   },
+  BillingPlans: (options) => {
+    const stack = new Stack(testApp('runtime'), 'S');
+    new BillingPlans(stack, 'Plans', { ...options, plans: RUNTIME_PLANS });
+    return runtimes(stack, 'Plans');
+  },
+  Entitlements: (options) => {
+    const stack = new Stack(testApp('runtime'), 'S');
+    const plans = new BillingPlans(stack, 'Plans', { plans: RUNTIME_PLANS });
+    new Entitlements(stack, 'Entitlements', { ...options, ingestor: new UsageIngestor(stack, 'Ingestor'), plans });
+    return runtimes(stack, 'Entitlements');
+  },
+  EntitlementAuthorizer: (options) => {
+    const stack = new Stack(testApp('runtime'), 'S');
+    const plans = new BillingPlans(stack, 'Plans', { plans: RUNTIME_PLANS });
+    const entitlements = new Entitlements(stack, 'Entitlements', { ingestor: new UsageIngestor(stack, 'Ingestor'), plans });
+    new EntitlementAuthorizer(stack, 'Authorizer', {
+      ...options, entitlements, jwtIssuer: 'https://issuer.example.com', jwtAudience: ['client'], defaultMetric: 'apiCalls',
+    });
+    return runtimes(stack, 'Authorizer');
+  },
 };
 
+/** A plan with a limit, for the constructs that need plans. */
+const RUNTIME_PLANS: BillingPlan[] = [{ name: 'basic', metrics: [{ metric: 'apiCalls', entitlements: [{ limit: '10', period: EntitlementPeriod.DAY }] }] }];
+
 /** How many functions each creates (with the props above). */
-const FUNCTIONS: Record<string, number> = { UsageIngestor: 2, DynamoDbBilling: 6, StripeBilling: 6, UsageApi: 1 };
+const FUNCTIONS: Record<string, number> = {
+  UsageIngestor: 2, DynamoDbBilling: 6, StripeBilling: 6, UsageApi: 1, BillingPlans: 1, Entitlements: 2, EntitlementAuthorizer: 1,
+};
 
 /** The runtime of every function whose logical ID starts with `prefix` (the construct's id). */
 function runtimes(stack: Stack, prefix: string): string[] {

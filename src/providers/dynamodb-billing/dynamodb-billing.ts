@@ -22,6 +22,7 @@ import { ControlPlaneEvents } from '../../events/event-definition';
 import { identifierRule, isMetricName } from '../../events/identifiers';
 import { LibraryFunctionOptions } from '../../functions/library-functions';
 import { IDataIngestorAggregator } from '../../ingestor/ingestor';
+import { IBillingPlans } from '../../plans/billing-plans';
 import { AlarmSet, functionErrorsMetric, handlerMetric } from '../../private/alarms';
 import { BundledFunctionClass, createHandlerFunction } from '../../private/handler-function';
 import { acknowledgeNag } from '../../private/nag';
@@ -72,6 +73,16 @@ export interface DynamoDbBillingProps extends LibraryFunctionOptions {
    * @default - no prices: every window is recorded as `UNPRICED`
    */
   readonly unitPrices?: MetricUnitPrice[];
+
+  /**
+   * The tenants' plans: a window is billed at the price of its metric in the plan
+   * the tenant had at the window's end (free quantity, graduated tiers, and a
+   * minimum charge per billing period), else at `unitPrices`. Free quantities and
+   * tiers count the units of the billing period (calendar month) from its start,
+   * across plan changes. See docs/plans-and-limits.md.
+   * @default - no plans: every window is billed at `unitPrices`
+   */
+  readonly plans?: IBillingPlans;
 
   /**
    * When the usage push runs. A rate must be at least one minute.
@@ -238,6 +249,10 @@ export class DynamoDbBilling extends Construct {
   constructor(scope: Construct, id: string, props: DynamoDbBillingProps = {}) {
     super(scope, id);
     validateProps(this, props);
+    if (props.plans && !props.ingestor) {
+      Annotations.of(this).addWarningV2('cdk-saas-billing:plansWithoutIngestor',
+        'plans are given but ingestor is not, so there is no usage push to price: pass the ingestor (ingestor: myIngestor).');
+    }
     if (props.unitPrices?.length && !props.ingestor) {
       Annotations.of(this).addWarningV2('cdk-saas-billing:unitPricesWithoutIngestor',
         'unitPrices are given but ingestor is not, so there is no usage push to price: pass the ingestor (ingestor: myIngestor).');
@@ -317,6 +332,8 @@ export class DynamoDbBilling extends Construct {
       billingTable.grant(putUsage, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query');
       // The usage read contract: read access and the environment of UsageReader.fromEnvironment().
       props.ingestor.bindUsageReader(putUsage);
+      // The plan read contract: each tenant's plan at each window's end.
+      props.plans?.bindPlanReader(putUsage);
       this.putUsageHandler = putUsage;
       alarms.add('PutUsageErrorsAlarm', this.metricPutUsageErrors(),
         { description: 'the usage push failed (a refused unit price included); the next run resumes from its cursor. Read the PutUsage function\'s error logs' });

@@ -1,9 +1,12 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { METRICS, PUSH_ENV } from './contract';
 import { publishCounts } from './shared.lambda/metrics';
+import { PlanPricing } from './shared.lambda/plan-pricing';
 import { readUnitPrices } from './shared.lambda/prices';
 import { pushUsage, PushSummary } from './shared.lambda/push';
 import { UsageReader } from '../../ingestor/shared.lambda/usage-reader';
+import { PLAN_READER_ENV } from '../../plans/contract';
+import { PlanReader } from '../../plans/shared.lambda/plan-reader';
 import { numberEnv, requiredEnv } from '../../shared.lambda/env';
 import { logger } from '../../shared.lambda/logger';
 
@@ -25,6 +28,8 @@ export const handler = async (event: ScheduledEvent | undefined, context?: Conte
     billingTable: requiredEnv(PUSH_ENV.BILLING_TABLE_NAME),
     windows: UsageReader.fromEnvironment(),
     prices,
+    // With plans (BillingPlans.bindPlanReader): each window at its tenant's plan; else the unit prices.
+    pricing: new PlanPricing(prices, process.env[PLAN_READER_ENV.TABLE_NAME] ? PlanReader.fromEnvironment() : undefined),
     firstRunSince: new Date(now.getTime() - numberEnv(PUSH_ENV.INITIAL_LOOKBACK_SECONDS, { min: 0 }) * 1000).toISOString(),
     now,
     hasTimeLeft: () => !context || context.getRemainingTimeInMillis() > STOP_WITH_MS_LEFT,

@@ -43,6 +43,14 @@ export const STRIPE_ENV = {
   WEBHOOK_SECRET_ARN: 'WEBHOOK_SIGNING_SECRET_ARN',
   /** JSON array of the price ids a new tenant is subscribed to. */
   PRICE_IDS: 'STRIPE_PRICE_IDS',
+  /** With plans: JSON object, plan name -> the price ids of its subscriptions (absent: `PRICE_IDS`). */
+  PLAN_PRICE_IDS: 'STRIPE_PLAN_PRICE_IDS',
+  /** With plans: the onboarding event's detail field that names the plan. */
+  PLAN_FIELD: 'STRIPE_PLAN_FIELD',
+  /** With plans: the plan of a tenant whose onboarding names no known plan ('' for none). */
+  DEFAULT_PLAN: 'STRIPE_DEFAULT_PLAN',
+  /** The `proration_behavior` of a plan change's item swap. */
+  PLAN_CHANGE_PRORATION: 'STRIPE_PLAN_CHANGE_PRORATION',
   /** JSON array of `MeterMapping`. */
   METERS: 'STRIPE_METERS',
   /** A `CancellationPolicy` value. */

@@ -13,6 +13,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ChangePlanFunction } from './change-plan-function';
 import {
   MeterMapping, SIGNING_SECRET_OVERLAP_HOURS, STRIPE_API_VERSION, STRIPE_ENV, STRIPE_METRICS, STRIPE_METRICS_NAMESPACE,
   STRIPE_SETUP_ATTRIBUTES, STRIPE_SETUP_PROPERTIES, STRIPE_SETUP_SWEEP, STRIPE_SETUP_VERSION, STRIPE_WEBHOOK_EVENTS,
@@ -29,6 +30,7 @@ import { ControlPlaneEvents } from '../../events/event-definition';
 import { identifierRule, isMetricName } from '../../events/identifiers';
 import { LibraryFunctionOptions } from '../../functions/library-functions';
 import { IDataIngestorAggregator } from '../../ingestor/ingestor';
+import { IBillingPlans } from '../../plans/billing-plans';
 import { AlarmSet, functionErrorsMetric, handlerMetric, queueDepthMetric } from '../../private/alarms';
 import { createHandlerFunction } from '../../private/handler-function';
 import { acknowledgeNag } from '../../private/nag';
@@ -141,6 +143,23 @@ export interface StripeBillingProps extends LibraryFunctionOptions {
    * @default - tenants get a customer but no subscription
    */
   readonly prices?: string[];
+
+  /**
+   * The tenants' plans: a tenant is subscribed to its plan's `stripePriceIds`
+   * (the plan its onboarding event names; `prices` for a plan without any), and a
+   * plan change swaps its subscription's items to the new plan's prices on the
+   * same customer and subscription (`changePlanFunction`, on the plans'
+   * `planChanged` event). See docs/plans-and-limits.md.
+   * @default - no plans: every tenant is subscribed to `prices`
+   */
+  readonly plans?: IBillingPlans;
+
+  /**
+   * How Stripe prorates a plan change's item swap (`proration_behavior`), as of
+   * the instant the change took effect (`proration_date`).
+   * @default StripeProrationBehavior.CREATE_PRORATIONS
+   */
+  readonly planChangeProration?: StripeProrationBehavior;
 
   /**
    * The HTTP API that `BillingProvider` mounts the webhook on: Stripe is told
@@ -306,6 +325,19 @@ export interface StripeBillingProps extends LibraryFunctionOptions {
   readonly alarmActions?: cloudwatch.IAlarmAction[];
 }
 
+/**
+ * How Stripe prorates a plan change (Stripe's `proration_behavior`:
+ * https://docs.stripe.com/billing/subscriptions/prorations).
+ */
+export enum StripeProrationBehavior {
+  /** Prorations become invoice items on the next invoice (Stripe's default). */
+  CREATE_PRORATIONS = 'create_prorations',
+  /** No prorations: the new prices apply from the next period's charges. */
+  NONE = 'none',
+  /** Prorations invoiced at once. */
+  ALWAYS_INVOICE = 'always_invoice',
+}
+
 const CONSTRUCT = 'StripeBilling';
 const EVENT_NAME = /^[A-Za-z0-9_\-.:]{1,100}$/;
 const PRICE = /^(price|plan)_[A-Za-z0-9_]{1,250}$/;
@@ -356,6 +388,8 @@ export class StripeBilling extends Construct {
   public readonly deleteCustomerFunction: IASyncFunction;
   /** The usage ingestor the push reads, when given. */
   public readonly ingestor?: IDataIngestorAggregator;
+  /** Swaps a tenant's subscription items on a plan change, when plans are given. */
+  public readonly changePlanFunction?: IASyncFunction;
   /** The scheduled usage push, when an ingestor is given. */
   public readonly putUsageFunction?: IFunctionSchedule;
   /** Stripe's webhook, mounted by `BillingProvider` as `POST /billing/<path>`. */
@@ -469,6 +503,13 @@ export class StripeBilling extends Construct {
       props.ingestor!.bindUsageReader(fn);
     };
 
+    // With plans: each plan's prices, how the onboarding names the plan, and the proration of a change.
+    const planEnv: Record<string, string> = props.plans ? {
+      [STRIPE_ENV.PLAN_PRICE_IDS]: JSON.stringify(Object.fromEntries(props.plans.plans.map((p) => [p.name, p.stripePriceIds ?? []]))),
+      [STRIPE_ENV.PLAN_FIELD]: props.plans.planField,
+      [STRIPE_ENV.DEFAULT_PLAN]: props.plans.defaultPlan ?? '',
+    } : {};
+
     const createCustomer = createHandlerFunction(this, 'CreateCustomer', CreateCustomerFunction, {
       ...fnOptions,
       description: 'cdk-saas-billing: creates the Stripe customer and subscription of an onboarded tenant',
@@ -476,6 +517,7 @@ export class StripeBilling extends Construct {
       environment: {
         ...stripeEnv,
         [STRIPE_ENV.PRICE_IDS]: JSON.stringify(props.prices ?? []),
+        ...planEnv,
         // Subscriptions anchored on the ingestor's window boundaries: no window straddles two billing periods.
         [STRIPE_ENV.BILLING_ANCHOR_SECONDS]: String(props.ingestor ? closing?.windowSeconds ?? 3600 : 0),
       },
@@ -542,6 +584,23 @@ export class StripeBilling extends Construct {
       });
       this.reconciler(stripeEnv, pushEnv, grace, customersTable, usagePushTable, props.ingestor, alarmSet, fnOptions);
       this.checkDeliveryTime(props, grace);
+    }
+
+    let changePlan: lambda.Function | undefined;
+    if (props.plans) {
+      changePlan = createHandlerFunction(this, 'ChangePlan', ChangePlanFunction, {
+        ...fnOptions,
+        description: 'cdk-saas-billing: swaps a tenant\'s Stripe subscription items to its new plan\'s prices',
+        timeout: Duration.minutes(1),
+        environment: {
+          ...stripeEnv,
+          [STRIPE_ENV.PRICE_IDS]: JSON.stringify(props.prices ?? []),
+          ...planEnv,
+          [STRIPE_ENV.PLAN_CHANGE_PRORATION]: props.planChangeProration ?? StripeProrationBehavior.CREATE_PRORATIONS,
+        },
+      });
+      customersTable.grant(changePlan, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+      this.apiKey.grantRead(changePlan);
     }
 
     const baseUrl = props.webhookBaseUrl ?? props.httpApi?.apiEndpoint;
@@ -630,6 +689,7 @@ export class StripeBilling extends Construct {
     this.createCustomerFunction = { handler: createCustomer };
     this.deleteCustomerFunction = { handler: deleteCustomer };
     this.ingestor = props.ingestor;
+    this.changePlanFunction = changePlan && props.plans ? { handler: changePlan, trigger: props.plans.planChangedEvent } : undefined;
     this.putUsageFunction = putUsage ? { handler: putUsage, schedule: props.schedule ?? events.Schedule.rate(DEFAULT_PUSH_SCHEDULE) } : undefined;
     this.webhookFunction = { path: webhookPath, handler: webhook };
     this.eventBus = eventBus;
@@ -637,6 +697,7 @@ export class StripeBilling extends Construct {
     this.billing = {
       createCustomerFunction: this.createCustomerFunction,
       deleteCustomerFunction: this.deleteCustomerFunction,
+      changePlanFunction: this.changePlanFunction,
       ingestor: this.ingestor,
       putUsageFunction: this.putUsageFunction,
       webhookFunction: this.webhookFunction,

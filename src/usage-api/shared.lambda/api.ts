@@ -17,6 +17,7 @@
  * Sums are the reader's exact decimal strings, passed through as strings.
  */
 import { createHash } from 'node:crypto';
+import type { EntitlementReader } from '../../entitlements/shared.lambda/entitlement-reader';
 import { identifierRule, isMetricName, isTenantId } from '../../events/identifiers';
 import type {
   ClosedWindow, ClosedWindowPage, OpenWindowTotal, ReadClosedWindowsOptions, ReadTenantClosedWindowPageOptions, TenantClosedWindowPage,
@@ -301,15 +302,24 @@ async function feed(source: UsageSource, query: Map<string, string>) {
   return { windows: page.windows.map(windowOut), nextCursor: page.cursor };
 }
 
+/** What the entitlements route reads: the entitlements read contract (`EntitlementReader`). */
+export type EntitlementSource = Pick<EntitlementReader, 'tenantEntitlements'>;
+
+async function balances(source: EntitlementSource, tenantId: string) {
+  const asOf = new Date(Date.now()).toISOString();
+  const e = await source.tenantEntitlements(tenantId);
+  return { tenantId, asOf, access: e.access, plan: e.plan ?? null, entitlements: e.balances };
+}
+
 /**
  * Serves one request. Refusals are answered (4xx with `{ code, message }`);
  * anything else (the store failing) is thrown, so that Lambda counts an error,
  * the alarm sees it and API Gateway answers 500 without details.
  */
-export async function serve(event: GatewayEvent, source: UsageSource, settings: ApiSettings): Promise<ApiResponse> {
+export async function serve(event: GatewayEvent, source: UsageSource, settings: ApiSettings, entitlements?: EntitlementSource): Promise<ApiResponse> {
   try {
     const route = routeOf(event, settings.pathPrefix);
-    if (route === undefined) throw new ApiError(404, ERROR_CODES.NOT_FOUND, 'no such usage API route');
+    if (route === undefined || (route === 'ENTITLEMENTS' && !entitlements)) throw new ApiError(404, ERROR_CODES.NOT_FOUND, 'no such usage API route');
     const query = queryOf(event);
     authorize(route, callerOf(event, settings.tenantClaim), event, query, settings);
     checkParameters(route, query);
@@ -317,6 +327,7 @@ export async function serve(event: GatewayEvent, source: UsageSource, settings: 
     const tenantId = event.pathParameters?.tenantId;
     if (!isTenantId(tenantId)) throw badRequest(`the tenant id in the path ${identifierRule('tenantId')}: no tenant can have usage under it`);
     if (route === 'OPEN_TOTALS') return json(200, await openTotals(source, tenantId, query));
+    if (route === 'ENTITLEMENTS') return json(200, await balances(entitlements!, tenantId));
     return json(200, await tenantWindows(source, tenantId, query));
   } catch (e) {
     if (e instanceof ApiError) return json(e.statusCode, { code: e.code, message: e.message });

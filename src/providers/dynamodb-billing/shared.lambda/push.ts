@@ -9,28 +9,38 @@
  *    (`UNPRICED`) or fell entirely inside a span in which the customer was
  *    closed (`NOT_BILLED_AFTER_CLOSE`): a window is priced as a whole, so one
  *    that overlaps any open time of the customer is billed whole;
- * 3. `chargeLineOf`: prices it exactly;
+ * 3. `chargeLineOf`: prices it exactly, at the price `pricing` gives (the
+ *    tenant's plan at the window's end, else the construct's unit price); a
+ *    price with a free quantity or tiers prices the window at its place in the
+ *    billing period (the units of the tenant's metric billed before it in the
+ *    period, its reconciliation record's `billed`);
  * 4. `writeChargeLine`: one transaction puts the charge line (on condition that
  *    it does not exist: the line, keyed by the window, is its pushed marker),
- *    adds the window to its reconciliation record and, when billed, adds the
- *    amount to the customer's period total.
+ *    adds the window to its reconciliation record (on condition, for a price
+ *    that depends on it, that the units billed before it are still those it was
+ *    priced at) and, when billed, adds the amount to the customer's period total.
  *
  * After each page, the reconciliation records of the periods that ended before
- * the page's last window started are set FINAL (`finalizePeriod`), then the
+ * the page's last window started are set FINAL (`finalizePeriod`, which adds a
+ * minimum charge line where the plan at the period's end has a minimum the
+ * metric's charges did not reach), then the
  * cursor is stored. A rerun after a crash at any point reads again from the
  * last stored cursor and skips the lines already written: no window is billed
  * or counted twice, or dropped.
  */
 import { NumberValue, PutCommand, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ClosedWindow, ClosedWindowSource } from './closed-windows';
+import { PlanPricing, Pricing, ResolvedPrice } from './plan-pricing';
 import { finalizePeriod, reconciliationUpdate } from './reconciliation';
+import { PriceDefinition } from '../../../plans/contract';
+import { dependsOnPosition, windowAmount } from '../../../plans/shared.lambda/pricing';
 import { documentClient } from '../../../shared.lambda/aws-clients';
-import { multiplyDecimals, parseDecimal } from '../../../shared.lambda/decimal';
+import { addDecimals, parseDecimal } from '../../../shared.lambda/decimal';
 import { cancellationCodes } from '../../../shared.lambda/dynamodb';
 import { withRetry } from '../../../shared.lambda/retry';
 import {
   BILLING_TABLE, billingPeriodOf, chargeLineKey, customerKey, CustomerState, DISPOSITION, Disposition,
-  nextBillingPeriod, periodTotalKey, PUSH_CURSOR_KEY, STATUS, UnitPrice,
+  nextBillingPeriod, periodTotalKey, PUSH_CURSOR_KEY, reconciliationKey, STATUS, UnitPrice,
 } from '../contract';
 
 /** What one push run needs. */
@@ -38,6 +48,8 @@ export interface PushOptions {
   readonly billingTable: string;
   readonly windows: ClosedWindowSource;
   readonly prices: ReadonlyMap<string, UnitPrice>;
+  /** Where prices come from. @default the unit prices only (`new PlanPricing(prices)`) */
+  readonly pricing?: Pricing;
   /** Where the first run starts reading (it has no cursor yet): ISO-8601. */
   readonly firstRunSince: string;
   readonly now: Date;
@@ -71,6 +83,8 @@ export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
     if (!customers.has(tenantId)) customers.set(tenantId, readCustomer(opts.billingTable, tenantId));
     return customers.get(tenantId)!;
   };
+  const pricing = opts.pricing ?? new PlanPricing(opts.prices);
+  const positions = new Positions(opts.billingTable);
   const stored = await readCursor(opts.billingTable);
   let cursor = stored.cursor;
   let openPeriodsFrom = stored.openPeriodsFrom;
@@ -85,13 +99,17 @@ export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
     const page = await opts.windows.readClosedWindows({ cursor, since: cursor ? undefined : opts.firstRunSince, limit: opts.pageSize ?? 100 });
     pages++;
     for (const window of page.windows) {
-      tally[await pushWindow(opts, window, await customerOf(window.tenantId))]++;
+      tally[await pushWindow(opts, pricing, positions, window, await customerOf(window.tenantId))]++;
     }
     if (page.windows.length > 0) {
       // Every window that starts before the page's last one has been handled: the periods that ended before it are complete.
       const reached = billingPeriodOf(page.windows[page.windows.length - 1].windowStart);
       let period = openPeriodsFrom ?? billingPeriodOf(page.windows[0].windowStart);
-      for (; period < reached; period = nextBillingPeriod(period)) recordsFinalized += await finalizePeriod(opts.billingTable, period, opts.now);
+      for (; period < reached; period = nextBillingPeriod(period)) {
+        const ending = period;
+        const minimumOf = (tenantId: string, metric: string) => pricing.minimumOf(tenantId, metric, ending);
+        recordsFinalized += await finalizePeriod(opts.billingTable, period, opts.now, minimumOf);
+      }
       openPeriodsFrom = period;
     }
     if (page.cursor === cursor) break; // caught up: nothing closed after the cursor yet
@@ -110,12 +128,62 @@ export async function pushUsage(opts: PushOptions): Promise<PushSummary> {
 }
 
 /** Steps 2 to 4 for one window. */
-async function pushWindow(opts: PushOptions, window: ClosedWindow, customer: CustomerState): Promise<WindowOutcome> {
-  const price = opts.prices.get(window.metric);
-  const disposition = dispositionOf(window, customer, price);
-  const line = chargeLineOf(window, customer, disposition === DISPOSITION.BILLED ? price : undefined, disposition, opts.now);
-  const written = await writeChargeLine(opts.billingTable, line);
-  return written ? disposition : 'ALREADY_PUSHED';
+async function pushWindow(
+  opts: PushOptions, pricing: Pricing, positions: Positions, window: ClosedWindow, customer: CustomerState,
+): Promise<WindowOutcome> {
+  const resolved = await pricing.priceOf(window.tenantId, window.metric, window.windowEnd);
+  const disposition = dispositionOf(window, customer, resolved.price);
+  const billed = disposition === DISPOSITION.BILLED ? resolved : undefined;
+  const period = billingPeriodOf(window.windowStart);
+  const positional = billed?.price !== undefined && dependsOnPosition(billed.price);
+  for (let attempt = 1; ; attempt++) {
+    const before = positional ? await positions.get(period, window.tenantId, window.metric) : undefined;
+    const line = chargeLineOf(window, customer, billed, disposition, opts.now, before);
+    const written = await writeChargeLine(opts.billingTable, line);
+    if (written === 'WRITTEN') {
+      if (disposition === DISPOSITION.BILLED) positions.advance(period, window.tenantId, window.metric, line.quantity);
+      return disposition;
+    }
+    if (written === 'EXISTS') return 'ALREADY_PUSHED';
+    // Another run billed units of this period meanwhile: price the window again at its new place.
+    positions.forget(period, window.tenantId, window.metric);
+    if (attempt >= 5) {
+      throw new Error(`Tenant ${window.tenantId}, ${window.metric}: the units billed in ${period} kept changing under concurrent pushes; the next run retries`);
+    }
+  }
+}
+
+/**
+ * The units of each tenant's metric billed so far in each period (the
+ * reconciliation record's `billed`), read once per run and kept up to date by
+ * the run's own lines.
+ */
+class Positions {
+  private readonly known = new Map<string, string>();
+
+  constructor(private readonly table: string) {}
+
+  public async get(period: string, tenantId: string, metric: string): Promise<string> {
+    const key = JSON.stringify([period, tenantId, metric]);
+    const cached = this.known.get(key);
+    if (cached !== undefined) return cached;
+    const { Item } = await documentClient().send(new GetCommand({
+      TableName: this.table, Key: reconciliationKey(period, tenantId, metric), ConsistentRead: true, ProjectionExpression: 'billed',
+    }));
+    const billed = Item?.billed === undefined ? '0' : parseDecimal(String(Item.billed), { allowNegative: true });
+    this.known.set(key, billed);
+    return billed;
+  }
+
+  public advance(period: string, tenantId: string, metric: string, quantity: string): void {
+    const key = JSON.stringify([period, tenantId, metric]);
+    const known = this.known.get(key);
+    if (known !== undefined) this.known.set(key, addDecimals(known, quantity));
+  }
+
+  public forget(period: string, tenantId: string, metric: string): void {
+    this.known.delete(JSON.stringify([period, tenantId, metric]));
+  }
 }
 
 /**
@@ -149,7 +217,7 @@ export function wasClosedThroughout(customer: CustomerState, windowStart: string
 }
 
 /** Step 2. */
-export function dispositionOf(window: ClosedWindow, customer: CustomerState, price: UnitPrice | undefined): Disposition {
+export function dispositionOf(window: ClosedWindow, customer: CustomerState, price: UnitPrice | PriceDefinition | undefined): Disposition {
   if (wasClosedThroughout(customer, window.windowStart, window.windowEnd)) return DISPOSITION.NOT_BILLED_AFTER_CLOSE;
   return price ? DISPOSITION.BILLED : DISPOSITION.UNPRICED;
 }
@@ -165,12 +233,20 @@ interface ChargeLine {
   readonly tenantId: string;
   readonly period: string;
   readonly pushedAt: string;
+  /** For a price that depends on it: the units of the period billed before this window. */
+  readonly before?: string;
 }
 
-/** Step 3: `price` is given for a billed window only; the amount is exact. */
-function chargeLineOf(window: ClosedWindow, customer: CustomerState, price: UnitPrice | undefined, disposition: Disposition, now: Date): ChargeLine {
+/**
+ * Step 3: `billed` is given for a billed window only; the amount is exact.
+ * `before`: the units of the tenant's metric billed before it in the period, for a price that depends on them.
+ */
+function chargeLineOf(
+  window: ClosedWindow, customer: CustomerState, billed: ResolvedPrice | undefined, disposition: Disposition, now: Date, before?: string,
+): ChargeLine {
   const quantity = parseDecimal(window.sum, { allowNegative: true });
-  const amount = price ? multiplyDecimals(quantity, price.unitPrice) : '0';
+  const price = billed?.price;
+  const amount = price ? windowAmount(price, before ?? '0', quantity) : '0';
   const currency = price?.currency ?? 'NONE';
   const period = billingPeriodOf(window.windowStart);
   const pushedAt = now.toISOString();
@@ -183,6 +259,7 @@ function chargeLineOf(window: ClosedWindow, customer: CustomerState, price: Unit
     period,
     pushedAt,
     tenantId: window.tenantId,
+    before,
     item: {
       ...chargeLineKey(window.tenantId, window.windowStart, window.granularity, window.metric),
       kind: 'CHARGE',
@@ -196,6 +273,9 @@ function chargeLineOf(window: ClosedWindow, customer: CustomerState, price: Unit
       quantity: NumberValue.from(quantity),
       recordCount: window.count,
       unitPrice: price?.unitPrice,
+      plan: billed?.plan,
+      // A free quantity or tiers: the window's place in the period, so that its amount can be recomputed.
+      ...(before !== undefined ? { unitsBefore: NumberValue.from(before), tiers: price?.tiers, freeQuantity: price?.freeQuantity } : {}),
       currency,
       amount: NumberValue.from(amount),
       disposition,
@@ -207,11 +287,12 @@ function chargeLineOf(window: ClosedWindow, customer: CustomerState, price: Unit
 
 /**
  * Step 4: the line (unless it exists), its quantity on the reconciliation
- * record and, when billed, its amount on the period total, in one transaction;
- * false when the line was already there (then nothing is written). A
- * transaction cancelled by a concurrent one on the same record or total is retried.
+ * record and, when billed, its amount on the period total, in one transaction.
+ * `EXISTS` when the line was already there, `MOVED` when the units billed
+ * before it changed (then nothing is written). A transaction cancelled by a
+ * concurrent one on the same record or total is retried.
  */
-async function writeChargeLine(table: string, line: ChargeLine): Promise<boolean> {
+async function writeChargeLine(table: string, line: ChargeLine): Promise<'WRITTEN' | 'EXISTS' | 'MOVED'> {
   const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [{
     Put: {
       TableName: table,
@@ -221,7 +302,14 @@ async function writeChargeLine(table: string, line: ChargeLine): Promise<boolean
     },
   }, {
     Update: reconciliationUpdate(table, {
-      tenantId: line.tenantId, metric: line.metric, period: line.period, quantity: line.quantity, disposition: line.disposition, now: line.pushedAt,
+      tenantId: line.tenantId,
+      metric: line.metric,
+      period: line.period,
+      quantity: line.quantity,
+      disposition: line.disposition,
+      now: line.pushedAt,
+      amount: line.disposition === DISPOSITION.BILLED ? line.amount : undefined,
+      expectBilled: line.before,
     }),
   }];
   if (line.disposition === DISPOSITION.BILLED) {
@@ -242,9 +330,11 @@ async function writeChargeLine(table: string, line: ChargeLine): Promise<boolean
       baseDelayMs: 50,
       retryable: (error) => cancellationCodes(error)?.includes('TransactionConflict') ?? false,
     });
-    return true;
+    return 'WRITTEN';
   } catch (error) {
-    if (cancellationCodes(error)?.[0] === 'ConditionalCheckFailed') return false;
+    const codes = cancellationCodes(error);
+    if (codes?.[0] === 'ConditionalCheckFailed') return 'EXISTS';
+    if (codes?.[1] === 'ConditionalCheckFailed') return 'MOVED';
     throw error;
   }
 }

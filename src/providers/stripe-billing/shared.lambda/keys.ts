@@ -54,3 +54,8 @@ export function carryNoteKey(identifier: string): string {
 export function resendIdentifier(identifier: string, attempt: number): string {
   return `${identifier}-r${attempt}`;
 }
+
+/** Idempotency key of a plan change's item swap: one per tenant generation and plan version. */
+export function planChangeKey(prefix: string, tenantId: string, generation: number, planVersion: number): string {
+  return `${prefix}-plan-${digest(tenantId)}-g${generation}-v${planVersion}`;
+}

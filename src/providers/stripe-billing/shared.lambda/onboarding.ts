@@ -187,7 +187,7 @@ async function openTenant(tenantId: string, eventTime: string): Promise<TenantRe
     }, {
       remove: ['subscriptionId', 'subscriptionAttemptedAt', 'customerAttemptedAt', 'cancellation', 'cancelAt', 'offboardedAt',
         'subscriptionStartedAt', 'periodStart', 'periodEnd', 'previousPeriodStart', 'currency', 'subscriptionStatus', 'subscriptionStatusAt', 'subscriptionStatusOf',
-        'customerDeletion', 'finalizeAt',
+        'customerDeletion', 'finalizeAt', 'plan', 'planVersion',
         ...(existing.customerDeleted || existing.customerDeletedByStripe ? ['customerId', 'customerDeleted', 'customerDeletedByStripe', 'customerDeletedByStripeAt'] : [])],
     });
     if (reopened) {
@@ -198,10 +198,22 @@ async function openTenant(tenantId: string, eventTime: string): Promise<TenantRe
   throw new Error(`Tenant ${tenantId}: the mapping kept changing under concurrent events; retry`);
 }
 
-/** Onboards a tenant (see the module comment). */
-export async function onboardTenant(tenantId: string, eventTime: string, contact: BillingContact): Promise<OnboardingResult> {
+/**
+ * The plan a tenant is onboarded on and its prices: with plans (`STRIPE_PLAN_PRICE_IDS`), the plan the
+ * onboarding event names, else the default plan; a plan without Stripe prices, or no plan, gets `prices`.
+ */
+export function onboardingPrices(requestedPlan: string | undefined): { plan?: string; prices: string[] } {
+  const byPlan = jsonEnv<Record<string, string[]>>(STRIPE_ENV.PLAN_PRICE_IDS, {});
+  const known = (name: string | undefined) => (name !== undefined && Object.prototype.hasOwnProperty.call(byPlan, name) ? name : undefined);
+  const plan = known(requestedPlan) ?? known(process.env[STRIPE_ENV.DEFAULT_PLAN] || undefined);
+  const own = plan !== undefined ? byPlan[plan] : [];
+  return { plan, prices: own.length > 0 ? own : jsonEnv<string[]>(STRIPE_ENV.PRICE_IDS, []) };
+}
+
+/** Onboards a tenant (see the module comment); `requestedPlan`: the plan its onboarding event names, with plans. */
+export async function onboardTenant(tenantId: string, eventTime: string, contact: BillingContact, requestedPlan?: string): Promise<OnboardingResult> {
   const prefix = requiredEnv(STRIPE_ENV.IDENTIFIER_PREFIX);
-  const prices = jsonEnv<string[]>(STRIPE_ENV.PRICE_IDS, []);
+  const { plan, prices } = onboardingPrices(requestedPlan);
   let record = await openTenant(tenantId, eventTime);
   if (!record) {
     logger.warn('Onboarding event older than the tenant\'s offboarding: ignored');
@@ -230,7 +242,8 @@ export async function onboardTenant(tenantId: string, eventTime: string, contact
     const previous = record.subscriptionAttemptedAt;
     await mustUpdate(tenantId, g, { subscriptionAttemptedAt: new Date(nowMs).toISOString() }, ['subscriptionAttemptedAt']);
     const created = await findOrCreateSubscription(record, customerId, previous, prices, prefix, nowMs);
-    const after = await updateTenant(tenantId, { generation: g }, { subscriptionId: created.id, ...subscriptionFields(created, nowMs) },
+    const fields = { subscriptionId: created.id, ...subscriptionFields(created, nowMs), ...(plan ? { plan } : {}) };
+    const after = await updateTenant(tenantId, { generation: g }, fields,
       { ifAbsent: ['subscriptionId', 'subscriptionStartedAt', 'subscriptionStatus', 'subscriptionStatusAt', 'subscriptionStatusOf'] });
     if (!after) throw new Error(`Tenant ${tenantId}: generation changed while its subscription was being recorded; retry`);
     subscriptionId = after.subscriptionId;

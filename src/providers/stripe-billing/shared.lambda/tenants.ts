@@ -53,6 +53,9 @@ export interface TenantRecord {
   readonly customerDeletedByStripeAt?: number;
   /** When the subscription ended, as last read from Stripe (ISO). */
   readonly subscriptionEndedAt?: string;
+  /** With plans: the tenant's plan as the subscription's items are, and the plan version (BillingPlans') that set it. */
+  readonly plan?: string;
+  readonly planVersion?: number;
 }
 
 function table(): string {
@@ -75,7 +78,7 @@ function num(v: unknown): number {
 
 function recordOf(item: Record<string, unknown> | undefined): TenantRecord | undefined {
   if (!item) return undefined;
-  const numbers = Object.fromEntries(['subscriptionStatusAt', 'customerDeletedByStripeAt']
+  const numbers = Object.fromEntries(['subscriptionStatusAt', 'customerDeletedByStripeAt', 'planVersion']
     .filter((k) => item[k] !== undefined).map((k) => [k, num(item[k])]));
   return { ...(item as unknown as TenantRecord), generation: num(item.generation), ...numbers };
 }
