@@ -185,6 +185,11 @@ export class MarketplaceEmulator {
     for (const fault of faults) this.faults.push({ operation, fault });
   }
 
+  /** Forgets the faults not injected yet. */
+  public clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   /** The records metered for a license (or customer identifier). */
   public recordsOf(subscriber: string): MeteredRecord[] {
     return [...this.metered.values()].filter((r) => (r.licenseArn ?? r.customerIdentifier) === subscriber).sort((a, b) => a.timestamp - b.timestamp);
@@ -413,6 +418,11 @@ export class LocalMarketplaceBilling {
     await createTable(tableSchema(this.stack, `${this.constructId}MeteringTable`, this.names.metering));
     this.addRef(`${this.constructId}RegistrationsTable`, this.names.registrations);
     this.addRef(`${this.constructId}MeteringTable`, this.names.metering);
+  }
+
+  /** Creates one more metering table with the synthesized schema (a fresh cursor, markers and carries). */
+  public async createMeteringTable(name: string): Promise<void> {
+    await createTable(tableSchema(this.stack, `${this.constructId}MeteringTable`, name));
   }
 
   /** Resolves references to a resource (logical id prefix) of the template to `value`. */

@@ -46,7 +46,11 @@ export const handler = lifecycleHandler(async ({ event, tenantId }): Promise<Mar
       logger.warn('Onboarding refused: no Marketplace registration for this tenant', { reason, field: config.registrationIdField });
       metrics.addMetric(MARKETPLACE_METRICS.ONBOARDINGS_REFUSED, MetricUnit.Count, 1);
       await emitSubscriptionChanges([{
-        status: 'FAILED', tenantId, reason: `${reason}: ${REFUSALS[reason]}`, occurredAt, eventId: event.id,
+        status: 'FAILED',
+        tenantId,
+        reason: `${reason}: ${REFUSALS[reason]}`,
+        occurredAt,
+        eventId: event.id,
         ...(registrationId ? { registrationId } : {}),
       }]);
       return { tenantId, outcome: 'REFUSED', reason };
@@ -56,8 +60,15 @@ export const handler = lifecycleHandler(async ({ event, tenantId }): Promise<Mar
     if (claim.outcome === 'CLAIMED' && subscriber?.state === 'ACTIVE') {
       // Marketplace confirmed the subscription before the tenant existed: tell the control plane now.
       await emitSubscriptionChanges([{
-        status: 'CONFIRMED', tenantId, registrationId, licenseArn: registration.licenseArn, customerAWSAccountId: registration.customerAWSAccountId,
-        agreementId: subscriber.agreementId, reason: 'the tenant was linked to a license Marketplace had confirmed', occurredAt, eventId: event.id,
+        status: 'CONFIRMED',
+        tenantId,
+        registrationId,
+        licenseArn: registration.licenseArn,
+        customerAWSAccountId: registration.customerAWSAccountId,
+        agreementId: subscriber.agreementId,
+        reason: 'the tenant was linked to a license Marketplace had confirmed',
+        occurredAt,
+        eventId: event.id,
       }]);
     }
     return {

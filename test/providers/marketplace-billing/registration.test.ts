@@ -105,8 +105,7 @@ describe('fulfillment URL', () => {
     const answer = await world.handlers.registration(fulfillmentRequest(token));
     expect(answer.statusCode).toBe(503);
     expect((await items()).length).toBe(before);
-    world.emulator.inject('ResolveCustomer'); // no more faults
-    (world.emulator as unknown as { faults: unknown[] }).faults.length = 0;
+    world.emulator.clearFaults();
     registrationIdOf(await world.handlers.registration(fulfillmentRequest(token)));
   });
 });

@@ -4,6 +4,8 @@
  * one request at a time). The tables are created from the synthesized template and the
  * environment is the one the construct gives each function.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -13,7 +15,7 @@ import { BillingProvider, MarketplaceBilling, MarketplaceRounding, UsageIngestor
 import type { ClosedWindow, ClosedWindowPage, OpenWindowTotal } from '../../../src/ingestor/shared.lambda/usage-reader';
 import { AwsFaultProxy } from '../../support/aws-fault-proxy';
 import { startMoto, Moto } from '../../support/emulators';
-import { LocalMarketplaceBilling, marketplaceHandlerModule, MarketplaceEmulator, useMarketplaceSdk } from '../../support/marketplace-emulator';
+import { EmulatedCustomer, LocalMarketplaceBilling, marketplaceHandlerModule, MarketplaceEmulator, useMarketplaceSdk } from '../../support/marketplace-emulator';
 import { scratchDir } from '../../support/synth';
 
 export const PRODUCT_CODE = 'prod-test7example';
@@ -113,8 +115,21 @@ export interface MarketplaceWorld {
     pushWith: (reader: () => MemoryUsageReader) => Handler;
     entitlements: Handler;
   };
+  /** Environment set on top of the construct's for every handler (for example another metering table). */
+  overrides: Record<string, string>;
   drainEvents(): Promise<BusEvent[]>;
+  /** A tenant linked to a new buyer's license (written directly, as registration and onboarding would). */
+  seedTenant(opts?: { state?: string; legacy?: boolean; onboardedAt?: string }): Promise<SeededTenant>;
   stop(): Promise<void>;
+}
+
+/** A tenant `seedTenant` made. */
+export interface SeededTenant {
+  readonly tenantId: string;
+  readonly registrationId: string;
+  readonly customer: EmulatedCustomer;
+  /** The license ARN, or `customer:<identifier>`. */
+  readonly subscriber: string;
 }
 
 let worldSeq = 0;
@@ -135,12 +150,32 @@ export async function startWorld(extra: Partial<ConstructorParameters<typeof Mar
   local.addRef(ingestor.tableLogicalId, ingestor.tableName);
   const bus = await BusCapture.start(`mp-events-${suffix}`, { 'detail-type': ['cdk_saas_billing_subscriptionChanged'] }, moto.endpoint);
   const mod = (name: Parameters<typeof marketplaceHandlerModule>[0]) => marketplaceHandlerModule<Record<string, any>>(name);
+  const overrides: Record<string, string> = {};
   const withEnv = (fn: Parameters<LocalMarketplaceBilling['use']>[0], h: Handler): Handler => async (event, context) => {
-    local.use(fn);
+    local.use(fn, world.overrides);
     return h(event, context);
   };
-  return {
-    moto, emulator, proxy, local, ingestor, bus,
+  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: moto.endpoint }));
+  let tenantSeq = 0;
+  const world: MarketplaceWorld = {
+    moto, emulator, proxy, local, ingestor, bus, overrides,
+    seedTenant: async (opts = {}) => {
+      const customer = emulator.subscribe({ legacy: opts.legacy });
+      const subscriber = customer.licenseArn ?? `customer:${customer.customerIdentifier}`;
+      const tenantId = `tenant-${process.pid}-${++tenantSeq}`;
+      const registrationId = `reg${tenantSeq}x${Date.now()}`;
+      const identity = {
+        ...(customer.licenseArn ? { licenseArn: customer.licenseArn } : {}),
+        customerAWSAccountId: customer.customerAWSAccountId,
+        ...(customer.customerIdentifier ? { customerIdentifier: customer.customerIdentifier } : {}),
+      };
+      const table = local.names.registrations;
+      const onboardedAt = opts.onboardedAt ?? hourStart(12);
+      await doc.send(new PutCommand({ TableName: table, Item: { pk: `REG#${registrationId}`, registrationId, subscriber, productCode: PRODUCT_CODE, tenantId, ...identity } }));
+      await doc.send(new PutCommand({ TableName: table, Item: { pk: `SUB#${subscriber}`, subscriber, registrationId, tenantId, state: opts.state ?? 'ACTIVE', stateAt: hourStart(12) } }));
+      await doc.send(new PutCommand({ TableName: table, Item: { pk: `TENANT#${tenantId}`, tenantId, registrationId, subscriber, status: 'ACTIVE', onboardedAt, ...identity } }));
+      return { tenantId, registrationId, customer, subscriber };
+    },
     handlers: {
       registration: withEnv('Registration', mod('registration').handler),
       createCustomer: withEnv('CreateCustomer', mod('create-customer').handler),
@@ -158,4 +193,5 @@ export async function startWorld(extra: Partial<ConstructorParameters<typeof Mar
       await moto.stop();
     },
   };
+  return world;
 }

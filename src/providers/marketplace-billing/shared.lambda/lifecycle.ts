@@ -128,7 +128,12 @@ export async function applyState(table: string, subscriber: string, intent: Inte
     const meterUntil = target === 'CANCELLATION_PENDING' ? new Date(Date.parse(event.time) + finalMeteringSeconds * 1000).toISOString() : undefined;
     const previousState = current?.state ?? 'PENDING';
     const values: Record<string, unknown> = {
-      ':sub': subscriber, ':st': target, ':at': event.time, ':rank': STATE_RANK[target], ':e': event.id, ':prev': previousState,
+      ':sub': subscriber,
+      ':st': target,
+      ':at': event.time,
+      ':rank': STATE_RANK[target],
+      ':e': event.id,
+      ':prev': previousState,
       ...(event.detail?.agreement?.id ? { ':agr': event.detail.agreement.id } : {}),
       ...(meterUntil ? { ':mu': meterUntil } : {}),
       ...(current ? { ':seen': current.stateEventId ?? '-', ':cur': current.state } : {}),

@@ -73,8 +73,17 @@ export class MeterTally {
   public usageAfterFinalMetering = 0;
   public zeroHoursSent = 0;
   public readonly dispositions: Record<Disposition, number> = {
-    SENT: 0, ZERO: 0, NO_DIMENSION: 0, NO_REGISTRATION: 0, AFTER_OFFBOARDING: 0, AFTER_CANCELLATION: 0, NOT_SUBSCRIBED: 0,
-    DUPLICATE_RECORD: 0, TOO_LATE: 0, REJECTED: 0, UNCERTAIN: 0,
+    SENT: 0,
+    ZERO: 0,
+    NO_DIMENSION: 0,
+    NO_REGISTRATION: 0,
+    AFTER_OFFBOARDING: 0,
+    AFTER_CANCELLATION: 0,
+    NOT_SUBSCRIBED: 0,
+    DUPLICATE_RECORD: 0,
+    TOO_LATE: 0,
+    REJECTED: 0,
+    UNCERTAIN: 0,
   };
   /** Set when the run must stop (Marketplace unavailable). */
   public abort?: Error;
@@ -96,8 +105,14 @@ export class MeterTally {
 
   public summary() {
     return {
-      windowsRead: this.windowsRead, alreadyMetered: this.alreadyMetered, deferred: this.deferred, requests: this.requests,
-      unprocessedRetries: this.unprocessedRetries, nearDeadline: this.nearDeadline, zeroHoursSent: this.zeroHoursSent, ...this.dispositions,
+      windowsRead: this.windowsRead,
+      alreadyMetered: this.alreadyMetered,
+      deferred: this.deferred,
+      requests: this.requests,
+      unprocessedRetries: this.unprocessedRetries,
+      nearDeadline: this.nearDeadline,
+      zeroHoursSent: this.zeroHoursSent,
+      ...this.dispositions,
     };
   }
 }
@@ -221,7 +236,15 @@ export function decide(w: ClosedWindow, config: MeteringConfig, view: TenantView
   return {
     kind: 'meter',
     m: {
-      window: w, tenantId: tenant.tenantId, subscriber: subscriberId, dimension, hour: iso(hourMs), deadlineMs, exact: v.exact, identity, partial,
+      window: w,
+      tenantId: tenant.tenantId,
+      subscriber: subscriberId,
+      dimension,
+      hour: iso(hourMs),
+      deadlineMs,
+      exact: v.exact,
+      identity,
+      partial,
       unconfirmed: !subscriber || subscriber.state === 'PENDING',
     },
   };
@@ -269,8 +292,11 @@ async function readMarkers(run: MeterRun, keys: { id: string; key: Record<string
         const id = byKey.get(JSON.stringify({ [L.partitionKey]: item[L.partitionKey], [L.sortKey]: item[L.sortKey] }));
         if (id) {
           states.set(id, {
-            status: String(item.status), quantity: item.quantity === undefined ? undefined : Number(String(item.quantity)),
-            timestamp: item.timestamp as string | undefined, exact: item.exact === undefined ? undefined : String(item.exact), partial: item.partial === true,
+            status: String(item.status),
+            quantity: item.quantity === undefined ? undefined : Number(String(item.quantity)),
+            timestamp: item.timestamp as string | undefined,
+            exact: item.exact === undefined ? undefined : String(item.exact),
+            partial: item.partial === true,
           });
         }
       }
@@ -388,14 +414,26 @@ async function reserve(run: MeterRun, m: Meterable): Promise<Reserved | 'zero' |
     const now = iso(run.nowMs());
     const next: Carry = { exact, units: share.startsWith('-') ? carry.units : units, version: carry.version + 1 };
     const fields = {
-      ':w': windowFields(m.window), ':wid': m.window.windowId, ':t': m.tenantId, ':x': m.exact, ':q': quantity, ':ts': m.hour,
-      ':dl': iso(m.deadlineMs), ':now': now, ':p': m.partial, ':id': m.identity,
+      ':w': windowFields(m.window),
+      ':wid': m.window.windowId,
+      ':t': m.tenantId,
+      ':x': m.exact,
+      ':q': quantity,
+      ':ts': m.hour,
+      ':dl': iso(m.deadlineMs),
+      ':now': now,
+      ':p': m.partial,
+      ':id': m.identity,
     };
     const marker = zero
-      ? { UpdateExpression: 'SET #s = :zero, reason = :r, decidedAt = :now, windowData = :w, windowId = :wid, tenantId = :t, exact = :x, quantity = :q, #ts = :ts, deadline = :dl, partial = :p, identity = :id',
-        values: { ...fields, ':zero': 'ZERO', ':r': `its share of the month's rounded total is 0 (${m.exact} carried)` } }
-      : { UpdateExpression: 'SET #s = :sending, reservedAt = :now, windowData = :w, windowId = :wid, tenantId = :t, exact = :x, quantity = :q, #ts = :ts, deadline = :dl, partial = :p, identity = :id',
-        values: { ...fields, ':sending': 'SENDING' } };
+      ? {
+        UpdateExpression: 'SET #s = :zero, #r = :r, decidedAt = :now, windowData = :w, windowId = :wid, tenantId = :t, #x = :x, #q = :q, #ts = :ts, #dl = :dl, #p = :p, #idn = :id',
+        values: { ...fields, ':zero': 'ZERO', ':r': `its share of the month's rounded total is 0 (${m.exact} carried)` },
+      }
+      : {
+        UpdateExpression: 'SET #s = :sending, reservedAt = :now, windowData = :w, windowId = :wid, tenantId = :t, #x = :x, #q = :q, #ts = :ts, #dl = :dl, #p = :p, #idn = :id',
+        values: { ...fields, ':sending': 'SENDING' },
+      };
     try {
       await doc().send(new TransactWriteCommand({
         TransactItems: [
@@ -405,7 +443,9 @@ async function reserve(run: MeterRun, m: Meterable): Promise<Reserved | 'zero' |
               Key: markerKey(m.subscriber, m.dimension.dimension, m.hour),
               UpdateExpression: marker.UpdateExpression,
               ConditionExpression: 'attribute_not_exists(#s)',
-              ExpressionAttributeNames: { '#s': 'status', '#ts': 'timestamp' },
+              ExpressionAttributeNames: {
+                '#s': 'status', '#ts': 'timestamp', '#x': 'exact', '#q': 'quantity', '#dl': 'deadline', '#p': 'partial', '#idn': 'identity', ...(zero ? { '#r': 'reason' } : {}),
+              },
               ExpressionAttributeValues: marker.values,
             },
           },
@@ -413,7 +453,8 @@ async function reserve(run: MeterRun, m: Meterable): Promise<Reserved | 'zero' |
             Update: {
               TableName: run.config.meteringTable,
               Key: key,
-              UpdateExpression: 'SET exact = :e, units = :u, version = :nv, updatedAt = :now',
+              UpdateExpression: 'SET #x = :e, units = :u, version = :nv, updatedAt = :now',
+              ExpressionAttributeNames: { '#x': 'exact' },
               ConditionExpression: carry.version === 0 ? 'attribute_not_exists(version)' : 'version = :ov',
               ExpressionAttributeValues: { ':e': next.exact, ':u': next.units, ':nv': next.version, ':now': now, ...(carry.version === 0 ? {} : { ':ov': carry.version }) },
             },
@@ -523,12 +564,17 @@ async function recordMarker(
     await doc().send(new UpdateCommand({
       TableName: run.config.meteringTable,
       Key: key,
-      UpdateExpression: `SET #s = :s, reason = :r, decidedAt = :now, windowData = if_not_exists(windowData, :w), windowId = if_not_exists(windowId, :wid)${fields.map((_, i) => `, #x${i} = :x${i}`).join('')}`,
+      UpdateExpression: `SET #s = :s, #r = :r, decidedAt = :now, windowData = if_not_exists(windowData, :w), windowId = if_not_exists(windowId, :wid)${fields.map((_, i) => `, #x${i} = :x${i}`).join('')}`,
       ConditionExpression: claimed ? '#s = :sending' : 'attribute_not_exists(#s)',
-      ExpressionAttributeNames: { '#s': 'status', ...Object.fromEntries(fields.map(([k], i) => [`#x${i}`, k])) },
+      ExpressionAttributeNames: { '#s': 'status', '#r': 'reason', ...Object.fromEntries(fields.map(([k], i) => [`#x${i}`, k])) },
       ExpressionAttributeValues: {
-        ':s': disposition, ':r': reason, ':now': iso(run.nowMs()), ':w': windowFields(w), ':wid': w.windowId,
-        ...(claimed ? { ':sending': 'SENDING' } : {}), ...Object.fromEntries(fields.map(([, v], i) => [`:x${i}`, v])),
+        ':s': disposition,
+        ':r': reason,
+        ':now': iso(run.nowMs()),
+        ':w': windowFields(w),
+        ':wid': w.windowId,
+        ...(claimed ? { ':sending': 'SENDING' } : {}),
+        ...Object.fromEntries(fields.map(([, v], i) => [`:x${i}`, v])),
       },
     }));
     run.tally.dispositions[disposition]++;
@@ -553,7 +599,8 @@ async function defer(run: MeterRun, w: ClosedWindow, reason: string, deadlineMs:
   await doc().send(new UpdateCommand({
     TableName: run.config.meteringTable,
     Key: pendingKey(w.windowId),
-    UpdateExpression: 'SET windowData = :w, windowId = :id, reason = :r, deadline = :dl, deferredAt = if_not_exists(deferredAt, :now)',
+    UpdateExpression: 'SET windowData = :w, windowId = :id, #r = :r, #dl = :dl, deferredAt = if_not_exists(deferredAt, :now)',
+    ExpressionAttributeNames: { '#r': 'reason', '#dl': 'deadline' },
     ExpressionAttributeValues: { ':w': windowFields(w), ':id': w.windowId, ':r': reason, ':dl': iso(deadlineMs), ':now': iso(run.nowMs()) },
   }));
   run.pendingIds.delete(w.windowId); // kept: it is pending again
@@ -589,9 +636,9 @@ export async function countNearDeadline(run: MeterRun): Promise<number> {
   for await (const page of paginateQuery({ client: doc() }, {
     TableName: run.config.meteringTable,
     KeyConditionExpression: '#pk = :p',
-    ExpressionAttributeNames: { '#pk': L.partitionKey },
     ExpressionAttributeValues: { ':p': L.pendingPartition },
-    ProjectionExpression: 'deadline',
+    ProjectionExpression: '#dl',
+    ExpressionAttributeNames: { '#pk': L.partitionKey, '#dl': 'deadline' },
   })) {
     for (const item of page.Items ?? []) if (Date.parse(String(item.deadline)) <= warnBefore) near++;
   }
@@ -632,8 +679,15 @@ export async function meterFinal(run: MeterRun, tenantId: string, reader: UsageS
   const open = (await reader.readOpenTotals(tenantId))
     .filter((t) => t.granularity === 'HOUR' && Date.parse(t.windowStart) <= run.nowMs())
     .map((t): ClosedWindow => ({
-      tenantId, metric: t.metric, granularity: t.granularity, windowStart: t.windowStart, windowEnd: t.windowEnd,
-      closedAt: iso(run.nowMs()), sum: t.sum, count: t.count, windowId: windowIdOf(tenantId, t.metric, t.granularity, t.windowStart),
+      tenantId,
+      metric: t.metric,
+      granularity: t.granularity,
+      windowStart: t.windowStart,
+      windowEnd: t.windowEnd,
+      closedAt: iso(run.nowMs()),
+      sum: t.sum,
+      count: t.count,
+      windowId: windowIdOf(tenantId, t.metric, t.granularity, t.windowStart),
     }))
     .filter((w) => !closedIds.has(w.windowId));
   if (open.length > 0) await meterWindows(run, open, { partial: true });
@@ -661,8 +715,11 @@ export async function acquireLease(run: MeterRun, owner: string, holdMs: number)
   return async () => {
     try {
       await doc().send(new DeleteCommand({
-        TableName: run.config.meteringTable, Key: leaseKey, ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner' }, ExpressionAttributeValues: { ':owner': owner },
+        TableName: run.config.meteringTable,
+        Key: leaseKey,
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': owner },
       }));
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;

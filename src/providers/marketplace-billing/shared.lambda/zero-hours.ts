@@ -43,8 +43,15 @@ export async function meterZeroHours(run: MeterRun): Promise<boolean> {
         const windows: ClosedWindow[] = [];
         for (let h = from; h <= lastClosedHour && now < deadlineOf(h, run.config.acceptanceSeconds) - SEND_MARGIN_MS; h += HOUR_MS) {
           windows.push({
-            tenantId: tenant.tenantId, metric: d.metric, granularity: 'HOUR', windowStart: iso(h), windowEnd: iso(h + HOUR_MS), closedAt: iso(now),
-            sum: '0', count: 0, windowId: windowIdOf(tenant.tenantId, d.metric, 'HOUR', iso(h)),
+            tenantId: tenant.tenantId,
+            metric: d.metric,
+            granularity: 'HOUR',
+            windowStart: iso(h),
+            windowEnd: iso(h + HOUR_MS),
+            closedAt: iso(now),
+            sum: '0',
+            count: 0,
+            windowId: windowIdOf(tenant.tenantId, d.metric, 'HOUR', iso(h)),
           });
         }
         if (windows.length === 0) continue;
