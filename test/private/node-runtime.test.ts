@@ -6,7 +6,7 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { HANDLER_NODE_MAJOR } from '../../projenrc/build';
-import { BillingProvider, DynamoDbBilling, LibraryFunctionOptions, LibraryFunctions, StripeBilling, UsageApi, UsageIngestor } from '../../src';
+import { BillingProvider, DynamoDbBilling, LibraryFunctionOptions, LibraryFunctions, MarketplaceBilling, StripeBilling, UsageApi, UsageIngestor } from '../../src';
 import { MIN_NODE_MAJOR, newestNodeRuntime, nodeMajorOf } from '../../src/private/node-runtime';
 import { testApp } from '../support/synth';
 
@@ -49,6 +49,18 @@ const CONSTRUCTS: Record<string, (options: LibraryFunctionOptions) => string[]> 
     new BillingProvider(stack, 'Provider', { billing, httpApi });
     return runtimes(stack, 'Stripe');
   },
+  MarketplaceBilling: (options) => {
+    const stack = new Stack(testApp('runtime'), 'S');
+    new MarketplaceBilling(stack, 'Marketplace', {
+      ...options,
+      productCode: 'prod-abc123',
+      registrationPageUrl: 'https://app.example.com/register',
+      ingestor: new UsageIngestor(stack, 'Ingestor'),
+      dimensions: [{ metric: 'apiCalls', dimension: 'api_calls' }],
+      contractEntitlements: true,
+    });
+    return runtimes(stack, 'Marketplace');
+  },
   UsageApi: (options) => {
     const stack = new Stack(testApp('runtime'), 'S');
     new UsageApi(stack, 'UsageApi', { ...options, ingestor: new UsageIngestor(stack, 'Ingestor'), httpApi: new apigwv2.HttpApi(stack, 'Api') });
@@ -57,7 +69,7 @@ const CONSTRUCTS: Record<string, (options: LibraryFunctionOptions) => string[]> 
 };
 
 /** How many functions each creates (with the props above). */
-const FUNCTIONS: Record<string, number> = { UsageIngestor: 2, DynamoDbBilling: 6, StripeBilling: 6, UsageApi: 1 };
+const FUNCTIONS: Record<string, number> = { UsageIngestor: 2, DynamoDbBilling: 6, StripeBilling: 6, MarketplaceBilling: 6, UsageApi: 1 };
 
 /** The runtime of every function whose logical ID starts with `prefix` (the construct's id). */
 function runtimes(stack: Stack, prefix: string): string[] {
