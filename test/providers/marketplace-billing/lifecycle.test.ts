@@ -127,7 +127,7 @@ test('a cancellation with usage not metered yet: the closed hours and the open h
   expect(await push({ id: 'after-cancel' }, lambdaContext())).toMatchObject({ SENT: 0, alreadyMetered: 2 });
   // AND the current hour's window, closing later with more usage, is not metered again: counted as usage after the final metering
   reader.windows.push(closedWindow(t.tenantId, 'apiCalls', hourStart(0), '4500'));
-  expect(await push({ id: 'later' }, lambdaContext())).toMatchObject({ SENT: 0, alreadyMetered: 1 });
+  expect(await push({ id: 'later' }, lambdaContext())).toMatchObject({ SENT: 0, alreadyMetered: 1, usageAfterFinalMetering: 1 });
   expect(world.emulator.recordsOf(t.subscriber)).toHaveLength(3);
 });
 
