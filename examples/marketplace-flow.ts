@@ -99,8 +99,15 @@ export async function runMarketplaceFlow(onStep: (step: FlowStep) => void): Prom
     // 3. Onboard: the registration page sends the onboarding request with the registration id.
     const createCustomer = handler('create-customer', 'CreateCustomer');
     const onboarding = {
-      'version': '0', 'id': 'demo-onboarding-1', 'detail-type': 'sbt_aws_onboardingRequest', 'source': 'sbt.control.plane', 'account': '123456789012',
-      'time': new Date(Date.now()).toISOString(), 'region': 'us-east-1', 'resources': [], 'detail': { tenantId: TENANT, marketplaceRegistrationId: registrationId },
+      'version': '0',
+      'id': 'demo-onboarding-1',
+      'detail-type': 'sbt_aws_onboardingRequest',
+      'source': 'sbt.control.plane',
+      'account': '123456789012',
+      'time': new Date(Date.now()).toISOString(),
+      'region': 'us-east-1',
+      'resources': [],
+      'detail': { tenantId: TENANT, marketplaceRegistrationId: registrationId },
     };
     const linked = await createCustomer(onboarding);
     step('flow', 'onboard', `tenant ${TENANT}: ${linked.outcome} to license ${linked.licenseArn} (subscription ${linked.subscriptionState})`);

@@ -444,15 +444,15 @@ export class LocalMarketplaceBilling {
 }
 
 /** A buyer's browser posting the token to the fulfillment URL (HTTP API payload 2.0). */
-export function fulfillmentRequest(token: string | undefined, path = '/billing/marketplace') {
+export function fulfillmentRequest(token: string | undefined, routePath = '/billing/marketplace') {
   const body = token === undefined ? '' : new URLSearchParams({ 'x-amzn-marketplace-token': token }).toString();
   return {
     version: '2.0',
-    routeKey: `POST ${path}`,
-    rawPath: path,
+    routeKey: `POST ${routePath}`,
+    rawPath: routePath,
     rawQueryString: '',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    requestContext: { requestId: randomUUID(), http: { method: 'POST', path } },
+    requestContext: { requestId: randomUUID(), http: { method: 'POST', path: routePath } },
     body: Buffer.from(body).toString('base64'),
     isBase64Encoded: true,
   };

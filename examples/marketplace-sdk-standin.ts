@@ -7,7 +7,9 @@
  * `__type` name as the SDK does. `useMarketplaceSdkStandIn()` installs it for `require()` when the
  * real packages cannot be resolved; once they are installed it does nothing.
  */
-import Module = require('module');
+// The real module object (an `import * as` namespace would be a copy): its `_load` is replaced below.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Module = require('module') as { _load: (request: string, parent: unknown, isMain: boolean) => unknown };
 
 class ServiceException extends Error {
   public readonly $metadata: { httpStatusCode: number };
@@ -124,7 +126,7 @@ export function useMarketplaceSdkStandIn(): void {
   installed = true;
   const missing = Object.keys(STAND_IN_MODULES).filter((name) => !hasRealPackage(name));
   if (missing.length === 0) return;
-  const m = Module as unknown as { _load: (request: string, parent: unknown, isMain: boolean) => unknown };
+  const m = Module;
   const load = m._load;
   m._load = function (request: string, parent: unknown, isMain: boolean) {
     if (missing.includes(request)) return STAND_IN_MODULES[request];

@@ -63,7 +63,8 @@ export class AwsFaultProxy {
         }
         const started = Date.now();
         const forward = () => new Promise<void>((done) => {
-          const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+          const options = { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers };
+          const upstream = http.request(options, (up) => {
             const body: Buffer[] = [];
             up.on('data', (c) => body.push(c));
             up.on('end', () => {

@@ -26,7 +26,9 @@ export const handler = async (event: { tenantId?: unknown }): Promise<{ tenantId
     const config = baseConfig();
     const tenant = await getTenant(config.registrationsTable, tenantId);
     if (!tenant) throw new Error(`Tenant ${tenantId} is not linked to a Marketplace registration`);
-    const filter: Record<string, string[]> = tenant.customerAWSAccountId ? { CUSTOMER_AWS_ACCOUNT_ID: [tenant.customerAWSAccountId] } : { CUSTOMER_IDENTIFIER: [tenant.customerIdentifier!] };
+    const filter: Record<string, string[]> = tenant.customerAWSAccountId
+      ? { CUSTOMER_AWS_ACCOUNT_ID: [tenant.customerAWSAccountId] }
+      : { CUSTOMER_IDENTIFIER: [tenant.customerIdentifier!] };
     const all = await getEntitlements(config.productCode, filter);
     const mine = all.filter((e) => !e.licenseArn || !tenant.licenseArn || e.licenseArn === tenant.licenseArn);
     return { tenantId, entitlements: mine.map((e) => ({ dimension: e.dimension, value: e.value, expirationDate: e.expirationDate })) };

@@ -327,7 +327,8 @@ export class MarketplaceBilling extends Construct {
       [MARKETPLACE_ENV.INITIAL_LOOKBACK_SECONDS]: String(acceptance.toSeconds()),
       [MARKETPLACE_ENV.FINAL_METERING_SECONDS]: '3600',
       // Zero hours wait until the hour's windows are closed (plus a push interval), so a zero never takes a real record's place.
-      [MARKETPLACE_ENV.ZERO_HOUR_DELAY_SECONDS]: String((props.ingestor?.closingTimes?.maxClosingDelay ?? Duration.hours(1)).plus(DEFAULT_SCHEDULE).toSeconds()),
+      [MARKETPLACE_ENV.ZERO_HOUR_DELAY_SECONDS]: String((props.ingestor?.closingTimes?.maxClosingDelay ?? Duration.hours(1))
+        .plus(DEFAULT_SCHEDULE).toSeconds()),
     };
     const fn = <T extends lambda.Function>(name: string, FunctionClass: BundledFunctionClass<T>, description: string, timeout: Duration,
       environment: Record<string, string>, memorySize?: number) => createHandlerFunction(this, name, FunctionClass, {
@@ -370,7 +371,11 @@ export class MarketplaceBilling extends Construct {
     const usageEnv = props.ingestor ? meteringEnv : {};
     const lifecycle = fn('Lifecycle', LifecycleFunction,
       'turns AWS Marketplace SaaS subscription events into subscription changed events and meters a cancelled tenant\'s last usage',
-      Duration.minutes(5), { ...env, ...usageEnv, [MARKETPLACE_ENV.PROCESSED_EVENT_RETENTION_SECONDS]: String((props.processedEventRetention ?? Duration.days(30)).toSeconds()) }, 512);
+      Duration.minutes(5), {
+        ...env,
+        ...usageEnv,
+        [MARKETPLACE_ENV.PROCESSED_EVENT_RETENTION_SECONDS]: String((props.processedEventRetention ?? Duration.days(30)).toSeconds()),
+      }, 512);
     registrationsTable.grant(lifecycle, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem');
     eventBus.grantPutEventsTo(lifecycle);
     if (props.ingestor) this.grantMetering(lifecycle, meteringTable, props.ingestor, allowMarketplace);

@@ -49,7 +49,9 @@ describe('template', () => {
     build(stack);
     Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { 'source': ['aws.agreement-marketplace'], 'detail-type': Object.values(MARKETPLACE_DETAIL_TYPES) },
-      Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 }, DeadLetterConfig: Match.anyValue() })],
+      Targets: [Match.objectLike({
+        RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 }, DeadLetterConfig: Match.anyValue(),
+      })],
     });
     Template.fromStack(stack).hasResourceProperties('AWS::Lambda::EventInvokeConfig', { DestinationConfig: { OnFailure: Match.anyValue() } });
   });

@@ -37,7 +37,8 @@ beforeEach(async () => {
 const push = () => world.handlers.pushWith(() => reader)({ id: `schedule-${Date.now()}` }, lambdaContext());
 
 async function markers(): Promise<Record<string, any>[]> {
-  const items = (await doc.send(new ScanCommand({ TableName: world.overrides[MARKETPLACE_ENV.METERING_TABLE_NAME], ConsistentRead: true }))).Items ?? [];
+  const table = world.overrides[MARKETPLACE_ENV.METERING_TABLE_NAME];
+  const items = (await doc.send(new ScanCommand({ TableName: table, ConsistentRead: true }))).Items ?? [];
   return items.filter((i) => String(i.pk).startsWith('RECORD#'));
 }
 
@@ -72,7 +73,9 @@ describe('records', () => {
     reader.windows = [closedWindow(t.tenantId, 'apiCalls', hourStart(2), '5000')];
     expect(await push()).toMatchObject({ SENT: 1 });
     expect(world.emulator.recordsOf(t.customer.customerIdentifier!)).toEqual([
-      expect.objectContaining({ customerIdentifier: t.customer.customerIdentifier, customerAWSAccountId: undefined, licenseArn: undefined, quantity: 5 }),
+      expect.objectContaining({
+        customerIdentifier: t.customer.customerIdentifier, customerAWSAccountId: undefined, licenseArn: undefined, quantity: 5,
+      }),
     ]);
   });
 
@@ -172,8 +175,11 @@ describe('dispositions', () => {
   test('windows without a dimension, without a registration, or after the offboarding are recorded, not sent', async () => {
     const t = await world.seedTenant();
     await doc.send(new UpdateCommand({
-      TableName: world.local.names.registrations, Key: { pk: `TENANT#${t.tenantId}` },
-      UpdateExpression: 'SET #s = :o, offboardedAt = :at', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':o': 'OFFBOARDED', ':at': hourStart(2) },
+      TableName: world.local.names.registrations,
+      Key: { pk: `TENANT#${t.tenantId}` },
+      UpdateExpression: 'SET #s = :o, offboardedAt = :at',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':o': 'OFFBOARDED', ':at': hourStart(2) },
     }));
     reader.windows = [
       closedWindow(t.tenantId, 'unpricedMetric', hourStart(3), '7'),

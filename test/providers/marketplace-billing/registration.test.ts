@@ -43,7 +43,9 @@ describe('fulfillment URL', () => {
     expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(id).not.toContain(buyer.customerAWSAccountId);
     const stored = (await items()).find((i) => i.pk === `REG#${id}`);
-    expect(stored).toMatchObject({ licenseArn: buyer.licenseArn, customerAWSAccountId: buyer.customerAWSAccountId, productCode: PRODUCT_CODE, subscriber: buyer.licenseArn });
+    expect(stored).toMatchObject({
+      licenseArn: buyer.licenseArn, customerAWSAccountId: buyer.customerAWSAccountId, productCode: PRODUCT_CODE, subscriber: buyer.licenseArn,
+    });
     expect((await items()).find((i) => i.pk === `SUB#${buyer.licenseArn}`)).toMatchObject({ registrationId: id, state: 'PENDING' });
   });
 
@@ -113,7 +115,8 @@ describe('fulfillment URL', () => {
 describe('onboarding', () => {
   async function register(): Promise<{ id: string; licenseArn: string }> {
     const buyer = world.emulator.subscribe();
-    return { id: registrationIdOf(await world.handlers.registration(fulfillmentRequest(world.emulator.issueToken(buyer)))), licenseArn: buyer.licenseArn! };
+    const answer = await world.handlers.registration(fulfillmentRequest(world.emulator.issueToken(buyer)));
+    return { id: registrationIdOf(answer), licenseArn: buyer.licenseArn! };
   }
 
   test('the onboarding request links the tenant to the registration its detail names, once', async () => {

@@ -55,7 +55,8 @@ export class MemoryUsageReader {
   }
 
   public async readTenantClosedWindows(tenantId: string, opts: { since?: string; until?: string } = {}): Promise<ClosedWindow[]> {
-    return this.windows.filter((w) => w.tenantId === tenantId && (!opts.since || w.windowStart >= opts.since) && (!opts.until || w.windowStart < opts.until));
+    return this.windows.filter((w) => w.tenantId === tenantId
+      && (!opts.since || w.windowStart >= opts.since) && (!opts.until || w.windowStart < opts.until));
   }
 
   public async readOpenTotals(tenantId: string): Promise<OpenWindowTotal[]> {
@@ -76,7 +77,14 @@ let windowSeq = 0;
 export function closedWindow(tenantId: string, metric: string, windowStart: string, sum: string): ClosedWindow {
   const end = isoSeconds(Date.parse(windowStart) + 3600_000);
   return {
-    tenantId, metric, granularity: 'HOUR', windowStart, windowEnd: end, closedAt: isoSeconds(Date.parse(end) + 20 * 60_000 + ++windowSeq), sum, count: 1,
+    tenantId,
+    metric,
+    granularity: 'HOUR',
+    windowStart,
+    windowEnd: end,
+    closedAt: isoSeconds(Date.parse(end) + 20 * 60_000 + ++windowSeq),
+    sum,
+    count: 1,
     windowId: `${tenantId}_${metric}_${windowStart.replace(/[^0-9]/g, '')}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64),
   };
 }
@@ -93,8 +101,15 @@ let controlSeq = 0;
 /** A control plane event as EventBridge delivers it. */
 export function controlPlaneEvent(detailType: string, detail: Record<string, unknown>, time = new Date(Date.now())) {
   return {
-    'version': '0', 'id': `cp-${++controlSeq}-${Date.now()}`, 'detail-type': detailType, 'source': 'sbt.control.plane', 'account': '123456789012',
-    'time': time.toISOString().replace(/\.\d{3}Z$/, 'Z'), 'region': 'us-east-1', 'resources': [], detail,
+    'version': '0',
+    'id': `cp-${++controlSeq}-${Date.now()}`,
+    'detail-type': detailType,
+    'source': 'sbt.control.plane',
+    'account': '123456789012',
+    'time': time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    'region': 'us-east-1',
+    'resources': [],
+    detail,
   };
 }
 
@@ -135,11 +150,13 @@ export interface SeededTenant {
 let worldSeq = 0;
 
 /** Starts moto, the Marketplace emulator, the fault proxy; creates the tables; points the SDKs at them. */
-export async function startWorld(extra: Partial<ConstructorParameters<typeof MarketplaceBilling>[2]> = {}): Promise<MarketplaceWorld> {
+export async function startWorld(
+  extra: Partial<ConstructorParameters<typeof MarketplaceBilling>[2]> = {}, opts: { serialize?: boolean } = {},
+): Promise<MarketplaceWorld> {
   useMarketplaceSdk();
   const moto = await startMoto();
   const emulator = new MarketplaceEmulator(moto.endpoint, PRODUCT_CODE, { dimensions: DIMENSIONS.map((d) => d.dimension) });
-  const proxy = new AwsFaultProxy(await emulator.start(), { serialize: true });
+  const proxy = new AwsFaultProxy(await emulator.start(), { serialize: opts.serialize ?? true });
   process.env.AWS_ENDPOINT_URL = await proxy.start();
   const { stack } = synthesizeMarketplace(extra);
   const suffix = `${process.pid}-${++worldSeq}`;
@@ -158,9 +175,15 @@ export async function startWorld(extra: Partial<ConstructorParameters<typeof Mar
   const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: moto.endpoint }));
   let tenantSeq = 0;
   const world: MarketplaceWorld = {
-    moto, emulator, proxy, local, ingestor, bus, overrides,
-    seedTenant: async (opts = {}) => {
-      const customer = emulator.subscribe({ legacy: opts.legacy });
+    moto,
+    emulator,
+    proxy,
+    local,
+    ingestor,
+    bus,
+    overrides,
+    seedTenant: async (seed = {}) => {
+      const customer = emulator.subscribe({ legacy: seed.legacy });
       const subscriber = customer.licenseArn ?? `customer:${customer.customerIdentifier}`;
       const tenantId = `tenant-${process.pid}-${++tenantSeq}`;
       const registrationId = `reg${tenantSeq}x${Date.now()}`;
@@ -170,9 +193,9 @@ export async function startWorld(extra: Partial<ConstructorParameters<typeof Mar
         ...(customer.customerIdentifier ? { customerIdentifier: customer.customerIdentifier } : {}),
       };
       const table = local.names.registrations;
-      const onboardedAt = opts.onboardedAt ?? hourStart(12);
+      const onboardedAt = seed.onboardedAt ?? hourStart(12);
       await doc.send(new PutCommand({ TableName: table, Item: { pk: `REG#${registrationId}`, registrationId, subscriber, productCode: PRODUCT_CODE, tenantId, ...identity } }));
-      await doc.send(new PutCommand({ TableName: table, Item: { pk: `SUB#${subscriber}`, subscriber, registrationId, tenantId, state: opts.state ?? 'ACTIVE', stateAt: hourStart(12) } }));
+      await doc.send(new PutCommand({ TableName: table, Item: { pk: `SUB#${subscriber}`, subscriber, registrationId, tenantId, state: seed.state ?? 'ACTIVE', stateAt: hourStart(12) } }));
       await doc.send(new PutCommand({ TableName: table, Item: { pk: `TENANT#${tenantId}`, tenantId, registrationId, subscriber, status: 'ACTIVE', onboardedAt, ...identity } }));
       return { tenantId, registrationId, customer, subscriber };
     },

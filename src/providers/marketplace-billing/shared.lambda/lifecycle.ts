@@ -113,7 +113,9 @@ export interface Applied {
  * event that set the state finds it applied. Creates the subscriber when an event comes before
  * its registration (the registration attaches itself to it).
  */
-export async function applyState(table: string, subscriber: string, intent: Intent, event: MarketplaceEvent, finalMeteringSeconds: number): Promise<Applied> {
+export async function applyState(
+  table: string, subscriber: string, intent: Intent, event: MarketplaceEvent, finalMeteringSeconds: number,
+): Promise<Applied> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = await getItem<SubscriberRecord & { previousState?: SubscriberState }>(table, subscriberKey(subscriber));
     if (current?.stateEventId === event.id) return { applied: true, previousState: current.previousState, subscriber: current };
@@ -151,7 +153,9 @@ export async function applyState(table: string, subscriber: string, intent: Inte
         ExpressionAttributeNames: current ? { '#st': 'state' } : { '#st': 'state', '#pk': L.partitionKey },
         ExpressionAttributeValues: values,
       }));
-      const after = { ...(current ?? {}), subscriber, state: target, stateAt: event.time, stateEventId: event.id, ...(meterUntil ? { meterUntil } : {}) };
+      const after = {
+        ...(current ?? {}), subscriber, state: target, stateAt: event.time, stateEventId: event.id, ...(meterUntil ? { meterUntil } : {}),
+      };
       return { applied: true, previousState, subscriber: after as SubscriberRecord };
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;

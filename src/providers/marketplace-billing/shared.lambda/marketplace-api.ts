@@ -68,7 +68,9 @@ export async function batchMeterUsage(records: readonly UsageRecord[], productCo
     ...(productCode ? { ProductCode: productCode } : {}),
   } as ConstructorParameters<typeof BatchMeterUsageCommand>[0]));
   return {
-    results: (out.Results ?? []).map((r) => ({ record: r.UsageRecord as UsageRecord, status: String(r.Status), meteringRecordId: r.MeteringRecordId })),
+    results: (out.Results ?? []).map((r) => ({
+      record: r.UsageRecord as UsageRecord, status: String(r.Status), meteringRecordId: r.MeteringRecordId,
+    })),
     unprocessed: (out.UnprocessedRecords ?? []) as UsageRecord[],
   };
 }

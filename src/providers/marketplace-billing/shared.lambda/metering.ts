@@ -59,6 +59,8 @@ export const SEND_MARGIN_MS = 5 * 60_000;
 export const PAGE_SIZE = 200;
 /** Times records left in `UnprocessedRecords` are sent again within one run. */
 const UNPROCESSED_ATTEMPTS = 3;
+/** Tenant and metric groups reserved at once. */
+const RESERVE_CONCURRENCY = 8;
 /** Requests in a row Marketplace stays unavailable for before the run stops. */
 const MAX_UNAVAILABLE = 3;
 
@@ -112,6 +114,7 @@ export class MeterTally {
       unprocessedRetries: this.unprocessedRetries,
       nearDeadline: this.nearDeadline,
       zeroHoursSent: this.zeroHoursSent,
+      usageAfterFinalMetering: this.usageAfterFinalMetering,
       ...this.dispositions,
     };
   }
@@ -154,7 +157,8 @@ const iso = (ms: number) => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
 export function recordPartition(subscriber: string, dimension: string): string {
   return `${L.recordPrefix}${subscriber}#${dimension}`;
 }
-const markerKey = (subscriber: string, dimension: string, hour: string) => ({ [L.partitionKey]: recordPartition(subscriber, dimension), [L.sortKey]: hour });
+const markerKey = (subscriber: string, dimension: string, hour: string) =>
+  ({ [L.partitionKey]: recordPartition(subscriber, dimension), [L.sortKey]: hour });
 const pendingKey = (windowId: string) => ({ [L.partitionKey]: L.pendingPartition, [L.sortKey]: windowId });
 const carryKey = (tenantId: string, dimension: string, month: string) => ({ [L.partitionKey]: `${L.carryPrefix}${tenantId}`, [L.sortKey]: `${dimension}#${month}` });
 
@@ -308,11 +312,19 @@ async function readMarkers(run: MeterRun, keys: { id: string; key: Record<string
 }
 
 const windowFields = (w: ClosedWindow) => ({
-  tenantId: w.tenantId, metric: w.metric, granularity: w.granularity, windowStart: w.windowStart, windowEnd: w.windowEnd, closedAt: w.closedAt, sum: w.sum, count: w.count,
+  tenantId: w.tenantId,
+  metric: w.metric,
+  granularity: w.granularity,
+  windowStart: w.windowStart,
+  windowEnd: w.windowEnd,
+  closedAt: w.closedAt,
+  sum: w.sum,
+  count: w.count,
 });
 
 function windowOf(data: Record<string, unknown>, windowId: string): ClosedWindow {
-  return { ...data, sum: String(data.sum), count: Number(String(data.count)), windowId, closedAt: String(data.closedAt ?? data.windowEnd) } as ClosedWindow;
+  const closedAt = String(data.closedAt ?? data.windowEnd);
+  return { ...data, sum: String(data.sum), count: Number(String(data.count)), windowId, closedAt } as ClosedWindow;
 }
 
 function recordOf(m: Meterable, quantity: number, timestamp: string): UsageRecord {
@@ -326,6 +338,7 @@ function recordOf(m: Meterable, quantity: number, timestamp: string): UsageRecor
 export async function meterWindows(run: MeterRun, windows: readonly ClosedWindow[], opts: { partial?: boolean } = {}): Promise<boolean> {
   run.tally.windowsRead += windows.length;
   const decisions = new Map<string, Decision>();
+  await forEachLimited([...new Set(windows.map((w) => w.tenantId))], RESERVE_CONCURRENCY, async (id) => void await tenantView(run, id));
   for (const w of windows) decisions.set(w.windowId, decide(w, run.config, await tenantView(run, w.tenantId), run.nowMs(), opts.partial));
   const keyed = windows.map((w) => {
     const d = decisions.get(w.windowId)!;
@@ -335,50 +348,26 @@ export async function meterWindows(run: MeterRun, windows: readonly ClosedWindow
   });
   const markers = await readMarkers(run, keyed);
   const ready: Reserved[] = [];
+  // Windows of one tenant and metric share a monthly carry: one after another; different ones at once.
+  const groups = new Map<string, ClosedWindow[]>();
   for (const w of windows) {
-    if (run.tally.abort || !run.hasTimeLeft()) return false;
-    const d = decisions.get(w.windowId)!;
-    const marker = markers.get(w.windowId);
-    if (marker && marker.status !== 'SENDING') {
-      run.tally.alreadyMetered++;
-      if ((marker.partial || marker.exact === '0') && d.kind === 'meter' && !opts.partial && marker.exact !== undefined && compareDecimals(d.m.exact, marker.exact) > 0) {
-        // The final metering of a cancellation sent this hour's running total; usage counted after it is not billed.
-        run.tally.usageAfterFinalMetering++;
-        logger.warn('Usage counted after the final metering of a cancellation: not billed', { windowId: w.windowId, sent: marker.exact, closed: d.m.exact });
-      }
-      await clearPending(run, w.windowId);
-      continue;
-    }
-    if (marker?.status === 'SENDING' && d.kind === 'meter') {
-      // Reserved by an interrupted attempt: the identical record again.
-      ready.push({ m: d.m, record: recordOf(d.m, marker.quantity!, marker.timestamp!) });
-      continue;
-    }
-    if (marker?.status === 'SENDING') {
-      // Reserved, never answered, and no longer meterable (its deadline passed, the subscription ended).
-      const k = keyed.find((x) => x.id === w.windowId)!.key;
-      await recordMarker(run, w, k, 'UNCERTAIN', `sent without an answer, then ${d.kind === 'meter' ? 'meterable again' : d.reason}`, true);
-      continue;
-    }
-    if (d.kind === 'final') {
-      await recordMarker(run, w, keyed.find((x) => x.id === w.windowId)!.key, d.disposition, d.reason, false);
-      continue;
-    }
-    if (d.kind === 'defer') {
-      await defer(run, w, d.reason, d.deadlineMs);
-      continue;
-    }
-    const reserved = await reserve(run, d.m);
-    if (reserved === 'final') {
-      run.tally.alreadyMetered++;
-      await clearPending(run, w.windowId);
-    } else if (reserved === 'zero') {
-      run.tally.dispositions.ZERO++;
-      await clearPending(run, w.windowId);
-    } else {
-      ready.push(reserved);
-    }
+    const k = `${w.tenantId}|${w.metric}`;
+    groups.set(k, [...(groups.get(k) ?? []), w]);
   }
+  let stopped = false;
+  await forEachLimited([...groups.values()], RESERVE_CONCURRENCY, async (group) => {
+    for (const w of group) {
+      if (run.tally.abort || !run.hasTimeLeft()) {
+        stopped = true;
+        return;
+      }
+      const r = await prepare(run, w, decisions.get(w.windowId)!, markers.get(w.windowId), keyed.find((x) => x.id === w.windowId)!.key, opts);
+      if (r) ready.push(r);
+    }
+  });
+  // Sent in the order read, whatever order the reservations finished in.
+  const order = new Map(windows.map((w, i) => [w.windowId, i]));
+  ready.sort((a, b) => order.get(a.m.window.windowId)! - order.get(b.m.window.windowId)!);
   for (let i = 0; i < ready.length; i += MAX_RECORDS_PER_REQUEST) {
     if (run.tally.abort) {
       for (const r of ready.slice(i)) await defer(run, r.m.window, 'the run stopped: Marketplace unavailable', r.m.deadlineMs);
@@ -386,7 +375,62 @@ export async function meterWindows(run: MeterRun, windows: readonly ClosedWindow
     }
     await sendBatch(run, ready.slice(i, i + MAX_RECORDS_PER_REQUEST));
   }
-  return !run.tally.abort;
+  return !run.tally.abort && !stopped;
+}
+
+/** Decides one window's fate before sending: skipped, recorded final, or reserved (returned). */
+async function prepare(
+  run: MeterRun, w: ClosedWindow, d: Decision, marker: MarkerState | undefined, key: Record<string, string>, opts: { partial?: boolean },
+): Promise<Reserved | undefined> {
+  if (marker && marker.status !== 'SENDING') {
+    run.tally.alreadyMetered++;
+    if ((marker.partial || marker.exact === '0') && d.kind === 'meter' && !opts.partial && marker.exact !== undefined && compareDecimals(d.m.exact, marker.exact) > 0) {
+      // The hour was metered before its window closed (a cancellation's final metering, or a zero hour): usage counted after it is not billed.
+      run.tally.usageAfterFinalMetering++;
+      logger.warn('Usage counted after its hour was metered: not billed', { windowId: w.windowId, sent: marker.exact, closed: d.m.exact });
+    }
+    await clearPending(run, w.windowId);
+    return undefined;
+  }
+  if (marker?.status === 'SENDING' && d.kind === 'meter') {
+    // Reserved by an interrupted attempt: the identical record again.
+    return { m: d.m, record: recordOf(d.m, marker.quantity!, marker.timestamp!) };
+  }
+  if (marker?.status === 'SENDING') {
+    // Reserved, never answered, and no longer meterable (its deadline passed, the subscription ended).
+    await recordMarker(run, w, key, 'UNCERTAIN', `sent without an answer, then ${d.kind === 'meter' ? 'meterable again' : d.reason}`, true);
+    return undefined;
+  }
+  if (d.kind === 'final') {
+    await recordMarker(run, w, key, d.disposition, d.reason, false);
+    return undefined;
+  }
+  if (d.kind === 'defer') {
+    await defer(run, w, d.reason, d.deadlineMs);
+    return undefined;
+  }
+  const reserved = await reserve(run, d.m);
+  if (reserved === 'final') {
+    run.tally.alreadyMetered++;
+    await clearPending(run, w.windowId);
+    return undefined;
+  }
+  if (reserved === 'zero') {
+    run.tally.dispositions.ZERO++;
+    await clearPending(run, w.windowId);
+    return undefined;
+  }
+  return reserved;
+}
+
+/** Runs `work` over `items`, at most `limit` at once; every worker is awaited, a failure is thrown after. */
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, queue.length) }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+  }));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Reserves a window's quantity and claims its marker, with the month's carry, in one transaction (step 2). */
@@ -466,7 +510,8 @@ async function reserve(run: MeterRun, m: Meterable): Promise<Reserved | 'zero' |
       if (!codes) throw error;
       if (codes[0] === 'ConditionalCheckFailed') {
         // Reserved concurrently (another run, a cancellation's final metering): read what it reserved.
-        const got = await doc().send(new GetCommand({ TableName: run.config.meteringTable, Key: markerKey(m.subscriber, m.dimension.dimension, m.hour), ConsistentRead: true }));
+        const key_ = markerKey(m.subscriber, m.dimension.dimension, m.hour);
+        const got = await doc().send(new GetCommand({ TableName: run.config.meteringTable, Key: key_, ConsistentRead: true }));
         if (got.Item?.status === 'SENDING') return { m, record: recordOf(m, Number(String(got.Item.quantity)), String(got.Item.timestamp)) };
         return 'final';
       }
@@ -557,7 +602,8 @@ async function recordSent(run: MeterRun, r: Reserved, disposition: Disposition, 
  * otherwise it is recorded only where no marker exists.
  */
 async function recordMarker(
-  run: MeterRun, w: ClosedWindow, key: Record<string, string>, disposition: Disposition, reason: string, claimed: boolean, extra: Record<string, unknown> = {},
+  run: MeterRun, w: ClosedWindow, key: Record<string, string>, disposition: Disposition, reason: string, claimed: boolean,
+  extra: Record<string, unknown> = {},
 ): Promise<void> {
   const fields = Object.entries(extra).filter(([, v]) => v !== undefined);
   try {
@@ -658,7 +704,8 @@ export async function meterNewWindows(run: MeterRun, reader: Pick<UsageSource, '
     const page = await reader.readClosedWindows(cursor ? { cursor, limit: PAGE_SIZE } : { since, limit: PAGE_SIZE });
     if (!(await meterWindows(run, page.windows))) return false;
     if (page.cursor !== cursor) {
-      await doc().send(new PutCommand({ TableName: run.config.meteringTable, Item: { ...cursorKey, cursor: page.cursor, updatedAt: iso(run.nowMs()) } }));
+      const item = { ...cursorKey, cursor: page.cursor, updatedAt: iso(run.nowMs()) };
+      await doc().send(new PutCommand({ TableName: run.config.meteringTable, Item: item }));
       cursor = page.cursor;
     }
     if (page.windows.length < PAGE_SIZE) return true;

@@ -64,7 +64,9 @@ export type Redemption =
  * subscriber that already has a registration (the buyer asked Marketplace for a new link) is
  * redeemed and leads to that registration.
  */
-export async function redeemToken(table: string, tokenHash: string, customer: ResolvedCustomer & { productCode: string }, nowMs: number): Promise<Redemption> {
+export async function redeemToken(
+  table: string, tokenHash: string, customer: ResolvedCustomer & { productCode: string }, nowMs: number,
+): Promise<Redemption> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await redeemOnce(table, tokenHash, customer, nowMs);
@@ -76,7 +78,9 @@ export async function redeemToken(table: string, tokenHash: string, customer: Re
   }
 }
 
-async function redeemOnce(table: string, tokenHash: string, customer: ResolvedCustomer & { productCode: string }, nowMs: number): Promise<Redemption> {
+async function redeemOnce(
+  table: string, tokenHash: string, customer: ResolvedCustomer & { productCode: string }, nowMs: number,
+): Promise<Redemption> {
   const subscriber = subscriberOf(customer)!;
   const now = new Date(nowMs).toISOString();
   const expiresAt = Math.floor(nowMs / 1000) + TOKEN_RETENTION_SECONDS;
@@ -115,7 +119,11 @@ async function redeemOnce(table: string, tokenHash: string, customer: ResolvedCu
   }
   try {
     await doc().send(new TransactWriteCommand({
-      TransactItems: [{ Put: { TableName: table, Item: { ...tokenKey(tokenHash), registrationId: existingId, usedAt: now, [L.ttlAttribute]: expiresAt }, ...notExists } }],
+      TransactItems: [{
+        Put: {
+          TableName: table, Item: { ...tokenKey(tokenHash), registrationId: existingId, usedAt: now, [L.ttlAttribute]: expiresAt }, ...notExists,
+        },
+      }],
     }));
   } catch (error) {
     if (cancellationCodes(error)?.[0] === 'ConditionalCheckFailed') return { outcome: 'REPLAYED' };

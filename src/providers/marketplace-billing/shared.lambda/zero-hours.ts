@@ -58,7 +58,8 @@ export async function meterZeroHours(run: MeterRun): Promise<boolean> {
         const sentBefore = run.tally.dispositions.SENT;
         if (!(await meterWindows(run, windows))) return false;
         run.tally.zeroHoursSent += run.tally.dispositions.SENT - sentBefore;
-        await documentClient().send(new PutCommand({ TableName: run.config.meteringTable, Item: { ...zeroKey, lastHour: windows[windows.length - 1].windowStart } }));
+        const lastHour = windows[windows.length - 1].windowStart;
+        await documentClient().send(new PutCommand({ TableName: run.config.meteringTable, Item: { ...zeroKey, lastHour } }));
       }
     }
   }
