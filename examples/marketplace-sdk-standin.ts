@@ -47,7 +47,9 @@ class JsonClient {
     const endpoint = process.env[this.endpointVariable] ?? process.env.AWS_ENDPOINT_URL;
     if (!endpoint) throw new Error('The Marketplace SDK stand-in needs AWS_ENDPOINT_URL (the local emulator)');
     let lastError: unknown;
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    // As the SDK: throttling and server errors retried up to `maxAttempts` in all.
+    const attempts = Number(this.config.maxAttempts ?? 3);
+    for (let attempt = 1; attempt <= attempts; attempt++) {
       let res: Response;
       try {
         res = await fetch(endpoint, {
