@@ -10,6 +10,8 @@
  * bundled handler with exactly the event the service would deliver.
  */
 import * as path from 'path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { App } from 'aws-cdk-lib';
 import { BusCapture } from './local-flow/bus';
 import { startMoto } from './local-flow/emulators';
@@ -147,9 +149,7 @@ export async function runMarketplaceFlow(onStep: (step: FlowStep) => void): Prom
     const all = emulator.recordsOf(buyer.licenseArn!);
     step('marketplace', 'BatchMeterUsage', `${all[all.length - 1].dimension} = ${all[all.length - 1].quantity} at ${new Date(all[all.length - 1].timestamp).toISOString()} (the open hour's running total)`);
     await showEvents();
-    const state = (await import('@aws-sdk/lib-dynamodb'));
-    const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
-    const sub = await state.DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: aws.endpoint })).send(new state.GetCommand({
+    const sub = await DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: aws.endpoint })).send(new GetCommand({
       TableName: local.names.registrations, Key: { pk: `SUB#${buyer.licenseArn}` }, ConsistentRead: true,
     }));
     return {
