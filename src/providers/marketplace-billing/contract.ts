@@ -34,8 +34,8 @@ export const MARKETPLACE_DETAIL_TYPES = {
 export const MARKETPLACE_EVENTS_REGION = 'us-east-1';
 
 /**
- * The AWS Marketplace Entitlement Service is served from us-east-1 only
- * (https://docs.aws.amazon.com/marketplace/latest/APIReference/API_Operations_AWS_Marketplace_Entitlement_Service.html).
+ * "The AWS Marketplace Entitlement Service is available only in the US East (N. Virginia) Region"
+ * (https://docs.aws.amazon.com/marketplace/latest/userguide/checking-entitlements.html).
  */
 export const ENTITLEMENT_SERVICE_REGION = 'us-east-1';
 

@@ -39,7 +39,8 @@ export const handler = lifecycleHandler(async ({ event, tenantId }): Promise<Mar
     const registrationId = optionalField(event, config.registrationIdField);
     const occurredAt = event.time ?? new Date().toISOString();
     const claim = registrationId && /^[A-Za-z0-9_-]{1,64}$/.test(registrationId)
-      ? await claimRegistration(config.registrationsTable, registrationId, tenantId, Date.now())
+      // The onboarding's own time: an offboarding older than it is stale.
+      ? await claimRegistration(config.registrationsTable, registrationId, tenantId, Date.parse(occurredAt) || Date.now())
       : { outcome: 'NO_REGISTRATION_ID' as const };
     if (!('registration' in claim)) {
       const reason = claim.outcome;
