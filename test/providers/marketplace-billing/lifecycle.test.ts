@@ -150,3 +150,39 @@ test('an onboarding after Marketplace confirmed the license tells the control pl
     .toMatchObject({ outcome: 'LINKED', subscriptionState: 'ACTIVE' });
   expect(await statuses()).toEqual([`CONFIRMED:${tenantId}`]);
 });
+
+test('a crash at each request of a cancellation, then the redelivery: the usage metered once, the subscription CANCELLED, both events emitted', async () => {
+  const scenario = async () => {
+    const t = await world.seedTenant();
+    const r = new MemoryUsageReader();
+    r.windows = [closedWindow(t.tenantId, 'apiCalls', hourStart(2), '2000')];
+    r.open = [{
+      tenantId: t.tenantId, metric: 'apiCalls', granularity: 'HOUR', windowStart: hourStart(0), windowEnd: hourStart(-1), closesAt: hourStart(-1), sum: '1000', count: 1,
+    }];
+    return { t, r, event: eventOf(t, T.AGREEMENT_ENDED, 5, { status: 'CANCELLED' }) };
+  };
+  const deliver = (r: MemoryUsageReader, event: unknown) => world.handlers.lifecycleWith(() => r)(event, lambdaContext());
+  const dry = await scenario();
+  world.proxy.arm(undefined);
+  await deliver(dry.r, dry.event);
+  const requests = world.proxy.requests;
+  await world.bus.drain(1);
+  const failures: string[] = [];
+  for (let crashAt = 1; crashAt <= requests; crashAt++) {
+    const { t, r, event } = await scenario();
+    world.proxy.arm(crashAt);
+    await deliver(r, event).catch(() => undefined);
+    world.proxy.arm(undefined);
+    // Lambda's retries (and EventBridge's redelivery) deliver the same event again
+    await deliver(r, event);
+    await deliver(r, event);
+    const records = world.emulator.recordsOf(t.subscriber);
+    if (records.length !== 2) failures.push(`crash at ${crashAt}: ${records.length} records (expected 2)`);
+    const state = (await subscriber(t)).state;
+    if (state !== 'CANCELLED') failures.push(`crash at ${crashAt}: subscription ${state}`);
+    const emitted = new Set((await world.bus.drain(1)).filter((e) => e.detail.tenantId === t.tenantId).map((e) => e.detail.status));
+    if (!emitted.has('CANCELLATION_PENDING') || !emitted.has('CANCELLED')) failures.push(`crash at ${crashAt}: emitted ${[...emitted]}`);
+  }
+  expect(requests).toBeGreaterThan(10);
+  expect(failures).toEqual([]);
+}, 600_000);

@@ -186,7 +186,13 @@ export async function completeCancellation(table: string, subscriber: string, ev
 export interface EventRecord {
   readonly status: 'APPLIED' | 'SUPERSEDED' | 'IGNORED';
   readonly emissions: SubscriptionChange[];
+  /** How many of `emissions` are on the bus already. */
+  readonly emittedCount?: number;
   readonly emitted: boolean;
+  /** The subscriber it applied to. */
+  readonly subscriber?: string;
+  /** A cancellation whose final metering is not done yet (a retry resumes it). */
+  readonly cancelling?: boolean;
 }
 
 export async function getEventRecord(table: string, eventId: string): Promise<EventRecord | undefined> {
@@ -195,7 +201,9 @@ export async function getEventRecord(table: string, eventId: string): Promise<Ev
 }
 
 /** Records what an event did and what it emits (before emitting). */
-export async function putEventRecord(table: string, eventId: string, record: Omit<EventRecord, 'emitted'>, detailType: string, retentionSeconds: number): Promise<void> {
+export async function putEventRecord(
+  table: string, eventId: string, record: Omit<EventRecord, 'emitted'>, detailType: string, retentionSeconds: number,
+): Promise<void> {
   await doc().send(new PutCommand({
     TableName: table,
     Item: { ...eventKey(eventId), ...record, emitted: false, detailType, [L.ttlAttribute]: Math.floor(Date.now() / 1000) + retentionSeconds },
@@ -205,6 +213,9 @@ export async function putEventRecord(table: string, eventId: string, record: Omi
   }));
 }
 
-export async function markEmitted(table: string, eventId: string): Promise<void> {
-  await doc().send(new UpdateCommand({ TableName: table, Key: eventKey(eventId), UpdateExpression: 'SET emitted = :t', ExpressionAttributeValues: { ':t': true } }));
+/** Records that the first `count` emissions are on the bus (all of them: `done`). */
+export async function markEmitted(table: string, eventId: string, count: number, done: boolean): Promise<void> {
+  await doc().send(new UpdateCommand({
+    TableName: table, Key: eventKey(eventId), UpdateExpression: 'SET emitted = :d, emittedCount = :n', ExpressionAttributeValues: { ':d': done, ':n': count },
+  }));
 }
