@@ -80,7 +80,9 @@ async function handle(event: MarketplaceEvent, reader: () => UsageSource, contex
       emissions.push({ ...changeBase(event, subscriber, sub), status: 'CONFIRMED', previousStatus: result.previousState, reason: intent.reason });
     } else if (result.applied && intent.target === 'CANCELLATION_PENDING') {
       emissions.push({
-        ...changeBase(event, subscriber, sub), status: 'CANCELLATION_PENDING', previousStatus: result.previousState,
+        ...changeBase(event, subscriber, sub),
+        status: 'CANCELLATION_PENDING',
+        previousStatus: result.previousState,
         reason: `${intent.reason}: its last usage is being metered`,
       });
       await record({ status: 'APPLIED', emissions, emittedCount: 0, subscriber, cancelling: true });
@@ -137,7 +139,9 @@ async function finishCancellation(
   const reason = emissions[0].reason.replace(/: its last usage is being metered$/, '');
   if (completed || sub.state === 'CANCELLED') {
     emissions.push({
-      ...changeBase(event, subscriber, sub), status: 'CANCELLED', previousStatus: 'CANCELLATION_PENDING',
+      ...changeBase(event, subscriber, sub),
+      status: 'CANCELLED',
+      previousStatus: 'CANCELLATION_PENDING',
       reason: `${reason}: final metering done (${finalRecordsSent ?? 0} records)`,
     });
   }

@@ -20,8 +20,12 @@ test('a tenant\'s contract entitlements: its account\'s and its license\'s only,
   const other = await world.seedTenant();
   for (let i = 0; i < 30; i++) {
     world.emulator.entitlements.push({
-      productCode: PRODUCT_CODE, dimension: `seats_${i}`, customerAWSAccountId: t.customer.customerAWSAccountId, licenseArn: t.customer.licenseArn,
-      value: { IntegerValue: i }, expirationDate: Date.parse('2027-12-31T00:00:00Z'),
+      productCode: PRODUCT_CODE,
+      dimension: `seats_${i}`,
+      customerAWSAccountId: t.customer.customerAWSAccountId,
+      licenseArn: t.customer.licenseArn,
+      value: { IntegerValue: i },
+      expirationDate: Date.parse('2027-12-31T00:00:00Z'),
     });
   }
   world.emulator.entitlements.push({ productCode: PRODUCT_CODE, dimension: 'seats_0', customerAWSAccountId: other.customer.customerAWSAccountId, value: { IntegerValue: 99 } });
