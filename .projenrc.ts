@@ -74,6 +74,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-cloudformation@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-scheduler@${AWS_SDK_VERSION}`,
+    // MarketplaceBilling: ResolveCustomer, BatchMeterUsage, GetEntitlements (in the Lambda runtime's SDK; bundles keep @aws-sdk/* external).
+    `@aws-sdk/client-marketplace-metering@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-marketplace-entitlement-service@${AWS_SDK_VERSION}`,
     '@smithy/node-http-handler',
   ],
 
@@ -226,6 +229,14 @@ project.addTask('demo:stripe', {
 project.addTask('bench:stripe-month', {
   description: 'The month of the Stripe month simulation (3 tenants, daily periods, every fault) with DynamoDB behind the recording proxy: what the reconciler and the push cost per tenant and billing period (BENCH_DAYS, default 30)',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/stripe-month.ts` }],
+});
+project.addTask('demo:marketplace', {
+  description: 'Run register, onboard, usage, metering and cancellation of MarketplaceBilling against moto and the local AWS Marketplace emulator, printing each step',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} examples/marketplace-flow.ts` }],
+});
+project.addTask('bench:marketplace-push', {
+  description: 'Meter 10,000 tenant-hours through MarketplaceBilling\'s push against the local AWS Marketplace emulator; prints requests per hour metered and wall time',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: `${devTsNode} bench/marketplace-push.ts` }],
 });
 project.addTask('bench:stripe-push', {
   description: 'Push 10,000 closed windows to stripe-mock through StripeBilling\'s push; prints requests per window and wall time',

@@ -6,6 +6,7 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { CustomBillingStack } from './custom-billing-stack';
 import { DynamoDbBillingStack } from './dynamodb-billing-stack';
+import { MarketplaceBillingStack } from './marketplace-billing-stack';
 import { RestApiBillingStack } from './rest-api-billing-stack';
 import { StripeBillingStack } from './stripe-billing-stack';
 import { UsageApiStack } from './usage-api-stack';
@@ -25,6 +26,9 @@ export function addExampleStacks(app: App): Stack[] {
     }),
     new StripeBillingStack(app, 'StripeBillingExample', {
       description: 'cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider',
+    }),
+    new MarketplaceBillingStack(app, 'MarketplaceBillingExample', {
+      description: 'cdk-saas-billing example: selling through AWS Marketplace (UsageIngestor, MarketplaceBilling) wired by BillingProvider',
     }),
     new UsageApiStack(app, 'UsageApiExample', {
       description: 'cdk-saas-billing example: usage readable over HTTP (UsageApi), tenants with their tokens, operators with IAM',

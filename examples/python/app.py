@@ -11,6 +11,7 @@ from aws_cdk import App
 
 from custom_billing_stack import CustomBillingStack
 from dynamodb_billing_stack import DynamoDbBillingStack
+from marketplace_billing_stack import MarketplaceBillingStack
 from stripe_billing_stack import StripeBillingStack
 
 
@@ -30,6 +31,11 @@ def add_example_stacks(app: App) -> list:
             app,
             "StripeBillingExample",
             description="cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider",
+        ),
+        MarketplaceBillingStack(
+            app,
+            "MarketplaceBillingExample",
+            description="cdk-saas-billing example: selling through AWS Marketplace (UsageIngestor, MarketplaceBilling) wired by BillingProvider",
         ),
     ]
 

@@ -82,6 +82,10 @@ export interface ControlPlaneEventsProps {
    * `previousStatus` (when known), `reason`, `occurredAt` (ISO time of the
    * billing system's event), `eventId` (the billing system's event id),
    * `webhookType`. See `docs/stripe-billing.md`.
+   *
+   * `MarketplaceBilling` emits it too, with `provider: 'marketplace'` and a `status` of
+   * `CONFIRMED`, `FAILED`, `CANCELLATION_PENDING`, `CANCELLED` or `ENTITLEMENT_CHANGED`
+   * (see `docs/marketplace-billing.md`).
    * @default 'cdk_saas_billing_subscriptionChanged'
    */
   readonly billingSubscriptionChanged?: string;

@@ -8,7 +8,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { HANDLER_NODE_MAJOR } from '../../projenrc/build';
 import {
   BillingPlan, BillingPlans, BillingProvider, DynamoDbBilling, EntitlementAuthorizer, EntitlementPeriod, Entitlements, LibraryFunctionOptions,
-  LibraryFunctions, StripeBilling, UsageApi, UsageIngestor,
+  LibraryFunctions, MarketplaceBilling, StripeBilling, UsageApi, UsageIngestor,
 } from '../../src';
 import { MIN_NODE_MAJOR, newestNodeRuntime, nodeMajorOf } from '../../src/private/node-runtime';
 import { testApp } from '../support/synth';
@@ -52,6 +52,18 @@ const CONSTRUCTS: Record<string, (options: LibraryFunctionOptions) => string[]> 
     new BillingProvider(stack, 'Provider', { billing, httpApi });
     return runtimes(stack, 'Stripe');
   },
+  MarketplaceBilling: (options) => {
+    const stack = new Stack(testApp('runtime'), 'S');
+    new MarketplaceBilling(stack, 'Marketplace', {
+      ...options,
+      productCode: 'prod-abc123',
+      registrationPageUrl: 'https://app.example.com/register',
+      ingestor: new UsageIngestor(stack, 'Ingestor'),
+      dimensions: [{ metric: 'apiCalls', dimension: 'api_calls' }],
+      contractEntitlements: true,
+    });
+    return runtimes(stack, 'Marketplace');
+  },
   UsageApi: (options) => {
     const stack = new Stack(testApp('runtime'), 'S');
     new UsageApi(stack, 'UsageApi', { ...options, ingestor: new UsageIngestor(stack, 'Ingestor'), httpApi: new apigwv2.HttpApi(stack, 'Api') });
@@ -84,7 +96,7 @@ const RUNTIME_PLANS: BillingPlan[] = [{ name: 'basic', metrics: [{ metric: 'apiC
 
 /** How many functions each creates (with the props above). */
 const FUNCTIONS: Record<string, number> = {
-  UsageIngestor: 2, DynamoDbBilling: 6, StripeBilling: 6, UsageApi: 1, BillingPlans: 1, Entitlements: 2, EntitlementAuthorizer: 1,
+  UsageIngestor: 2, DynamoDbBilling: 6, StripeBilling: 6, MarketplaceBilling: 6, UsageApi: 1, BillingPlans: 1, Entitlements: 2, EntitlementAuthorizer: 1,
 };
 
 /** The runtime of every function whose logical ID starts with `prefix` (the construct's id). */

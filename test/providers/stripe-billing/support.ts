@@ -6,8 +6,6 @@
  * template and the environment is the one the construct gives each function
  * (`LocalStripeBilling`, shared with `npx projen demo:stripe`).
  */
-import * as http from 'http';
-import * as net from 'net';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -17,6 +15,7 @@ import type { EventBridgeEvent } from 'aws-lambda';
 import { LocalNames, LocalStripeBilling, LocalUsageIngestor, stripeHandlerModule } from '../../../examples/stripe-local';
 import { BillingProvider, StripeBilling, StripeMeterRounding, UsageIngestor } from '../../../src';
 import type { ClosedWindow, ClosedWindowPage } from '../../../src/ingestor/shared.lambda/usage-reader';
+import { AwsFaultProxy } from '../../support/aws-fault-proxy';
 import { startMoto, Moto } from '../../support/emulators';
 import { CrashPlan, startStripeMock, StripeMock, StripeProxy } from '../../support/stripe-mock';
 import { scratchDir } from '../../support/synth';
@@ -104,59 +103,14 @@ export class MemoryUsageReader {
   }
 }
 
-/**
- * An HTTP proxy in front of moto that shares a crash plan with the Stripe proxy,
- * so that a handler can be killed at any request it makes, to either service.
- */
-export class AwsCrashProxy {
-  private server?: http.Server;
-  constructor(private readonly target: string, private readonly plan: CrashPlan) {}
-
-  public async start(): Promise<string> {
-    const target = new URL(this.target);
-    this.server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c) => chunks.push(c));
-      req.on('end', () => {
-        const what = `AWS ${String(req.headers['x-amz-target'] ?? req.method)}`;
-        const started = Date.now();
-        const step = this.plan.next(what);
-        if (step === 'dead') {
-          res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-          res.end(JSON.stringify({ __type: 'InjectedCrash', message: 'injected crash: the process died before this request' }));
-          return;
-        }
-        const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-          const body: Buffer[] = [];
-          up.on('data', (c) => body.push(c));
-          up.on('end', () => {
-            if (step === 'crash') return void req.socket.destroy();
-            this.plan.onAnswer?.(what, Date.now() - started);
-            res.writeHead(up.statusCode ?? 500, up.headers);
-            res.end(Buffer.concat(body));
-          });
-        });
-        upstream.on('error', () => res.destroy());
-        upstream.end(Buffer.concat(chunks));
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
-  }
-
-  public async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
 /** Everything a handler test needs, started once per test file. */
 export interface StripeWorld {
   readonly moto: Moto;
   readonly stripeMock: StripeMock;
   readonly stripe: StripeProxy;
   readonly crash: CrashPlan;
-  readonly awsProxy: AwsCrashProxy;
+  /** The AWS fault proxy in front of moto, sharing the crash plan with the Stripe proxy. */
+  readonly awsProxy: AwsFaultProxy;
   readonly local: LocalStripeBilling;
   /** The UsageIngestor of the stack, on moto: its aggregator and closer bundles, its table. */
   readonly ingestor: LocalUsageIngestor;
@@ -178,7 +132,7 @@ export async function startWorld(extraProps: Partial<ConstructorParameters<typeo
   const stripe = new StripeProxy(stripeMock.endpoint);
   stripe.crash = crash;
   const stripeEndpoint = await stripe.start();
-  const awsProxy = new AwsCrashProxy(moto.endpoint, crash);
+  const awsProxy = new AwsFaultProxy(moto.endpoint, { plan: crash });
   process.env.AWS_ENDPOINT_URL = await awsProxy.start();
 
   const { stack, template } = synthesizeStripeBilling(extraProps);
