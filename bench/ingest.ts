@@ -3,6 +3,7 @@
  *
  *   npx projen bench:ingest                      # cost: three distributions, ours beside sbt-aws's aggregator
  *   BENCH_MODE=capacity npx projen bench:ingest  # capacity model: writes per partition key per second
+ *   BENCH_MODE=scale npx projen bench:ingest     # closing at scale: fold and merge rates, closing lag (bench/closing-scale.ts)
  *
  * Cost mode. For each of three distributions of 20,000 usage records (1,000
  * tenants x 10 metrics; 20 tenants x 5 metrics; one hot tenant-metric), 5% of
@@ -42,7 +43,8 @@ import { performance } from 'perf_hooks';
 import { promisify } from 'util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamRecord } from 'aws-lambda';
-import { LEDGER_SHARDS } from '../src/ingestor/layout';
+import { scaleMode } from './closing-scale';
+import { DEFAULT_LEDGER_KEYS as LEDGER_SHARDS } from '../src/ingestor/layout';
 import { LedgerFold, paginate, PageEntry } from '../src/ingestor/shared.lambda/ledger';
 import { addDecimals } from '../src/shared.lambda/decimal';
 import {
@@ -443,7 +445,7 @@ async function capacityMode(): Promise<void> {
   await proxy.stop();
 }
 
-(process.env.BENCH_MODE === 'capacity' ? capacityMode() : costMode()).catch((e) => {
+(process.env.BENCH_MODE === 'capacity' ? capacityMode() : process.env.BENCH_MODE === 'scale' ? scaleMode() : costMode()).catch((e) => {
   console.error(e);
   process.exit(1);
 });
