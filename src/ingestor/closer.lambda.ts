@@ -325,7 +325,9 @@ class Closer {
     const started = Date.now();
     let stopped = false;
     let keysDone = 0;
-    const stop = () => stopped || (stopped = Date.now() - started > INLINE_BUDGET_MS || !this.hasTimeLeft());
+    // Only the budget decides: a pass starts with at least RESERVE_MS left, and a run that times out
+    // loses nothing but its time (its state is saved per pass).
+    const stop = () => stopped || (stopped = Date.now() - started > INLINE_BUDGET_MS);
     const lastStart = marked[marked.length - 1][0];
     await forEachConcurrently([...Array(keys).keys()], READ_CONCURRENCY, async (shard) => {
       if (stop()) return;
