@@ -319,7 +319,8 @@ class Closer {
     const first = marked[0][0];
     const forced = this.config.fanOutItems === 0;
     if (forced || (this.lastItems !== undefined && this.lastItems > this.config.fanOutItems)) {
-      return { windowStartMs: first, ledgerKeys: keys, items: this.lastItems ?? 0 };
+      // Sized from the last window start; unknown (forced on a new table): one ledger key per segment.
+      return { windowStartMs: first, ledgerKeys: keys, items: this.lastItems || keys * this.config.segmentItems };
     }
     const fold = new LedgerFold();
     const started = Date.now();
