@@ -482,8 +482,8 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     // The longest a closing run takes once the closer starts it: one closer run, or the
     // fan-out's modeled time at the declared rate when that is longer.
     const modeled = props.expectedRecordsPerSecond !== undefined && !Token.isUnresolved(props.expectedRecordsPerSecond)
-      ? Duration.seconds(Math.ceil(closingRunSeconds(this.capacityProps(props)))) : Duration.seconds(0);
-    const run = modeled.toSeconds() > CLOSER_TIMEOUT.toSeconds() ? modeled : CLOSER_TIMEOUT;
+      ? Duration.minutes(Math.ceil(closingRunSeconds(this.capacityProps(props)) / 60)) : Duration.minutes(0);
+    const run = modeled.toMinutes() > CLOSER_TIMEOUT.toMinutes() ? modeled : CLOSER_TIMEOUT;
     const times: UsageClosingTimes = {
       windowSeconds: WINDOW_LENGTH_MS[this.windowGranularity] / 1000,
       maxClosingDelay: this.allowedLateness.plus(closingMargin).plus(closingInterval).plus(run),
@@ -569,7 +569,8 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       [USAGE_READER_ENV.WINDOW_GRANULARITY]: this.windowGranularity,
       [USAGE_READER_ENV.ALLOWED_LATENESS_SECONDS]: String(this.allowedLateness.toSeconds()),
       [USAGE_READER_ENV.MAX_CLOCK_SKEW_SECONDS]: String(this.maxClockSkew.toSeconds()),
-      [USAGE_READER_ENV.LEDGER_KEYS]: String(this.ledgerKeys),
+      // Set only for a count other than the reader's default, 64: bindings of ingestors before the setting stay as they were.
+      ...(this.ledgerKeys !== DEFAULT_LEDGER_KEYS ? { [USAGE_READER_ENV.LEDGER_KEYS]: String(this.ledgerKeys) } : {}),
     };
     this.table.grant(consumer, 'dynamodb:Query', 'dynamodb:GetItem');
     this.encryptionKey?.grantDecrypt(consumer);
