@@ -71,7 +71,29 @@ export const CAPACITY = {
   maxPartitions: 256,
   /** Most closing workers at once (the closing queue's event source mapping; Lambda allows 2 to 1,000). */
   maxWorkers: 1_000,
+  /**
+   * Lambda reading an SQS queue starts with 5 concurrent batches and adds up to 300 a minute.
+   * https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html
+   */
+  queueInitialWorkers: 5,
+  queueWorkersAddedPerMinute: 300,
 } as const;
+
+/**
+ * When the last of `segments` pieces of work of `seconds` each is done, with
+ * at most `max` workers, the queue's event source mapping starting at 5 and
+ * adding 5 a second (seconds, whole).
+ */
+export function rampedSeconds(segments: number, seconds: number, max: number): number {
+  const ends: number[] = [];
+  let started = 0;
+  for (let t = 0; started < segments; t++) {
+    const capacity = Math.min(max, CAPACITY.queueInitialWorkers + Math.floor((t * CAPACITY.queueWorkersAddedPerMinute) / 60));
+    const running = ends.filter((e) => e > t).length;
+    for (let n = running; n < capacity && started < segments; n++, started++) ends.push(t + seconds);
+  }
+  return Math.ceil(Math.max(...ends));
+}
 
 /**
  * Ledger items from which the closer hands a window start to the fan-out
@@ -139,10 +161,10 @@ export function closingModel(input: ClosingModelInput): ClosingModel {
     };
   }
   const segments = Math.min(input.ledgerKeys, Math.max(1, Math.ceil(items / (fold * CAPACITY.segmentSeconds))));
-  const workers = Math.min(segments, CAPACITY.maxWorkers);
-  const rounds = Math.ceil(segments / workers);
+  const workers = Math.min(segments, CAPACITY.maxWorkers, input.ledgerKeys);
   const perSegment = items / segments;
-  const foldSeconds = rounds * (perSegment / fold);
+  // The closing queue's workers ramp up (5, then 5 more a second) to at most one per ledger key, 1,000 at most.
+  const foldSeconds = rampedSeconds(segments, perSegment / fold, workers);
   const partitions = Math.min(CAPACITY.maxPartitions, segments);
   // Each segment's partial holds at most its items and at most every window.
   const partialEntries = segments * Math.min(input.windows, perSegment);
