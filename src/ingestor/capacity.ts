@@ -50,11 +50,12 @@ export const CAPACITY = {
   partialEntryBytes: 50,
   /**
    * One closing worker's fold (1,769 MB: one vCPU), ledger items per second,
-   * the SDK's deserialization included: measured on the bench machine (one core).
+   * the SDK's deserialization included: measured per second of CPU time on the
+   * bench machine (2026-12-06: 92,000 to 100,000; bench/closing-scale.ts).
    */
-  foldItemsPerSecond: 50_000,
-  /** The merge, partial entries per second on one vCPU: measured likewise. */
-  mergeEntriesPerSecond: 280_000,
+  foldItemsPerSecond: 95_000,
+  /** The merge, partial entries per second on one vCPU: measured likewise (1.01 to 1.05 million). */
+  mergeEntriesPerSecond: 1_000_000,
   /** The closer's share of a vCPU (1,024 MB of 1,769). */
   closerCpuShare: 1024 / 1769,
   /** How long the closer folds a pass itself before it hands the window start to the fan-out (seconds). */
