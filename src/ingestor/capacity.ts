@@ -70,6 +70,11 @@ export const CAPACITY = {
   eventsConcurrency: 16,
   /** Most merge partitions of a job. */
   maxPartitions: 256,
+  /**
+   * Aggregator invocations one shard's batch slot can take a second (an allowance: the event source
+   * mapping's turnaround, parsing, and one to a few rounds of 4 BatchWriteItem requests: about 200 ms).
+   */
+  aggregatorInvocationsPerSecond: 5,
   /** Most closing workers at once (the closing queue's event source mapping; Lambda allows 2 to 1,000). */
   maxWorkers: 1_000,
   /**
@@ -204,6 +209,8 @@ export interface CapacityProps {
   /** Undefined for an on-demand stream. */
   readonly shardCount?: number;
   readonly parallelizationFactor: number;
+  /** The aggregator's batch size. */
+  readonly batchSize: number;
   readonly closingIntervalSeconds: number;
 }
 
@@ -249,6 +256,18 @@ export function capacityProblems(p: CapacityProps): CapacityProblem[] {
       id: 'tableQuota',
       message: `the usage table takes ${fmt(rate)} write units a second at this rate (one per record); on-demand tables take 40,000 a second by default: `
         + `ask for a table-level write quota of at least ${fmt(Math.ceil(rate / 0.8 / 1000) * 1000)} (Service Quotas, DynamoDB) before you reach it.`,
+    });
+  }
+  // A shard takes up to 1,000 records/s (an on-demand stream's shards as much, with record ids as partition keys).
+  const perShard = Math.min(CAPACITY.shardRecordsPerSecond, rate / (p.shardCount ?? 1));
+  const perShardCapacity = p.batchSize * p.parallelizationFactor * CAPACITY.aggregatorInvocationsPerSecond;
+  if (perShardCapacity < perShard) {
+    problems.push({
+      id: 'aggregatorBatch',
+      message: `the aggregator reads one shard at about ${fmt(perShardCapacity)} records/s with batchSize ${p.batchSize} and parallelizationFactor `
+        + `${p.parallelizationFactor} (about 5 invocations a second per batch slot), and a shard brings up to ${fmt(perShard)}: set batchSize to `
+        + `${Math.ceil(perShard / p.parallelizationFactor / CAPACITY.aggregatorInvocationsPerSecond / 100) * 100} or more, or raise parallelizationFactor `
+        + '(write units and requests per record do not change with the batch size).',
     });
   }
   const shards = p.shardCount ?? Math.ceil(rate / CAPACITY.shardRecordsPerSecond);

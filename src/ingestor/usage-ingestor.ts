@@ -535,6 +535,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       ledgerKeys: this.ledgerKeys,
       shardCount: provisioned ? props.shardCount ?? 1 : undefined,
       parallelizationFactor: props.parallelizationFactor ?? 1,
+      batchSize: props.batchSize ?? 100,
       closingIntervalSeconds: (props.closingInterval ?? Duration.minutes(5)).toSeconds(),
     };
   }
@@ -542,7 +543,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   /** Warns, at synth, where the props cannot carry `expectedRecordsPerSecond` (by the capacity model). */
   private checkCapacity(props: UsageIngestorProps): void {
     const rate = props.expectedRecordsPerSecond;
-    const numbers = [rate, props.ledgerKeys, props.shardCount, props.parallelizationFactor];
+    const numbers = [rate, props.ledgerKeys, props.shardCount, props.parallelizationFactor, props.batchSize];
     if (rate === undefined || numbers.some((n) => Token.isUnresolved(n))) return;
     for (const problem of capacityProblems(this.capacityProps(props))) {
       Annotations.of(this).addWarningV2(`cdk-saas-billing:usageIngestorCapacity.${problem.id}`, `expectedRecordsPerSecond ${rate}: ${problem.message}`);

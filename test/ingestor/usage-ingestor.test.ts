@@ -378,6 +378,7 @@ describe('ledger keys and capacity', () => {
     expect(about('tableQuota')).toMatch(/ask for a table-level write quota of at least 313,000/);
     expect(about('closingReads')).toMatch(/reads about [\d,]+ read units a second/);
     expect(about('closingLag')).toMatch(/closing a window start takes about \d+ minutes by the capacity model .* raise ledgerKeys/);
+    expect(about('aggregatorBatch')).toMatch(/reads one shard at about 500 records\/s with batchSize 100 .* set batchSize to 200 or more/);
     expect(about('shardCount')).toBeUndefined();
   });
 
@@ -388,6 +389,7 @@ describe('ledger keys and capacity', () => {
       ledgerKeys: 512,
       streamMode: kinesis.StreamMode.PROVISIONED,
       shardCount: 320,
+      batchSize: 500,
       closingInterval: Duration.minutes(1),
     });
     // THEN
