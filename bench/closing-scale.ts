@@ -76,12 +76,19 @@ function stubClient(pagesByKey: Map<string, Buffer[]>): DynamoDBClient {
   });
 }
 
+/** A fold rate measured. */
+interface FoldRate {
+  readonly itemsPerSecond: number;
+  readonly itemsPerCpuSecond: number;
+  readonly pageBytes: number;
+}
+
 /**
  * One worker's fold rate over `keys` ledger keys, 8 at a time, SDK deserialization included: items per
  * second of wall time, and per second of this process's CPU time (what a worker with a whole vCPU of its
  * own gets; the bench machine is shared, so wall time understates it).
  */
-async function measureFold(totalItems: number, keys: number, tenants: number): Promise<{ itemsPerSecond: number; itemsPerCpuSecond: number; pageBytes: number }> {
+async function measureFold(totalItems: number, keys: number, tenants: number): Promise<FoldRate> {
   const perKey = Math.ceil(totalItems / keys);
   const pagesByKey = new Map<string, Buffer[]>();
   let pageBytes = 0;
@@ -145,7 +152,8 @@ function measureMerge(segments: number, windows: number): { entriesPerSecond: nu
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   if (pages.length === 0) throw new Error('no closed pages');
-  return { entriesPerSecond: (segments * windows) / seconds, entriesPerCpuSecond: (segments * windows) / ((used.user + used.system) / 1e6), entries: segments * windows };
+  const entries = segments * windows;
+  return { entriesPerSecond: entries / seconds, entriesPerCpuSecond: entries / ((used.user + used.system) / 1e6), entries };
 }
 
 export async function scaleMode(): Promise<void> {
