@@ -75,12 +75,13 @@ export const CAPACITY = {
    * mapping's turnaround, parsing, and one to a few rounds of 4 BatchWriteItem requests: about 200 ms).
    */
   aggregatorInvocationsPerSecond: 5,
-  /** Most closing workers at once (the closing queue's event source mapping; Lambda allows 2 to 1,000). */
-  maxWorkers: 1_000,
   /**
-   * Lambda reading an SQS queue starts with 5 concurrent batches and adds up to 300 a minute.
+   * Most closing workers at once: an SQS event source mapping processes at most 1,000 batches at once;
+   * it starts with 5 and adds up to 300 a minute.
    * https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html
    */
+  maxWorkers: 1_000,
+  /** See `maxWorkers`. */
   queueInitialWorkers: 5,
   queueWorkersAddedPerMinute: 300,
 } as const;

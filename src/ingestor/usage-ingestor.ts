@@ -12,7 +12,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AggregatorFunction } from './aggregator-function';
-import { capacityProblems, CapacityProps, CAPACITY, closingRunSeconds, FAN_OUT_ITEMS, SEGMENT_ITEMS } from './capacity';
+import { capacityProblems, CapacityProps, closingRunSeconds, FAN_OUT_ITEMS, SEGMENT_ITEMS } from './capacity';
 import { CloserFunction } from './closer-function';
 import { ClosingWorkerFunction } from './closing-worker-function';
 import { IDataIngestorAggregator, UsageClosingTimes, UsageReaderBinding } from './ingestor';
@@ -473,11 +473,10 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     this.encryptionKey?.grantEncryptDecrypt(worker);
     eventBus.grantPutEventsTo(worker);
     queue.grantSendMessages(worker);
-    worker.addEventSource(new SqsEventSource(queue, {
-      batchSize: 1,
-      // Lambda takes 2 to 1,000 (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
-      maxConcurrency: Math.min(CAPACITY.maxWorkers, Math.max(2, this.ledgerKeys)),
-    }));
+    // No maximum concurrency: the work in flight is bounded by the job's messages (a segment per ledger key at
+    // most, 256 partitions), and without it Lambda may poll an idle queue with 2 pollers instead of 5
+    // (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html): the fan-out at rest costs only these polls.
+    worker.addEventSource(new SqsEventSource(queue, { batchSize: 1 }));
 
     // The longest a closing run takes once the closer starts it: one closer run, or the
     // fan-out's modeled time at the declared rate when that is longer.

@@ -172,7 +172,7 @@ describe('defaults', () => {
   });
 
   test('the closing fan-out: a queue redelivering after a worker\'s longest run and sending a message to its dead-letter queue after 5 tries, '
-    + 'workers of a whole vCPU taking one message at a time, at most one per ledger key, and the closer\'s thresholds', () => {
+    + 'workers of a whole vCPU taking one message at a time, and the closer\'s thresholds', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
       VisibilityTimeout: 960,
@@ -189,7 +189,7 @@ describe('defaults', () => {
       EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^IngestorClosingQueue'), 'Arn'] },
       FunctionName: { Ref: Match.stringLikeRegexp('^IngestorClosingWorker') },
       BatchSize: 1,
-      ScalingConfig: { MaximumConcurrency: 64 },
+      ScalingConfig: Match.absent(),
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('^cdk-saas-billing usage ingestor: closes usage windows'),
@@ -347,7 +347,7 @@ describe('options', () => {
 });
 
 describe('ledger keys and capacity', () => {
-  test('ledgerKeys reaches the aggregator, the closer, the workers\' concurrency and the reader\'s environment', () => {
+  test('ledgerKeys reaches the aggregator, the closer and the reader\'s environment', () => {
     // GIVEN
     const { stack, ingestor } = unsynthesized({ ledgerKeys: 512 });
     const consumer = new lambda.Function(stack, 'Consumer', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: inlineCode() });
@@ -357,7 +357,6 @@ describe('ledger keys and capacity', () => {
     const template = Template.fromStack(stack);
     expect(ingestor.ledgerKeys).toBe(512);
     template.resourcePropertiesCountIs('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ LEDGER_KEYS: '512' }) } }, 2);
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 1, ScalingConfig: { MaximumConcurrency: 512 } });
     expect(binding.environment.USAGE_READER_LEDGER_KEYS).toBe('512');
   });
 
