@@ -19,6 +19,8 @@ import {
   closedWindows, CLOSING_MARGIN_SECONDS, createUsageTable, driftOf, Emulator, HOUR, kinesisEvent, kinesisRecord, lambdaContext, QueuedClosingMessage,
   receiveClosingMessages, scanAll, Settings, startEmulator, TestClock, toRecords, truthOf, Usage, windowKey,
 } from './support';
+import { FAN_OUT_ITEMS } from '../../src/ingestor/capacity';
+import { CLOSER_ENV } from '../../src/ingestor/ingestor-contract';
 import { UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
 
 const T0 = Date.parse('2026-11-20T10:00:00Z');
@@ -86,6 +88,11 @@ async function seedState(ledgerItems: number): Promise<void> {
     TableName: table,
     Item: { pk: { S: 'STATE' }, sk: { S: 'CLOSER' }, nextWindowStart: { N: String(T0) }, ledgerItems: { N: String(ledgerItems) } },
   }));
+}
+
+/** Sets the closer's fan-out threshold (undefined: the construct's). */
+function configureThreshold(fanOutItems: number | undefined): void {
+  process.env[CLOSER_ENV.FAN_OUT_ITEMS] = String(fanOutItems ?? FAN_OUT_ITEMS);
 }
 
 async function closeAt(ms: number) {
@@ -227,6 +234,63 @@ describe('closing fanned out over the closing workers', () => {
     expect(handled).toEqual({ FOLD: 3, MERGE: 8, ANNOUNCE: 8 });
     expect(after.fanOut).toBeUndefined();
     expect(after.nextWindowStart).toBe('2026-11-20T11:00:00Z');
+    expect(driftOf(await closedWindows(), truth(r))).toEqual({ countDrift: 0, sumsWrong: 0, lost: 0 });
+    expect(eventDetails()).toHaveLength(120);
+  }, 300_000);
+
+  test('the fan-out starts only for a window start too large for one run: the last window start\'s size decides, with no ledger read wasted', async () => {
+    // GIVEN the threshold lowered to 500 ledger items, and the records of one window start (610 ledger items)
+    const r = records();
+    configureThreshold(500);
+    await ingestAll(r);
+
+    // WHEN the last window start closed had 100 items
+    await seedState(100);
+    const small = await closeAt(CLOSABLE);
+
+    // THEN the closer closes this one in its own run, as before the fan-out: no message, no partial
+    expect(small).toMatchObject({ windowsClosed: 120, fanOut: undefined });
+    expect(await receiveClosingMessages(emu.sqs)).toEqual([]);
+    expect((await scanAll(emu.client, table)).filter((i) => i.pk.S!.startsWith('PART#'))).toEqual([]);
+    expect(driftOf(await closedWindows(), truth(r))).toEqual({ countDrift: 0, sumsWrong: 0, lost: 0 });
+
+    // AND WHEN the same records are in a table whose last window start had 800 items
+    table = await createUsageTable(emu.client, { ...FORCED, fanOutItems: 500 }, 'fanout', emu.sqs);
+    clock.set(T0 + 50 * 60_000);
+    await ingestAll(r);
+    await seedState(800);
+    emu.proxy.clear();
+    const large = await closeAt(CLOSABLE);
+    const ledgerReads = emu.proxy.requests.filter((q) => q.operation === 'Query' && String(q.body.ExpressionAttributeValues[':pk'].S).startsWith('L#'));
+    await runWorkers();
+
+    // THEN the closer hands it to the fan-out without reading the ledger itself
+    expect(large).toMatchObject({ windowsClosed: 0, fanOut: '2026-11-20T10:00:00Z' });
+    expect(ledgerReads).toEqual([]);
+    expect(driftOf(await closedWindows(), truth(r))).toEqual({ countDrift: 0, sumsWrong: 0, lost: 0 });
+  }, 300_000);
+
+  test('a window start the closer cannot fold within its 3-minute budget is handed to the fan-out, sized from what it read', async () => {
+    // GIVEN the construct's threshold, a closer that knows nothing of the window start's size, and a ledger that reads slowly (20 s a query)
+    const r = records();
+    await ingestAll(r);
+    configureThreshold(undefined);
+    await seedState(100);
+    emu.proxy.setHook((req) => {
+      if (req.operation === 'Query' && String(req.body?.ExpressionAttributeValues?.[':pk']?.S).startsWith('L#')) clock.advance(20_000);
+      return undefined;
+    });
+
+    // WHEN the closer runs, then the workers
+    const summary = await closeAt(CLOSABLE);
+    emu.proxy.setHook(undefined);
+    const job = (await scanAll(emu.client, table)).find((i) => i.pk.S === 'STATE')!.job.M!;
+    const handled = await runWorkers();
+
+    // THEN the closer stopped after its budget and fanned the window start out; the workers closed it exactly
+    expect(summary).toMatchObject({ fanOut: '2026-11-20T10:00:00Z', windowsClosed: 0 });
+    expect(Number(job.ledgerKeys.N)).toBe(64);
+    expect(handled.FOLD).toBeGreaterThan(1);
     expect(driftOf(await closedWindows(), truth(r))).toEqual({ countDrift: 0, sumsWrong: 0, lost: 0 });
     expect(eventDetails()).toHaveLength(120);
   }, 300_000);
