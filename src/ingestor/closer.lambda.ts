@@ -35,7 +35,7 @@ import { AttributeValue, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/clie
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { CLOSER_ENV, METRICS, WINDOW_LENGTH_MS } from './ingestor-contract';
+import { CLOSER_ENV, CloserEvent, METRICS, WINDOW_LENGTH_MS } from './ingestor-contract';
 import {
   CLOSER_STATE, CLOSER_STATE_KEY, isoSeconds, NEXT_WINDOW_START, parseWindowMarkerSk, TABLE_KEYS, WINDOW_MARKERS_PK,
 } from './layout';
@@ -71,19 +71,20 @@ interface Config extends WindowSettings {
   readonly eventBusArn: string;
   readonly ledgerKeys: number;
   readonly ledgerRetentionSeconds: number;
-  readonly queueUrl: string;
+  /** From the schedule's event: undefined when the closer is run by hand (it then closes only what one run can). */
+  readonly queueUrl?: string;
   readonly fanOutItems: number;
   readonly segmentItems: number;
 }
 
-function configFromEnv(): Config {
+function configFromEnv(event?: CloserEvent): Config {
   return {
     ...windowSettingsFromEnv(),
     closingMarginSeconds: numberEnv(CLOSER_ENV.CLOSING_MARGIN_SECONDS, { min: 0, integer: true }),
     eventBusArn: requiredEnv(CLOSER_ENV.EVENT_BUS_ARN),
     ledgerKeys: numberEnv(CLOSER_ENV.LEDGER_KEYS, { min: 1, integer: true }),
     ledgerRetentionSeconds: numberEnv(CLOSER_ENV.LEDGER_RETENTION_SECONDS, { min: 0, integer: true }),
-    queueUrl: requiredEnv(CLOSER_ENV.CLOSING_QUEUE_URL),
+    queueUrl: event?.closingQueueUrl,
     fanOutItems: numberEnv(CLOSER_ENV.FAN_OUT_ITEMS, { min: 0, integer: true }),
     segmentItems: numberEnv(CLOSER_ENV.SEGMENT_ITEMS, { min: 1, integer: true }),
   };
@@ -382,16 +383,26 @@ class Closer {
       phase: 'FOLD',
       startedAt: now,
     };
+    const queueUrl = this.queueUrl();
     await this.saveState(need.windowStartMs, true, { set: ['#job = :job'], names: { '#job': CLOSER_STATE.job }, values: { ':job': jobAttribute(job) } });
-    await sendClosingMessages(this.sqs, this.config.queueUrl, foldMessages(job, list));
+    await sendClosingMessages(this.sqs, queueUrl, foldMessages(job, list, queueUrl));
     logger.info('closing fanned out', { ...job, segments: list.length });
+  }
+
+  /** The closing queue's URL, from the schedule's event. */
+  private queueUrl(): string {
+    if (!this.config.queueUrl) {
+      throw new Error('this window start needs the closing fan-out, and the event has no closingQueueUrl: run the closer from its schedule rule '
+        + '(its event carries the closing queue\'s URL)');
+    }
+    return this.config.queueUrl;
   }
 
   /** A job runs: nothing to do unless it stalled (then its missing work is sent again). Later window starts wait for it. */
   private async tendJob(job: ClosingJob, now: number, due: number): Promise<CloseSummary> {
     if (now - job.startedAt > JOB_STALL_MS) {
       logger.warn('closing job stalled: sending its missing work again', { ...job });
-      await new ClosingWork({ ...this.closing, queueUrl: this.config.queueUrl }, { db: this.db, events: this.events, sqs: this.sqs }).tend(job);
+      await new ClosingWork(this.closing, { db: this.db, events: this.events, sqs: this.sqs }).tend(job, this.queueUrl());
       await this.saveState(this.saved ?? Date.parse(job.windowStart), true, {
         set: ['#job.#started = :started'], names: { '#job': CLOSER_STATE.job, '#started': 'startedAt' }, values: { ':started': { N: String(now) } },
       }).catch(async (error) => {
@@ -413,9 +424,9 @@ function stateKey(): Record<string, AttributeValue> {
 }
 
 /** The Lambda handler, invoked by the schedule rule. */
-export async function handler(_event?: ScheduledEvent, context?: Context): Promise<CloseSummary> {
+export async function handler(event?: CloserEvent | ScheduledEvent, context?: Context): Promise<CloseSummary> {
   const closer = new Closer(
-    configFromEnv(),
+    configFromEnv(event as CloserEvent | undefined),
     sdkClient(DynamoDBClient),
     sdkClient(EventBridgeClient),
     sdkClient(SQSClient),

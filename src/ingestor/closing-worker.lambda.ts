@@ -29,7 +29,6 @@ export async function handler(event: SQSEvent, context?: Context): Promise<Closi
   const work = new ClosingWork({
     ...windowSettingsFromEnv(),
     eventBusArn: requiredEnv(CLOSING_WORKER_ENV.EVENT_BUS_ARN),
-    queueUrl: requiredEnv(CLOSING_WORKER_ENV.CLOSING_QUEUE_URL),
   }, { db: sdkClient(DynamoDBClient), events: sdkClient(EventBridgeClient), sqs: sdkClient(SQSClient) });
   const hasTimeLeft = () => (context ? context.getRemainingTimeInMillis() > RESERVE_MS : true);
   const summaries: ClosingWorkSummary[] = [];

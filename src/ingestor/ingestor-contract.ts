@@ -35,8 +35,6 @@ export const CLOSER_ENV = {
   EVENT_BUS_ARN: 'EVENT_BUS_ARN',
   LEDGER_KEYS: AGGREGATOR_ENV.LEDGER_KEYS,
   LEDGER_RETENTION_SECONDS: AGGREGATOR_ENV.LEDGER_RETENTION_SECONDS,
-  /** The URL of the closing queue the fan-out's work goes through. */
-  CLOSING_QUEUE_URL: 'CLOSING_QUEUE_URL',
   /** Ledger items of a window start from which it is closed by the fan-out rather than in the closer's own run (0: always). */
   FAN_OUT_ITEMS: 'CLOSING_FAN_OUT_ITEMS',
   /** Ledger items one closing worker is given to fold (the fan-out's segment size). */
@@ -50,8 +48,17 @@ export const CLOSING_WORKER_ENV = {
   ALLOWED_LATENESS_SECONDS: CLOSER_ENV.ALLOWED_LATENESS_SECONDS,
   QUARANTINE_RETENTION_SECONDS: CLOSER_ENV.QUARANTINE_RETENTION_SECONDS,
   EVENT_BUS_ARN: CLOSER_ENV.EVENT_BUS_ARN,
-  CLOSING_QUEUE_URL: CLOSER_ENV.CLOSING_QUEUE_URL,
 } as const;
+
+/**
+ * The event the closer's schedule sends it: the closing queue's URL (in the
+ * event, not the environment, so that a function's environment stays free of
+ * the queue for tools that run the closer outside AWS; the closer needs it only
+ * to fan a window start out, and every closing message carries it on).
+ */
+export interface CloserEvent {
+  readonly closingQueueUrl?: string;
+}
 
 /**
  * A message of the closing queue: one piece of the fan-out's work on one
@@ -66,6 +73,8 @@ export const CLOSING_WORKER_ENV = {
  */
 export interface ClosingMessage {
   readonly kind: 'FOLD' | 'MERGE' | 'ANNOUNCE';
+  /** The closing queue (where the work that follows goes). */
+  readonly queueUrl: string;
   /** ISO-8601, to the second. */
   readonly windowStart: string;
   /** The job's ledger key count (every key a record of the window start can be in). */

@@ -17,7 +17,7 @@ import { CloserFunction } from './closer-function';
 import { ClosingWorkerFunction } from './closing-worker-function';
 import { IDataIngestorAggregator, UsageClosingTimes, UsageReaderBinding } from './ingestor';
 import {
-  AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS,
+  AGGREGATOR_ENV, CLOSER_ENV, CloserEvent, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS,
 } from './ingestor-contract';
 import { DEFAULT_LEDGER_KEYS, LEDGER_KEYS_RANGE, TABLE_KEYS } from './layout';
 import { EventDefinition } from '../events/event-definition';
@@ -428,7 +428,6 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     const closingEnv = {
       ...this.windowSettings,
       [CLOSER_ENV.EVENT_BUS_ARN]: eventBus.eventBusArn,
-      [CLOSER_ENV.CLOSING_QUEUE_URL]: queue.queueUrl,
     };
 
     const closer = createHandlerFunction(this, 'Closer', CloserFunction, {
@@ -456,7 +455,11 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       description: `Runs the usage closer of ${this.node.path}`,
       schedule: events.Schedule.rate(closingInterval),
       // A failed run is not retried by Lambda's async queue: the next scheduled run redoes it (closing is idempotent).
-      targets: [new targets.LambdaFunction(closer, { retryAttempts: 0 })],
+      // The event carries the closing queue's URL (what the closer needs to fan a window start out).
+      targets: [new targets.LambdaFunction(closer, {
+        retryAttempts: 0,
+        event: events.RuleTargetInput.fromObject({ closingQueueUrl: queue.queueUrl } satisfies CloserEvent),
+      })],
     });
 
     const worker = createHandlerFunction(this, 'ClosingWorker', ClosingWorkerFunction, {

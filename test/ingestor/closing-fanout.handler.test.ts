@@ -16,8 +16,8 @@
  */
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
-  closedWindows, CLOSING_MARGIN_SECONDS, createUsageTable, driftOf, Emulator, HOUR, kinesisEvent, kinesisRecord, lambdaContext, QueuedClosingMessage,
-  receiveClosingMessages, scanAll, Settings, startEmulator, TestClock, toRecords, truthOf, Usage, windowKey,
+  closedWindows, CLOSING_MARGIN_SECONDS, closingQueueUrl, createUsageTable, driftOf, Emulator, HOUR, kinesisEvent, kinesisRecord, lambdaContext,
+  QueuedClosingMessage, receiveClosingMessages, scanAll, Settings, startEmulator, TestClock, toRecords, truthOf, Usage, windowKey,
 } from './support';
 import { FAN_OUT_ITEMS } from '../../src/ingestor/capacity';
 import { CLOSER_ENV } from '../../src/ingestor/ingestor-contract';
@@ -95,9 +95,10 @@ function configureThreshold(fanOutItems: number | undefined): void {
   process.env[CLOSER_ENV.FAN_OUT_ITEMS] = String(fanOutItems ?? FAN_OUT_ITEMS);
 }
 
+/** Runs the closer as its schedule does: the event carries the closing queue's URL. */
 async function closeAt(ms: number) {
   clock.set(ms);
-  return emu.close({}, lambdaContext());
+  return emu.close({ closingQueueUrl: closingQueueUrl() }, lambdaContext());
 }
 
 /**

@@ -118,8 +118,14 @@ export interface Settings {
   readonly fanOutItems?: number;
   /** Ledger items per fan-out segment. @default the construct's */
   readonly segmentItems?: number;
-  /** The closing queue's URL. @default the one `createUsageTable` made */
-  readonly closingQueueUrl?: string;
+}
+
+let queueUrl: string | undefined;
+
+/** The closing queue `createUsageTable` made last (what the closer's schedule passes it in its event). */
+export function closingQueueUrl(): string {
+  if (!queueUrl) throw new Error('no closing queue: createUsageTable(client, settings, prefix, sqs) makes one');
+  return queueUrl;
 }
 
 /** Sets the handlers' environment (the names the construct sets) for a table. */
@@ -138,7 +144,6 @@ export function configure(tableName: string, settings: Settings = {}): void {
     [AGGREGATOR_ENV.LEDGER_KEYS]: String(settings.ledgerKeys ?? 64),
     [CLOSER_ENV.FAN_OUT_ITEMS]: String(settings.fanOutItems ?? FAN_OUT_ITEMS),
     [CLOSER_ENV.SEGMENT_ITEMS]: String(settings.segmentItems ?? SEGMENT_ITEMS),
-    [CLOSER_ENV.CLOSING_QUEUE_URL]: settings.closingQueueUrl ?? process.env[CLOSER_ENV.CLOSING_QUEUE_URL] ?? 'http://localhost/none',
     [USAGE_READER_ENV.LEDGER_KEYS]: String(settings.ledgerKeys ?? 64),
     [USAGE_READER_ENV.TABLE_NAME]: tableName,
     [USAGE_READER_ENV.WINDOW_GRANULARITY]: settings.granularity ?? 'HOUR',
@@ -151,9 +156,8 @@ export function configure(tableName: string, settings: Settings = {}): void {
 export async function createUsageTable(client: DynamoDBClient, settings: Settings = {}, prefix = 'usage', sqs?: SQSClient): Promise<string> {
   const name = `${prefix}-${process.pid}-${++tableCounter}`;
   await client.send(new CreateTableCommand({ TableName: name, ...usageTableSpec() }));
-  let closingQueueUrl = settings.closingQueueUrl;
-  if (sqs && !closingQueueUrl) closingQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-closing` }))).QueueUrl!;
-  configure(name, { ...settings, closingQueueUrl });
+  queueUrl = sqs ? (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-closing` }))).QueueUrl! : undefined;
+  configure(name, settings);
   return name;
 }
 
@@ -166,10 +170,10 @@ export interface QueuedClosingMessage {
 }
 
 /** Takes every message waiting in the closing queue (they stay invisible until `done` or their visibility timeout). */
-export async function receiveClosingMessages(sqs: SQSClient, queueUrl = process.env[CLOSER_ENV.CLOSING_QUEUE_URL]!): Promise<QueuedClosingMessage[]> {
+export async function receiveClosingMessages(sqs: SQSClient, url = closingQueueUrl()): Promise<QueuedClosingMessage[]> {
   const out: QueuedClosingMessage[] = [];
   for (;;) {
-    const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 900 }));
+    const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 900 }));
     if (!r.Messages?.length) return out;
     for (const m of r.Messages) {
       out.push({
@@ -190,7 +194,7 @@ export async function receiveClosingMessages(sqs: SQSClient, queueUrl = process.
           }],
         },
         done: async () => {
-          await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+          await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
         },
       });
     }

@@ -183,8 +183,16 @@ describe('defaults', () => {
       MemorySize: 1769,
       Timeout: 900,
       Runtime: 'nodejs24.x',
-      Environment: { Variables: Match.objectLike({ CLOSING_QUEUE_URL: { Ref: Match.stringLikeRegexp('^IngestorClosingQueue') }, WINDOW_GRANULARITY: 'HOUR' }) },
+      Environment: { Variables: Match.objectLike({ WINDOW_GRANULARITY: 'HOUR', EVENT_BUS_ARN: Match.anyValue() }) },
     });
+    // the closer learns the closing queue from its schedule's event (its environment names no queue: tools that run it outside AWS resolve it as before)
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({
+        Input: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('closingQueueUrl'), { Ref: Match.stringLikeRegexp('^IngestorClosingQueue') }])] },
+      })],
+    });
+    expect(JSON.stringify(template.findResources('AWS::Lambda::Function'))).not.toMatch(/IngestorClosingQueue/);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^IngestorClosingQueue'), 'Arn'] },
       FunctionName: { Ref: Match.stringLikeRegexp('^IngestorClosingWorker') },

@@ -90,10 +90,8 @@ export function jobOf(value: AttributeValue | undefined): ClosingJob | undefined
   };
 }
 
-/** What the fan-out needs besides the window settings. */
-export interface FanOutConfig extends ClosingConfig {
-  readonly queueUrl: string;
-}
+/** What the fan-out needs: the window settings. */
+export type FanOutConfig = ClosingConfig;
 
 /** The AWS clients of the fan-out. */
 export interface FanOutClients {
@@ -130,15 +128,15 @@ export async function sendClosingMessages(sqs: SQSClient, queueUrl: string, mess
 }
 
 /** The FOLD messages of segments. */
-export function foldMessages(job: ClosingJob, segments: readonly Segment[]): ClosingMessage[] {
+export function foldMessages(job: ClosingJob, segments: readonly Segment[], queueUrl: string): ClosingMessage[] {
   return segments.map((s) => ({
-    kind: 'FOLD', windowStart: job.windowStart, ledgerKeys: job.ledgerKeys, partitions: job.partitions, from: s.from, to: s.to,
+    kind: 'FOLD', queueUrl, windowStart: job.windowStart, ledgerKeys: job.ledgerKeys, partitions: job.partitions, from: s.from, to: s.to,
   }));
 }
 
-function partitionMessages(job: ClosingJob, kind: 'MERGE' | 'ANNOUNCE', partitions: readonly number[]): ClosingMessage[] {
+function partitionMessages(job: ClosingJob, kind: 'MERGE' | 'ANNOUNCE', partitions: readonly number[], queueUrl: string): ClosingMessage[] {
   return partitions.map((partition) => ({
-    kind, windowStart: job.windowStart, ledgerKeys: job.ledgerKeys, partitions: job.partitions, partition, groups: job.groups,
+    kind, queueUrl, windowStart: job.windowStart, ledgerKeys: job.ledgerKeys, partitions: job.partitions, partition, groups: job.groups,
   }));
 }
 
@@ -167,7 +165,7 @@ export class ClosingWork {
     const to = m.to!;
     const base = { kind: m.kind, windowStart } as const;
     if (await this.exists(jobPk(windowStart), segmentDoneSk(from, to))) {
-      return { ...base, skipped: true, advancedTo: await this.advanceIfFolded(windowStart) };
+      return { ...base, skipped: true, advancedTo: await this.advanceIfFolded(windowStart, m.queueUrl) };
     }
     const startMs = Date.parse(windowStart);
     const endMs = startMs + WINDOW_LENGTH_MS[this.config.granularity];
@@ -203,9 +201,9 @@ export class ClosingWork {
     let continued: Segment | undefined;
     if (prefix < to) {
       continued = { from: prefix, to };
-      await sendClosingMessages(this.clients.sqs, this.config.queueUrl, [{ ...m, from: prefix, to }]);
+      await sendClosingMessages(this.clients.sqs, m.queueUrl, [{ ...m, from: prefix, to }]);
     }
-    return { ...base, skipped: false, ledgerItemsRead: items, continued, advancedTo: await this.advanceIfFolded(windowStart) };
+    return { ...base, skipped: false, ledgerItemsRead: items, continued, advancedTo: await this.advanceIfFolded(windowStart, m.queueUrl) };
   }
 
   /** Writes a segment's partial pages, then (last) its done marker. */
@@ -255,7 +253,7 @@ export class ClosingWork {
   }
 
   /** Once the done segments tile every ledger key, moves the job to MERGE (one caller does) and queues the merges. */
-  public async advanceIfFolded(windowStart: string): Promise<string | undefined> {
+  public async advanceIfFolded(windowStart: string, queueUrl: string): Promise<string | undefined> {
     const job = await this.job(windowStart);
     if (!job || job.phase !== 'FOLD') return undefined;
     const done = await this.doneSegments(windowStart);
@@ -267,7 +265,7 @@ export class ClosingWork {
     const groups = job.partitions * Math.max(1, Math.ceil(largest / (job.partitions * TARGET_GROUP_BYTES)));
     const next: ClosingJob = { ...job, phase: 'MERGE', groups };
     if (!(await this.moveJob(job, next))) return undefined;
-    await sendClosingMessages(this.clients.sqs, this.config.queueUrl, partitionMessages(next, 'MERGE', [...Array(job.partitions).keys()]));
+    await sendClosingMessages(this.clients.sqs, queueUrl, partitionMessages(next, 'MERGE', [...Array(job.partitions).keys()], queueUrl));
     return 'MERGE';
   }
 
@@ -278,7 +276,7 @@ export class ClosingWork {
     const groups = m.groups!;
     const base = { kind: m.kind, windowStart } as const;
     if (await this.exists(jobPk(windowStart), partitionMarkerSk('merged', partition))) {
-      return { ...base, skipped: true, advancedTo: await this.advanceIfMerged(windowStart) };
+      return { ...base, skipped: true, advancedTo: await this.advanceIfMerged(windowStart, m.queueUrl) };
     }
     const done = await this.doneSegments(windowStart);
     const tiles = tiling(done, m.ledgerKeys);
@@ -317,11 +315,11 @@ export class ClosingWork {
         [TABLE_KEYS.timeToLive]: { N: String(Math.floor(Date.now() / 1000) + JOB_ITEMS_RETENTION_SECONDS) },
       },
     }));
-    return { ...base, skipped: false, windows: totals.size, advancedTo: await this.advanceIfMerged(windowStart) };
+    return { ...base, skipped: false, windows: totals.size, advancedTo: await this.advanceIfMerged(windowStart, m.queueUrl) };
   }
 
   /** Once every partition is merged: writes the index item (the window start becomes readable), moves to ANNOUNCE and queues the announcements. */
-  public async advanceIfMerged(windowStart: string): Promise<string | undefined> {
+  public async advanceIfMerged(windowStart: string, queueUrl: string): Promise<string | undefined> {
     const job = await this.job(windowStart);
     if (!job || job.phase !== 'MERGE') return undefined;
     let windows = 0;
@@ -335,7 +333,7 @@ export class ClosingWork {
     await putClosedIndex(this.clients.db, this.config, windowStart, job.groups!, windows, new Date(Date.now()).toISOString());
     const next: ClosingJob = { ...job, phase: 'ANNOUNCE' };
     if (!(await this.moveJob(job, next))) return undefined;
-    await sendClosingMessages(this.clients.sqs, this.config.queueUrl, partitionMessages(next, 'ANNOUNCE', [...Array(job.partitions).keys()]));
+    await sendClosingMessages(this.clients.sqs, queueUrl, partitionMessages(next, 'ANNOUNCE', [...Array(job.partitions).keys()], queueUrl));
     return 'ANNOUNCE';
   }
 
@@ -406,20 +404,20 @@ export class ClosingWork {
    * or moves it on when its phase is complete. Handling a message twice is
    * harmless, so it may resend work that is merely slow.
    */
-  public async tend(job: ClosingJob): Promise<void> {
+  public async tend(job: ClosingJob, queueUrl: string): Promise<void> {
     if (job.phase === 'FOLD') {
-      if (await this.advanceIfFolded(job.windowStart)) return;
+      if (await this.advanceIfFolded(job.windowStart, queueUrl)) return;
       const missing = splitSegments(uncovered(await this.doneSegments(job.windowStart), job.ledgerKeys), job.segmentSize);
-      await sendClosingMessages(this.clients.sqs, this.config.queueUrl, foldMessages(job, missing));
+      await sendClosingMessages(this.clients.sqs, queueUrl, foldMessages(job, missing, queueUrl));
       return;
     }
     const kind = job.phase === 'MERGE' ? 'merged' : 'announced';
-    const moved = job.phase === 'MERGE' ? await this.advanceIfMerged(job.windowStart) : await this.finishIfAnnounced(job.windowStart);
+    const moved = job.phase === 'MERGE' ? await this.advanceIfMerged(job.windowStart, queueUrl) : await this.finishIfAnnounced(job.windowStart);
     if (moved) return;
     const have = new Set<number>();
     for await (const item of this.markers(job.windowStart, JOB_MARKERS[kind])) have.add(Number(item[TABLE_KEYS.sortKey].S!.slice(2)));
     const missing = [...Array(job.partitions).keys()].filter((p) => !have.has(p));
-    await sendClosingMessages(this.clients.sqs, this.config.queueUrl, partitionMessages(job, job.phase, missing));
+    await sendClosingMessages(this.clients.sqs, queueUrl, partitionMessages(job, job.phase, missing, queueUrl));
   }
 
   /** The job of the window start from the closer state, if it is that window start's. */
