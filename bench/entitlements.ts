@@ -96,7 +96,8 @@ async function writeUnits(): Promise<void> {
         }
         const feed = await LedgerFeed.open(moto.endpoint, new DynamoDBClient({ endpoint: moto.endpoint }), world, s);
         for (let i = 0; i < usage.length; i += 100) {
-          await aggregate(kinesisEvent(usage.slice(i, i + 100).map((u) => kinesisRecord({ data: usageJson(u), partitionKey: u.tenantId }))), lambdaContext());
+          const records = usage.slice(i, i + 100).map((u) => kinesisRecord({ data: usageJson(u), partitionKey: u.tenantId }));
+          await aggregate(kinesisEvent(records), lambdaContext());
         }
         proxy.clear();
         for (const batch of await feed.batches({ batchSize: perBatch })) await consume(batch);
@@ -173,8 +174,7 @@ async function authorizer(): Promise<void> {
   await DynamoDBDocumentClient.from(client).send(new PutCommand({ TableName: world.entitlementsTable, Item: { ...accessKey('acme'), tenantId: 'acme', status: 'ACTIVE' } }));
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const server = http.createServer((req, res) => {
-    if (req.url === '/.well-known/jwks.json') res.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k', use: 'sig' }] }));
-    else {
+    if (req.url === '/.well-known/jwks.json') {res.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k', use: 'sig' }] }));} else {
       res.statusCode = 404;
       res.end();
     }

@@ -3,6 +3,7 @@
  *
  *   npx projen bench:ingest                      # cost: three distributions, ours beside sbt-aws's aggregator
  *   BENCH_MODE=capacity npx projen bench:ingest  # capacity model: writes per partition key per second
+ *   BENCH_MODE=scale npx projen bench:ingest     # closing at scale: fold and merge rates, closing lag (bench/closing-scale.ts)
  *
  * Cost mode. For each of three distributions of 20,000 usage records (1,000
  * tenants x 10 metrics; 20 tenants x 5 metrics; one hot tenant-metric), 5% of
@@ -30,7 +31,9 @@
  * the closer's fold reads ledger items.
  *
  * Environment: BENCH_RECORDS (20000), BENCH_BATCH (100), BENCH_DISTRIBUTIONS
- * (spread,few,hot), BENCH_SECONDS (capacity mode, 4).
+ * (spread,few,hot), BENCH_SECONDS (capacity mode, 4), BENCH_SBT_AWS (`0` leaves
+ * sbt-aws's aggregator out of the cost mode: it needs npm and PyPI, and its
+ * figures do not depend on this library).
  */
 import { execFile, execFileSync } from 'child_process';
 import { createHash } from 'crypto';
@@ -40,7 +43,8 @@ import { performance } from 'perf_hooks';
 import { promisify } from 'util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamRecord } from 'aws-lambda';
-import { LEDGER_SHARDS } from '../src/ingestor/layout';
+import { scaleMode } from './closing-scale';
+import { DEFAULT_LEDGER_KEYS as LEDGER_SHARDS } from '../src/ingestor/layout';
 import { LedgerFold, paginate, PageEntry } from '../src/ingestor/shared.lambda/ledger';
 import { addDecimals } from '../src/shared.lambda/decimal';
 import {
@@ -289,19 +293,20 @@ async function runSbtAws(
 async function costMode(): Promise<void> {
   const only = process.env.BENCH_DISTRIBUTIONS?.split(',');
   const distributions = DISTRIBUTIONS.filter((d) => !only || only.includes(d.name));
-  const sbt = installSbtAws();
+  const withSbtAws = process.env.BENCH_SBT_AWS !== '0';
+  const sbt = withSbtAws ? installSbtAws() : undefined;
   const moto = await startMoto();
   const proxy = await startRecordingProxy(moto.endpoint);
   Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_SERVICE_NAME: 'bench', POWERTOOLS_METRICS_NAMESPACE: 'Bench' });
   const client = new DynamoDBClient({ endpoint: proxy.endpoint });
-  const results: Record<string, { ours: Figures; sbtAws: Figures }> = {};
+  const results: Record<string, { ours: Figures; sbtAws?: Figures }> = {};
   try {
     for (const d of distributions) {
       const { sent, distinct } = syntheticRecords(d);
       console.log(`\n== ${d.label}: ${fmt(sent.length)} records (${fmt(distinct)} distinct, ${fmt(sent.length - distinct)} resends), batches of ${BATCH}, `
         + 'arriving over 2 hours, hourly windows, lateness 1 h');
       const ours = await runOurs(d, sent, proxy, client);
-      const sbtAws = await runSbtAws(d, sent, sbt, moto.endpoint, proxy, client);
+      const sbtAws = sbt ? await runSbtAws(d, sent, sbt, moto.endpoint, proxy, client) : undefined;
       results[d.name] = { ours, sbtAws };
       console.log('  cdk-saas-billing UsageIngestor (ledger: one item per record; closer: one query per shard per window)');
       console.log(`    WRU per record (closing included): ${fmt(ours.wruPerRecord, 3)} (${fmt(ours.wru)} WRU)`);
@@ -311,6 +316,7 @@ async function costMode(): Promise<void> {
       console.log(`    drift:                             ${ours.drift}`);
       console.log(`    by request:                        ${JSON.stringify(ours.byOperation)}`);
       console.log(`    time on moto:                      ${fmt(ours.seconds, 1)} s`);
+      if (!sbtAws) continue;
       console.log(`  sbt-aws ${SBT_VERSION} FirehoseAggregator (UpdateItem ADD per record)`);
       console.log(`    WRU per record:                    ${fmt(sbtAws.wruPerRecord, 3)} (${fmt(sbtAws.wru)} WRU)`);
       console.log(`    DynamoDB requests / 1,000 records: ${fmt(sbtAws.requestsPer1000, 1)}`);
@@ -323,7 +329,7 @@ async function costMode(): Promise<void> {
     for (const d of distributions) {
       const { ours, sbtAws } = results[d.name];
       console.log(`| ${d.label} | ${fmt(ours.wruPerRecord, 3)} | ${fmt(ours.requestsPer1000, 1)} | ${fmt(ours.closingRru!, 1)} | ${ours.drift.split(' (')[0]} | `
-        + `${fmt(sbtAws.wruPerRecord, 3)} | ${fmt(sbtAws.requestsPer1000, 1)} |`);
+        + `${sbtAws ? fmt(sbtAws.wruPerRecord, 3) : '-'} | ${sbtAws ? fmt(sbtAws.requestsPer1000, 1) : '-'} |`);
     }
     fs.mkdirSync(OUT, { recursive: true });
     fs.writeFileSync(path.join(OUT, 'ingest-results.json'), JSON.stringify(results, null, 2));
@@ -439,7 +445,7 @@ async function capacityMode(): Promise<void> {
   await proxy.stop();
 }
 
-(process.env.BENCH_MODE === 'capacity' ? capacityMode() : costMode()).catch((e) => {
+(process.env.BENCH_MODE === 'capacity' ? capacityMode() : process.env.BENCH_MODE === 'scale' ? scaleMode() : costMode()).catch((e) => {
   console.error(e);
   process.exit(1);
 });

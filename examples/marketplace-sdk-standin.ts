@@ -41,7 +41,7 @@ class Command {
 }
 
 class JsonClient {
-  constructor(private readonly endpointVariable: string, readonly config: Input = {}) {}
+  constructor(readonly endpointVariable: string, readonly config: Input = {}) {}
 
   public async send(command: Command): Promise<Record<string, any>> {
     const endpoint = process.env[this.endpointVariable] ?? process.env.AWS_ENDPOINT_URL;

@@ -23,7 +23,8 @@ import { AttributeValue, BatchGetItemCommand, BatchWriteItemCommand, DynamoDBCli
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { AGGREGATOR_ENV, METRICS } from './ingestor-contract';
 import {
-  isoSeconds, LEDGER_ATTRIBUTES, ledgerPk, ledgerShardOf, ledgerSk, quarantinePk, quarantineSk, TABLE_KEYS, WINDOW_MARKERS_PK, windowOf,
+  isoSeconds, LEDGER_ATTRIBUTES, ledgerPk, ledgerShardOf, ledgerSk, quarantinePk, quarantineSk, TABLE_KEYS, WINDOW_MARKERS_PK, windowMarkerSk,
+  windowOf,
 } from './layout';
 import { forEachConcurrently } from './shared.lambda/ledger';
 import { windowSettingsFromEnv, WindowSettings } from './shared.lambda/settings';
@@ -35,8 +36,17 @@ import { numberEnv } from '../shared.lambda/env';
 import { logger } from '../shared.lambda/logger';
 import { withRetry } from '../shared.lambda/retry';
 
-/** Largest part of a record's data a quarantine item keeps (the item stays far below DynamoDB's 400 KB). */
-export const MAX_QUARANTINED_BYTES = 32_768;
+/**
+ * Largest `raw` a quarantine item keeps, in bytes of the stored string: the
+ * record's first 31 KB as UTF-8 text, or, for data that is not UTF-8, its
+ * first 23.25 KB as base64 (4 characters per 3 bytes: 31 KB too). The other
+ * attributes take at most about 1.3 KB (`detail` 500 characters, the Kinesis
+ * partition key 256, the tenant id 128, keys and names), so the item stays
+ * within 33 KB: 33 write units.
+ */
+export const MAX_QUARANTINED_BYTES = 31 * 1024;
+/** Bytes of data that is not UTF-8 kept (their base64 is `MAX_QUARANTINED_BYTES` long). */
+const MAX_QUARANTINED_BINARY_BYTES = (MAX_QUARANTINED_BYTES / 4) * 3;
 /** BatchWriteItem requests in flight at once per invocation. */
 const CONCURRENCY = 4;
 /** Attempts at items DynamoDB leaves unprocessed. */
@@ -49,6 +59,7 @@ const MARKED_WINDOWS = new Map<string, Set<number>>();
 interface Config extends WindowSettings {
   readonly maxClockSkewMs: number;
   readonly ledgerRetentionSeconds: number;
+  readonly ledgerKeys: number;
 }
 
 function configFromEnv(): Config {
@@ -56,6 +67,7 @@ function configFromEnv(): Config {
     ...windowSettingsFromEnv(),
     maxClockSkewMs: numberEnv(AGGREGATOR_ENV.MAX_CLOCK_SKEW_SECONDS, { min: 0, integer: true }) * 1000,
     ledgerRetentionSeconds: numberEnv(AGGREGATOR_ENV.LEDGER_RETENTION_SECONDS, { min: 0, integer: true }),
+    ledgerKeys: numberEnv(AGGREGATOR_ENV.LEDGER_KEYS, { min: 1, integer: true }),
   };
 }
 
@@ -121,20 +133,24 @@ class BatchRun {
   /**
    * Writes the marker of each window this execution environment has not
    * written into yet, before any record of it: the closer reads only windows
-   * with a marker. Idempotent Puts, about one per window per environment.
+   * with a marker. Idempotent Puts, about one per window per environment. A
+   * window that has reached `closesAt` gets no marker: its records are late
+   * (quarantined, never written), so a record of long ago costs the closer
+   * nothing.
    */
   private async markWindows(writes: readonly LedgerWrite[]): Promise<boolean> {
     const marked = MARKED_WINDOWS.get(this.config.tableName) ?? new Set<number>();
     MARKED_WINDOWS.set(this.config.tableName, marked);
     const fresh = new Map<number, number>();
-    for (const w of writes) if (!marked.has(w.windowStartMs)) fresh.set(w.windowStartMs, w.closesAtMs);
+    const now = Date.now();
+    for (const w of writes) if (!marked.has(w.windowStartMs) && now < w.closesAtMs) fresh.set(w.windowStartMs, w.closesAtMs);
     if (fresh.size === 0) return true;
     try {
       await batchWriteAll(this.client, this.config.tableName, [...fresh].map(([startMs, closesAtMs]) => ({
         PutRequest: {
           Item: {
             [TABLE_KEYS.partitionKey]: { S: WINDOW_MARKERS_PK },
-            [TABLE_KEYS.sortKey]: { S: isoSeconds(startMs) },
+            [TABLE_KEYS.sortKey]: { S: windowMarkerSk(isoSeconds(startMs), this.config.ledgerKeys) },
             [TABLE_KEYS.timeToLive]: { N: String(Math.floor(closesAtMs / 1000) + this.config.ledgerRetentionSeconds) },
           },
         },
@@ -152,7 +168,7 @@ class BatchRun {
     const isVoid = usage.kind === 'VOID';
     const recordId = isVoid ? usage.voids : usage.id;
     const item: Record<string, AttributeValue> = {
-      [TABLE_KEYS.partitionKey]: { S: ledgerPk(ledgerShardOf(usage.tenantId, recordId)) },
+      [TABLE_KEYS.partitionKey]: { S: ledgerPk(ledgerShardOf(usage.tenantId, recordId, this.config.ledgerKeys)) },
       [TABLE_KEYS.sortKey]: { S: ledgerSk(isoSeconds(startMs), usage.tenantId, recordId, isVoid) },
       [TABLE_KEYS.timeToLive]: { N: String(Math.floor(closesAtMs / 1000) + this.config.ledgerRetentionSeconds) },
     };
@@ -264,13 +280,13 @@ function quarantineItem(q: Quarantine, nowSec: number, retentionSeconds: number)
   } catch {
     text = undefined;
   }
-  const truncated = raw.length > MAX_QUARANTINED_BYTES;
+  const truncated = raw.length > (text !== undefined ? MAX_QUARANTINED_BYTES : MAX_QUARANTINED_BINARY_BYTES);
   let kept: string;
   if (text !== undefined) {
     // Cut on a character boundary: decode the first bytes leniently and drop a cut character.
     kept = truncated ? new TextDecoder('utf-8').decode(raw.subarray(0, MAX_QUARANTINED_BYTES)).replace(/\uFFFD$/, '') : text;
   } else {
-    kept = raw.subarray(0, MAX_QUARANTINED_BYTES).toString('base64');
+    kept = raw.subarray(0, MAX_QUARANTINED_BINARY_BYTES).toString('base64');
   }
   const item: Record<string, AttributeValue> = {
     [TABLE_KEYS.partitionKey]: { S: quarantinePk(arrivalMs, k.sequenceNumber) },

@@ -19,6 +19,8 @@ export const AGGREGATOR_ENV = {
   LEDGER_RETENTION_SECONDS: 'LEDGER_RETENTION_SECONDS',
   /** How long quarantined records are kept, in seconds. */
   QUARANTINE_RETENTION_SECONDS: 'QUARANTINE_RETENTION_SECONDS',
+  /** The number of ledger keys (`ledgerKeys`), fixed for the table's life. */
+  LEDGER_KEYS: 'LEDGER_KEYS',
 } as const;
 
 /** Environment of the closer function (it also reads the aggregator's window settings). */
@@ -31,7 +33,62 @@ export const CLOSER_ENV = {
   CLOSING_MARGIN_SECONDS: 'CLOSING_MARGIN_SECONDS',
   /** The ARN of the event bus `usageWindowClosed` events go to. */
   EVENT_BUS_ARN: 'EVENT_BUS_ARN',
+  LEDGER_KEYS: AGGREGATOR_ENV.LEDGER_KEYS,
+  LEDGER_RETENTION_SECONDS: AGGREGATOR_ENV.LEDGER_RETENTION_SECONDS,
+  /** Ledger items of a window start from which it is closed by the fan-out rather than in the closer's own run (0: always). */
+  FAN_OUT_ITEMS: 'CLOSING_FAN_OUT_ITEMS',
+  /** Ledger items one closing worker is given to fold (the fan-out's segment size). */
+  SEGMENT_ITEMS: 'CLOSING_SEGMENT_ITEMS',
 } as const;
+
+/** Environment of the closing workers (the closer's, less the fan-out thresholds). */
+export const CLOSING_WORKER_ENV = {
+  TABLE_NAME: CLOSER_ENV.TABLE_NAME,
+  WINDOW_GRANULARITY: CLOSER_ENV.WINDOW_GRANULARITY,
+  ALLOWED_LATENESS_SECONDS: CLOSER_ENV.ALLOWED_LATENESS_SECONDS,
+  QUARANTINE_RETENTION_SECONDS: CLOSER_ENV.QUARANTINE_RETENTION_SECONDS,
+  EVENT_BUS_ARN: CLOSER_ENV.EVENT_BUS_ARN,
+} as const;
+
+/**
+ * The event the closer's schedule sends it: the closing queue's URL (in the
+ * event, not the environment, so that a function's environment stays free of
+ * the queue for tools that run the closer outside AWS; the closer needs it only
+ * to fan a window start out, and every closing message carries it on).
+ */
+export interface CloserEvent {
+  readonly closingQueueUrl?: string;
+}
+
+/**
+ * A message of the closing queue: one piece of the fan-out's work on one
+ * window start. Every piece can be done twice (a redelivered message, a
+ * retried worker) without changing what it wrote.
+ *
+ * - `FOLD`: fold ledger keys `[from, to)` of the window start into a partial
+ *   (per merge partition) and mark the segment done;
+ * - `MERGE`: merge partition `partition` of every done segment (each ledger key
+ *   exactly once) into the closed pages of its tenant groups;
+ * - `ANNOUNCE`: put the `usageWindowClosed` events of the partition's windows.
+ */
+export interface ClosingMessage {
+  readonly kind: 'FOLD' | 'MERGE' | 'ANNOUNCE';
+  /** The closing queue (where the work that follows goes). */
+  readonly queueUrl: string;
+  /** ISO-8601, to the second. */
+  readonly windowStart: string;
+  /** The job's ledger key count (every key a record of the window start can be in). */
+  readonly ledgerKeys: number;
+  /** The job's number of merge partitions. */
+  readonly partitions: number;
+  /** FOLD: the segment of ledger keys. */
+  readonly from?: number;
+  readonly to?: number;
+  /** MERGE, ANNOUNCE: the partition. */
+  readonly partition?: number;
+  /** MERGE, ANNOUNCE: the number of tenant groups of the closed pages (a multiple of `partitions`). */
+  readonly groups?: number;
+}
 
 /**
  * Environment a consumer of the usage read contract (`UsageReader.fromEnvironment`)
@@ -43,6 +100,8 @@ export const USAGE_READER_ENV = {
   WINDOW_GRANULARITY: 'USAGE_READER_WINDOW_GRANULARITY',
   ALLOWED_LATENESS_SECONDS: 'USAGE_READER_ALLOWED_LATENESS_SECONDS',
   MAX_CLOCK_SKEW_SECONDS: 'USAGE_READER_MAX_CLOCK_SKEW_SECONDS',
+  /** The ingestor's `ledgerKeys` (absent: 64). */
+  LEDGER_KEYS: 'USAGE_READER_LEDGER_KEYS',
 } as const;
 
 /**

@@ -9,16 +9,20 @@
  *
  * | item | pk | sk | written by |
  * |---|---|---|---|
- * | ledger record | `L#<shard 00-63>` | `<windowStart>#<tenantId>#<encoded id>` | aggregator, one per record |
+ * | ledger record | `L#<shard 00-(ledgerKeys-1)>` | `<windowStart>#<tenantId>#<encoded id>` | aggregator, one per record |
  * | ledger void | `L#<shard of the voided record>` | `<windowStart>#<tenantId>#<encoded voided id> V` | aggregator |
  * | closed window page | `CLOSED#<windowStart>#<tenant group, 4 digits>` | `<page, 4 digits>` | closer, once |
  * | closed window index | `CLOSED` | `<windowStart>` | closer, after the window's pages |
- * | window marker | `WINDOWS` | `<windowStart>` | aggregator, before its first write into a window |
- * | closer state | `STATE` | `CLOSER` | closer |
+ * | window marker | `WINDOWS` | `<windowStart>#<ledgerKeys>` | aggregator, before its first write into a window not closed yet |
+ * | closer state | `STATE` | `CLOSER` | closer (lease, progress, fan-out job), closing workers |
+ * | fan-out partial page | `PART#<windowStart>#<partition, 4 digits>` | `<from>-<to>#<page>` (ledger keys [from, to), 4 digits each) | closing worker |
+ * | fan-out segment done | `PART#<windowStart>` | `S#<from>-<to>` | closing worker, after the segment's pages |
+ * | fan-out partition merged / announced | `PART#<windowStart>` | `M#<partition>` / `A#<partition>` | closing worker |
  * | quarantine | `QUARANTINE#<YYYY-MM-DD>#<00-15>` | `<arrivalIso>#<shardId>#<sequenceNumber>` | aggregator, closer |
  *
- * The ledger shard is a hash of `[tenantId, id]`, so one hot tenant-metric
- * spreads evenly over the 64 shards, and a record's resend lands on the item it
+ * The ledger shard is a hash of `[tenantId, id]` modulo the number of ledger
+ * keys (`ledgerKeys`, 64 to 1,024, fixed for the table's life), so one hot
+ * tenant-metric spreads evenly over every key, and a record's resend lands on the item it
  * overwrites. The sort key starts with the window, so the closer reads a range
  * of windows from each shard with one query. Record ids are encoded (`%` as
  * `%%`, space as `%_`), so the ` V` suffix of a void follows its record's key
@@ -33,8 +37,14 @@ export const TABLE_KEYS = {
   timeToLive: 'expiresAt',
 } as const;
 
-/** Number of ledger partition keys (`L#00` to `L#63`). Fixed: changing it would move records between keys. */
-export const LEDGER_SHARDS = 64;
+/**
+ * Number of ledger partition keys (`L#00` to `L#63`) unless the construct's
+ * `ledgerKeys` says otherwise; also what a window marker without a count means
+ * (markers written before the count was a setting).
+ */
+export const DEFAULT_LEDGER_KEYS = 64;
+/** The range of `ledgerKeys`. */
+export const LEDGER_KEYS_RANGE = { min: 64, max: 1024 } as const;
 
 /** Attributes of ledger items besides the keys and `expiresAt`. */
 export const LEDGER_ATTRIBUTES = {
@@ -61,9 +71,9 @@ export function fnv1a(text: string): number {
   return h >>> 0;
 }
 
-/** The ledger shard of a record (and of the voids of it). */
-export function ledgerShardOf(tenantId: string, recordId: string): number {
-  return fnv1a(JSON.stringify([tenantId, recordId])) % LEDGER_SHARDS;
+/** The ledger shard of a record (and of the voids of it), among `keys` ledger keys. */
+export function ledgerShardOf(tenantId: string, recordId: string, keys: number = DEFAULT_LEDGER_KEYS): number {
+  return fnv1a(JSON.stringify([tenantId, recordId])) % keys;
 }
 
 /** The partition key of a ledger shard. */
@@ -143,16 +153,92 @@ export const CLOSED_ATTRIBUTES = {
 } as const;
 
 /**
- * Partition key of the window markers: sort key `<windowStart>`. An aggregator
- * writes a window's marker before its first ledger write into that window (once
- * per execution environment), so the closer reads only windows that have records.
+ * Partition key of the window markers: sort key `<windowStart>#<ledgerKeys>`.
+ * An aggregator writes a window's marker before its first ledger write into
+ * that window (once per execution environment), and only for a window not
+ * closed yet, so the closer reads only windows that have records. The count of
+ * ledger keys the aggregator hashed with is part of the key: were `ledgerKeys`
+ * ever changed, the closer would still read every key a record was written to.
  */
 export const WINDOW_MARKERS_PK = 'WINDOWS';
+
+/** The sort key of a window marker. */
+export function windowMarkerSk(windowStartIso: string, ledgerKeys: number): string {
+  return `${windowStartIso}#${ledgerKeys}`;
+}
+
+/** A window marker's window start (epoch ms) and ledger key count (`<windowStart>` alone: the 64 keys of old markers). */
+export function parseWindowMarkerSk(sk: string): { readonly startMs: number; readonly ledgerKeys: number } {
+  const [start, keys] = sk.split('#');
+  return { startMs: Date.parse(start), ledgerKeys: keys === undefined ? DEFAULT_LEDGER_KEYS : Number(keys) };
+}
 
 /** Key of the closer's state item; attribute `nextWindowStart` (epoch ms): every window before it is closed. */
 export const CLOSER_STATE_KEY = { pk: 'STATE', sk: 'CLOSER' } as const;
 /** The closer state's attribute. */
 export const NEXT_WINDOW_START = 'nextWindowStart';
+/** Other attributes of the closer state. */
+export const CLOSER_STATE = {
+  /** Until when (epoch ms) a closer run holds the lease: runs never overlap. */
+  leaseUntil: 'leaseUntil',
+  /** Which run holds the lease. */
+  leaseId: 'leaseId',
+  /** Ledger items of the last window start closed (how the next one is closed: in one run, or fanned out). */
+  ledgerItems: 'ledgerItems',
+  /** The window start being closed by the fan-out (a map, `ClosingJob`), while it runs. */
+  job: 'job',
+} as const;
+
+/** Prefix of the fan-out's partition keys. */
+export const PARTIAL_PK_PREFIX = 'PART#';
+
+const pad4 = (n: number) => String(n).padStart(4, '0');
+
+/** Partition key of the fan-out's bookkeeping of a window start (segments done, partitions merged and announced). */
+export function jobPk(windowStartIso: string): string {
+  return `${PARTIAL_PK_PREFIX}${windowStartIso}`;
+}
+
+/** Partition key of the partial pages of one merge partition of a window start. */
+export function partialPagesPk(windowStartIso: string, partition: number): string {
+  return `${PARTIAL_PK_PREFIX}${windowStartIso}#${pad4(partition)}`;
+}
+
+/** A segment of ledger keys `[from, to)` as written in sort keys. */
+export function segmentKey(from: number, to: number): string {
+  return `${pad4(from)}-${pad4(to)}`;
+}
+
+/** Parses `segmentKey`. */
+export function parseSegmentKey(key: string): { readonly from: number; readonly to: number } {
+  const [from, to] = key.split('-');
+  return { from: Number(from), to: Number(to) };
+}
+
+/** Sort key of a partial page: the segment it folds, and its page within the partition. */
+export function partialPageSk(from: number, to: number, page: number): string {
+  return `${segmentKey(from, to)}#${pad4(page)}`;
+}
+
+/** Sort key prefixes of the fan-out's markers under `jobPk`. */
+export const JOB_MARKERS = {
+  /** A segment's partial is complete: `S#<from>-<to>`. */
+  segment: 'S#',
+  /** A partition's closed pages are written: `M#<partition>`. */
+  merged: 'M#',
+  /** A partition's `usageWindowClosed` events are put: `A#<partition>`. */
+  announced: 'A#',
+} as const;
+
+/** Sort key of a segment's done marker. */
+export function segmentDoneSk(from: number, to: number): string {
+  return `${JOB_MARKERS.segment}${segmentKey(from, to)}`;
+}
+
+/** Sort key of a partition's merged or announced marker. */
+export function partitionMarkerSk(kind: 'merged' | 'announced', partition: number): string {
+  return `${JOB_MARKERS[kind]}${pad4(partition)}`;
+}
 
 /** Number of quarantine partition keys per day. */
 export const QUARANTINE_SPREAD = 16;

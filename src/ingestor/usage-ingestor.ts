@@ -1,4 +1,4 @@
-import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -7,15 +7,19 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { KinesisEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AggregatorFunction } from './aggregator-function';
+import { capacityProblems, CapacityProps, closingRunSeconds, FAN_OUT_ITEMS, SEGMENT_ITEMS } from './capacity';
 import { CloserFunction } from './closer-function';
+import { ClosingWorkerFunction } from './closing-worker-function';
 import { IDataIngestorAggregator, UsageClosingTimes, UsageReaderBinding } from './ingestor';
-import { AGGREGATOR_ENV, CLOSER_ENV, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS } from './ingestor-contract';
-import { TABLE_KEYS } from './layout';
+import {
+  AGGREGATOR_ENV, CLOSER_ENV, CloserEvent, METRIC_NAMESPACE, METRICS, USAGE_READER_ENV, WINDOW_CLOSED_EVENT, WINDOW_LENGTH_MS,
+} from './ingestor-contract';
+import { DEFAULT_LEDGER_KEYS, LEDGER_KEYS_RANGE, TABLE_KEYS } from './layout';
 import { ILedgerChangeFeed } from './ledger-change-feed';
 import { LedgerChangeFeed } from './ledger-changes';
 import { EventDefinition } from '../events/event-definition';
@@ -182,6 +186,37 @@ export interface UsageIngestorProps extends LibraryFunctionOptions {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Number of ledger keys (DynamoDB partition keys `L#00`...) the records are
+   * spread over, 64 to 1,024. Each key takes 1,000 write units a second, so
+   * the ledger carries about 800 records/s per key (64 keys: about 51,000
+   * records/s; 320: 250,000), and the closing fan-out splits a window start by
+   * ledger keys. Closing reads every key once per window start: do not size
+   * it far above your rate.
+   *
+   * **Fixed for the table's life**: set it before the first deploy. A record
+   * is written to the key its hash names among this many keys; were it
+   * changed, the closer would still find every record (window markers name the
+   * count they were written with) but a void sent across the change could miss
+   * its record (quarantined `VOID_UNMATCHED`), and open totals would miss the
+   * records of the keys no longer counted.
+   *
+   * @default 64
+   */
+  readonly ledgerKeys?: number;
+
+  /**
+   * The usage records per second you expect at peak. Optional: when given,
+   * synth warns where the other props (or a default quota of your account)
+   * cannot carry it, by the capacity model in docs/usage-ingestor.md: ledger
+   * keys, stream shards, the table's quota, Lambda concurrency, closing reads
+   * and closing lag. It also sizes `closingTimes.maxClosingDelay` for the
+   * fan-out's closing at that rate.
+   *
+   * @default - no check; `closingTimes` assumes a window start one closer run folds
+   */
+  readonly expectedRecordsPerSecond?: number;
 }
 
 /** How long ledger items are kept after their window's close (late duplicates are recognized meanwhile). */
@@ -192,6 +227,10 @@ const AGGREGATOR_TIMEOUT = Duration.minutes(1);
 const CLOSING_SKEW_ALLOWANCE = Duration.minutes(1);
 /** The closer's longest run. */
 const CLOSER_TIMEOUT = Duration.minutes(10);
+/** A closing worker's longest run (Lambda's most). */
+const WORKER_TIMEOUT = Duration.minutes(15);
+/** Deliveries of a closing message before it goes to the closing dead-letter queue. */
+const CLOSING_RECEIVE_COUNT = 5;
 
 /**
  * A usage ingestor: usage records in, each window's exact totals out.
@@ -231,12 +270,19 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
   public readonly windowClosedEvent: EventDefinition;
 
   private changeFeed?: LedgerChangeFeed;
+  /** The queue of the closing fan-out's work (segments to fold, partitions to merge and announce). */
+  public readonly closingQueue: sqs.IQueue;
+  /** The function that does the closing fan-out's work. */
+  public readonly closingWorkerFunction: lambda.IFunction;
+  /** The number of ledger keys, fixed for the table's life. */
+  public readonly ledgerKeys: number;
 
   private readonly serviceName: string;
   private readonly table: dynamodb.Table;
   private readonly fn: lambda.Function;
   private readonly closer: lambda.Function;
   private readonly queue: sqs.Queue;
+  private readonly closingDlq: sqs.Queue;
   private readonly allowedLateness: Duration;
   private readonly maxClockSkew: Duration;
 
@@ -244,34 +290,72 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
     super(scope, id);
     validate(this, props);
 
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const streamMode = props.streamMode ?? kinesis.StreamMode.ON_DEMAND;
     this.windowGranularity = props.windowGranularity ?? WindowGranularity.HOUR;
     this.allowedLateness = props.allowedLateness ?? Duration.minutes(15);
     this.maxClockSkew = props.maxClockSkew ?? Duration.minutes(5);
+    this.ledgerKeys = props.ledgerKeys ?? DEFAULT_LEDGER_KEYS;
     this.windowClosedEvent = { source: WINDOW_CLOSED_EVENT.source, detailType: WINDOW_CLOSED_EVENT.detailType };
     this.metricNamespace = METRIC_NAMESPACE;
     this.serviceName = Names.uniqueResourceName(this, { maxLength: 64 });
+    this.encryptionKey = props.encryptionKey;
 
+    this.dataStream = this.createStream(props);
+    this.table = this.createTable(props);
+    this.aggregateTable = this.table;
+    this.queue = this.createDeadLetterQueue('DeadLetterQueue',
+      'This queue is itself the dead-letter queue (on-failure destination) of the event source mapping.');
+    this.deadLetterQueue = this.queue;
+    this.fn = this.createAggregator(props);
+    this.aggregatorFunction = this.fn;
+    this.closingDlq = this.createDeadLetterQueue('ClosingDeadLetterQueue',
+      'This queue is itself the dead-letter queue of the closing queue.');
+    const closing = this.createClosing(props);
+    this.closer = closing.closer;
+    this.closerFunction = closing.closer;
+    this.closingQueue = closing.queue;
+    this.closingWorkerFunction = closing.worker;
+    this.closingTimes = closing.times;
+    this.alarms = this.createAlarms(props);
+    this.acknowledgeKeyFindings([this.fn, this.closer, closing.worker]);
+    this.checkCapacity(props);
+  }
+
+  private get powertools(): Record<string, string> {
+    return { POWERTOOLS_SERVICE_NAME: this.serviceName, POWERTOOLS_METRICS_NAMESPACE: this.metricNamespace };
+  }
+
+  /** What the aggregator, the closer and the workers all read. */
+  private get windowSettings(): Record<string, string> {
+    return {
+      [AGGREGATOR_ENV.WINDOW_GRANULARITY]: this.windowGranularity,
+      [AGGREGATOR_ENV.ALLOWED_LATENESS_SECONDS]: String(this.allowedLateness.toSeconds()),
+      [AGGREGATOR_ENV.QUARANTINE_RETENTION_SECONDS]: String(QUARANTINE_RETENTION.toSeconds()),
+      [AGGREGATOR_ENV.TABLE_NAME]: this.table.tableName,
+    };
+  }
+
+  private createStream(props: UsageIngestorProps): kinesis.Stream {
+    const streamMode = props.streamMode ?? kinesis.StreamMode.ON_DEMAND;
     const key = props.encryptionKey;
-    this.encryptionKey = key;
-
     const stream = new kinesis.Stream(this, 'DataStream', {
       streamMode,
       shardCount: streamMode === kinesis.StreamMode.PROVISIONED ? props.shardCount ?? 1 : undefined,
       retentionPeriod: props.retentionPeriod ?? Duration.hours(24),
       encryption: key ? kinesis.StreamEncryption.KMS : kinesis.StreamEncryption.MANAGED,
       encryptionKey: key,
-      removalPolicy,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
-    this.dataStream = stream;
     if (key) {
       acknowledgeNag(stream, 'AwsSolutions-KDS3',
         'The user passed encryptionKey: a customer-managed key was asked for on purpose (without one the stream uses aws/kinesis).');
     }
+    return stream;
+  }
 
+  private createTable(props: UsageIngestorProps): dynamodb.Table {
+    const key = props.encryptionKey;
     // No index: the ledger, the closed windows and the quarantine are all read by key.
-    this.table = new dynamodb.Table(this, 'AggregateTable', {
+    return new dynamodb.Table(this, 'AggregateTable', {
       partitionKey: { name: TABLE_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: TABLE_KEYS.sortKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -279,48 +363,42 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       encryption: key ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
       encryptionKey: key,
       timeToLiveAttribute: TABLE_KEYS.timeToLive,
-      removalPolicy,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
-    this.aggregateTable = this.table;
+  }
 
-    this.queue = new sqs.Queue(this, 'DeadLetterQueue', {
+  private createDeadLetterQueue(id: string, reason: string): sqs.Queue {
+    const key = this.encryptionKey;
+    const queue = new sqs.Queue(this, id, {
       encryption: key ? sqs.QueueEncryption.KMS : sqs.QueueEncryption.SQS_MANAGED,
       encryptionMasterKey: key,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    this.deadLetterQueue = this.queue;
-    acknowledgeNag(this.queue, 'AwsSolutions-SQS3',
-      'This queue is itself the dead-letter queue (on-failure destination) of the event source mapping.');
+    acknowledgeNag(queue, 'AwsSolutions-SQS3', reason);
+    return queue;
+  }
 
-    const powertools = { POWERTOOLS_SERVICE_NAME: this.serviceName, POWERTOOLS_METRICS_NAMESPACE: this.metricNamespace };
-    const windowSettings = {
-      [AGGREGATOR_ENV.WINDOW_GRANULARITY]: this.windowGranularity,
-      [AGGREGATOR_ENV.ALLOWED_LATENESS_SECONDS]: String(this.allowedLateness.toSeconds()),
-      [AGGREGATOR_ENV.QUARANTINE_RETENTION_SECONDS]: String(QUARANTINE_RETENTION.toSeconds()),
-      [AGGREGATOR_ENV.TABLE_NAME]: this.table.tableName,
-    };
-
-    this.fn = createHandlerFunction(this, 'Aggregator', AggregatorFunction, {
+  private createAggregator(props: UsageIngestorProps): lambda.Function {
+    const fn = createHandlerFunction(this, 'Aggregator', AggregatorFunction, {
       description: 'cdk-saas-billing usage ingestor: writes each usage record of the data stream once into the usage ledger',
       timeout: AGGREGATOR_TIMEOUT,
       memorySize: 512,
       logRetention: props.logRetention,
-      removalPolicy,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
       runtime: props.runtime,
       environment: {
-        ...windowSettings,
+        ...this.windowSettings,
         [AGGREGATOR_ENV.MAX_CLOCK_SKEW_SECONDS]: String(this.maxClockSkew.toSeconds()),
         [AGGREGATOR_ENV.LEDGER_RETENTION_SECONDS]: String(LEDGER_RETENTION.toSeconds()),
-        ...powertools,
+        [AGGREGATOR_ENV.LEDGER_KEYS]: String(this.ledgerKeys),
+        ...this.powertools,
       },
     });
-    this.aggregatorFunction = this.fn;
-    this.table.grant(this.fn, 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem');
-    key?.grantEncryptDecrypt(this.fn);
-
-    this.fn.addEventSource(
-      new KinesisEventSource(stream, {
+    this.table.grant(fn, 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem');
+    this.encryptionKey?.grantEncryptDecrypt(fn);
+    fn.addEventSource(
+      new KinesisEventSource(this.dataStream, {
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,
         batchSize: props.batchSize ?? 100,
         maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(2),
@@ -332,16 +410,35 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
         onFailure: new SqsDlq(this.queue),
       }),
     );
+    return fn;
+  }
 
+  /**
+   * The closer (on a schedule: closes what one run can, hands larger window
+   * starts to the fan-out), the closing queue and the closing workers.
+   */
+  private createClosing(props: UsageIngestorProps) {
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const closingInterval = props.closingInterval ?? Duration.minutes(5);
     const closingMargin = AGGREGATOR_TIMEOUT.plus(CLOSING_SKEW_ALLOWANCE);
-    this.closingTimes = {
-      windowSeconds: WINDOW_LENGTH_MS[this.windowGranularity] / 1000,
-      maxClosingDelay: this.allowedLateness.plus(closingMargin).plus(closingInterval).plus(CLOSER_TIMEOUT),
-    };
     const eventBus = props.eventBus ?? events.EventBus.fromEventBusArn(this, 'DefaultEventBus',
       Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }));
-    this.closer = createHandlerFunction(this, 'Closer', CloserFunction, {
+
+    // A message is delivered again once a worker's longest run has passed without its deletion.
+    const queue = new sqs.Queue(this, 'ClosingQueue', {
+      encryption: this.encryptionKey ? sqs.QueueEncryption.KMS : sqs.QueueEncryption.SQS_MANAGED,
+      encryptionMasterKey: this.encryptionKey,
+      enforceSSL: true,
+      visibilityTimeout: WORKER_TIMEOUT.plus(Duration.minutes(1)),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.closingDlq, maxReceiveCount: CLOSING_RECEIVE_COUNT },
+    });
+    const closingEnv = {
+      ...this.windowSettings,
+      [CLOSER_ENV.EVENT_BUS_ARN]: eventBus.eventBusArn,
+    };
+
+    const closer = createHandlerFunction(this, 'Closer', CloserFunction, {
       description: 'cdk-saas-billing usage ingestor: closes usage windows for good and announces each on the event bus',
       timeout: CLOSER_TIMEOUT,
       memorySize: 1024,
@@ -349,23 +446,62 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       removalPolicy,
       runtime: props.runtime,
       environment: {
-        ...windowSettings,
+        ...closingEnv,
         [CLOSER_ENV.CLOSING_MARGIN_SECONDS]: String(closingMargin.toSeconds()),
-        [CLOSER_ENV.EVENT_BUS_ARN]: eventBus.eventBusArn,
-        ...powertools,
+        [CLOSER_ENV.LEDGER_KEYS]: String(this.ledgerKeys),
+        [CLOSER_ENV.LEDGER_RETENTION_SECONDS]: String(LEDGER_RETENTION.toSeconds()),
+        [CLOSER_ENV.FAN_OUT_ITEMS]: String(FAN_OUT_ITEMS),
+        [CLOSER_ENV.SEGMENT_ITEMS]: String(SEGMENT_ITEMS),
+        ...this.powertools,
       },
     });
-    this.closerFunction = this.closer;
-    this.table.grant(this.closer, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem');
-    key?.grantEncryptDecrypt(this.closer);
-    eventBus.grantPutEventsTo(this.closer);
+    this.table.grant(closer, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem');
+    this.encryptionKey?.grantEncryptDecrypt(closer);
+    eventBus.grantPutEventsTo(closer);
+    queue.grantSendMessages(closer);
     new events.Rule(this, 'CloserSchedule', {
       description: `Runs the usage closer of ${this.node.path}`,
       schedule: events.Schedule.rate(closingInterval),
       // A failed run is not retried by Lambda's async queue: the next scheduled run redoes it (closing is idempotent).
-      targets: [new targets.LambdaFunction(this.closer, { retryAttempts: 0 })],
+      // The event carries the closing queue's URL (what the closer needs to fan a window start out).
+      targets: [new targets.LambdaFunction(closer, {
+        retryAttempts: 0,
+        event: events.RuleTargetInput.fromObject({ closingQueueUrl: queue.queueUrl } satisfies CloserEvent),
+      })],
     });
 
+    const worker = createHandlerFunction(this, 'ClosingWorker', ClosingWorkerFunction, {
+      description: 'cdk-saas-billing usage ingestor: folds, merges and announces the windows of a window start too large for one closer run',
+      timeout: WORKER_TIMEOUT,
+      // 1,769 MB: a whole vCPU (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html)
+      memorySize: 1769,
+      logRetention: props.logRetention,
+      removalPolicy,
+      runtime: props.runtime,
+      environment: { ...closingEnv, ...this.powertools },
+    });
+    this.table.grant(worker, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem');
+    this.encryptionKey?.grantEncryptDecrypt(worker);
+    eventBus.grantPutEventsTo(worker);
+    queue.grantSendMessages(worker);
+    // No maximum concurrency: the work in flight is bounded by the job's messages (a segment per ledger key at
+    // most, 256 partitions), and without it Lambda may poll an idle queue with 2 pollers instead of 5
+    // (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html): the fan-out at rest costs only these polls.
+    worker.addEventSource(new SqsEventSource(queue, { batchSize: 1 }));
+
+    // The longest a closing run takes once the closer starts it: one closer run, or the
+    // fan-out's modeled time at the declared rate when that is longer.
+    const modeled = props.expectedRecordsPerSecond !== undefined && !Token.isUnresolved(props.expectedRecordsPerSecond)
+      ? Duration.minutes(Math.ceil(closingRunSeconds(this.capacityProps(props)) / 60)) : Duration.minutes(0);
+    const run = modeled.toMinutes() > CLOSER_TIMEOUT.toMinutes() ? modeled : CLOSER_TIMEOUT;
+    const times: UsageClosingTimes = {
+      windowSeconds: WINDOW_LENGTH_MS[this.windowGranularity] / 1000,
+      maxClosingDelay: this.allowedLateness.plus(closingMargin).plus(closingInterval).plus(run),
+    };
+    return { closer, queue, worker, times };
+  }
+
+  private createAlarms(props: UsageIngestorProps): cloudwatch.Alarm[] {
     const alarms = new AlarmSet(this, props.alarmActions);
     alarms.add('IteratorAgeAlarm', this.metricIteratorAge(), {
       description: 'the usage aggregator lags behind its data stream',
@@ -384,15 +520,43 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       description: 'usage windows are not closed 30 minutes after they could be: the usage push waits for them',
       threshold: Duration.minutes(30).toSeconds(),
     });
-    this.alarms = alarms.alarms;
+    alarms.add('ClosingDeadLetterQueueAlarm', this.metricClosingDeadLetterQueueDepth(), {
+      description: 'closing work failed 5 times (see the closing worker\'s log); the closer sends missing work again after 20 minutes, '
+        + 'or redrive the closing dead-letter queue',
+    });
+    return alarms.alarms;
+  }
 
-    if (key) {
-      for (const fn of [this.fn, this.closer]) {
-        for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
-          acknowledgeNag(fn.role!, `AwsSolutions-IAM5[Action::${action}]`,
-            `CDK's grantEncryptDecrypt on the single key given as encryptionKey; ${action} is scoped to that key's ARN.`);
-        }
+  private acknowledgeKeyFindings(functions: lambda.Function[]): void {
+    if (!this.encryptionKey) return;
+    for (const fn of functions) {
+      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+        acknowledgeNag(fn.role!, `AwsSolutions-IAM5[Action::${action}]`,
+          `CDK's grantEncryptDecrypt on the single key given as encryptionKey; ${action} is scoped to that key's ARN.`);
       }
+    }
+  }
+
+  private capacityProps(props: UsageIngestorProps): CapacityProps {
+    const provisioned = (props.streamMode ?? kinesis.StreamMode.ON_DEMAND) === kinesis.StreamMode.PROVISIONED;
+    return {
+      recordsPerSecond: props.expectedRecordsPerSecond!,
+      granularity: this.windowGranularity,
+      ledgerKeys: this.ledgerKeys,
+      shardCount: provisioned ? props.shardCount ?? 1 : undefined,
+      parallelizationFactor: props.parallelizationFactor ?? 1,
+      batchSize: props.batchSize ?? 100,
+      closingIntervalSeconds: (props.closingInterval ?? Duration.minutes(5)).toSeconds(),
+    };
+  }
+
+  /** Warns, at synth, where the props cannot carry `expectedRecordsPerSecond` (by the capacity model). */
+  private checkCapacity(props: UsageIngestorProps): void {
+    const rate = props.expectedRecordsPerSecond;
+    const numbers = [rate, props.ledgerKeys, props.shardCount, props.parallelizationFactor, props.batchSize];
+    if (rate === undefined || numbers.some((n) => Token.isUnresolved(n))) return;
+    for (const problem of capacityProblems(this.capacityProps(props))) {
+      Annotations.of(this).addWarningV2(`cdk-saas-billing:usageIngestorCapacity.${problem.id}`, `expectedRecordsPerSecond ${rate}: ${problem.message}`);
     }
   }
 
@@ -425,6 +589,8 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
       [USAGE_READER_ENV.WINDOW_GRANULARITY]: this.windowGranularity,
       [USAGE_READER_ENV.ALLOWED_LATENESS_SECONDS]: String(this.allowedLateness.toSeconds()),
       [USAGE_READER_ENV.MAX_CLOCK_SKEW_SECONDS]: String(this.maxClockSkew.toSeconds()),
+      // Set only for a count other than the reader's default, 64: bindings of ingestors before the setting stay as they were.
+      ...(this.ledgerKeys !== DEFAULT_LEDGER_KEYS ? { [USAGE_READER_ENV.LEDGER_KEYS]: String(this.ledgerKeys) } : {}),
     };
     this.table.grant(consumer, 'dynamodb:Query', 'dynamodb:GetItem');
     this.encryptionKey?.grantDecrypt(consumer);
@@ -454,6 +620,13 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
    */
   public metricDeadLetterQueueDepth(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return queueDepthMetric(this.queue, props);
+  }
+
+  /**
+   * Messages waiting in the closing dead-letter queue: closing work that failed 5 times (maximum over 1 minute).
+   */
+  public metricClosingDeadLetterQueueDepth(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return queueDepthMetric(this.closingDlq, props);
   }
 
   /**
@@ -546,6 +719,10 @@ function validate(scope: Construct, props: UsageIngestorProps): void {
   v.durationRange('closingInterval', props.closingInterval, Duration.minutes(1), Duration.hours(1), { whole: 'minutes' });
   v.durationRange('iteratorAgeAlarmThreshold', props.iteratorAgeAlarmThreshold, Duration.seconds(1), Duration.days(7),
     'use e.g. Duration.minutes(5)');
+  v.range('ledgerKeys', props.ledgerKeys, LEDGER_KEYS_RANGE.min, LEDGER_KEYS_RANGE.max, {
+    fix: 'give about expectedRecordsPerSecond / 800 keys, at least 64 (fixed for the table\'s life)',
+  });
+  v.range('expectedRecordsPerSecond', props.expectedRecordsPerSecond, 1, 10_000_000, { fix: 'give your peak rate of usage records per second' });
   validateRuntime(v, props.runtime);
   v.throwIfInvalid();
 }

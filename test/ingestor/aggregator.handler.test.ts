@@ -9,7 +9,7 @@ import { Duration } from 'aws-cdk-lib';
 import type { KinesisStreamRecord } from 'aws-lambda';
 import {
   closedWindows, CLOSING_MARGIN_SECONDS, createUsageTable, DAY, driftOf, Emulator, HOUR, kinesisEvent, kinesisRecord, lambdaContext, readTable,
-  startEmulator, TestClock, toRecords, truthOf, Usage, usageJson,
+  scanAll, startEmulator, TestClock, toRecords, truthOf, Usage, usageJson,
 } from './support';
 
 /** The start of an hour, fixed so that every run sees the same windows. */
@@ -323,7 +323,7 @@ describe('no record fails its batch', () => {
     expect({ drift: f.countDrift, lost: f.lost }).toEqual({ drift: 0, lost: 0 });
   });
 
-  test('a 700 KB record keeps 32 KB in the quarantine, cut on a character boundary, and says so', async () => {
+  test('a 700 KB record keeps 31 KB in the quarantine, cut on a character boundary, and says so', async () => {
     // GIVEN a record of 700 KB of multi-byte characters
     const data = JSON.stringify({ id: 'big', tenantId: 't', metric: 'm', value: 1, timestamp: T0, note: 'é'.repeat(350 * 1024) });
 
@@ -339,8 +339,28 @@ describe('no record fails its batch', () => {
     const q = (await readTable(emu.client, table)).quarantine[0];
     expect(q.rawTruncated.BOOL).toBe(true);
     expect(Number(q.rawBytes.N)).toBe(Buffer.byteLength(data, 'utf8') + 2);
-    expect(Buffer.byteLength(q.raw.S!, 'utf8')).toBeLessThanOrEqual(32_768);
+    expect(Buffer.byteLength(q.raw.S!, 'utf8')).toBeLessThanOrEqual(31 * 1024);
+    expect(Buffer.byteLength(q.raw.S!, 'utf8')).toBeGreaterThan(31 * 1024 - 2);
     expect(q.raw.S!.endsWith('é')).toBe(true);
+  });
+
+  test('a record of 700 KB that is not UTF-8 keeps its first bytes as base64 within the same size: the item stays within 33 KB (33 write units)', async () => {
+    // GIVEN 700 KB of bytes that are not UTF-8, with the longest partition key Kinesis takes
+    const data = Buffer.alloc(700 * 1024, 0xff);
+    emu.proxy.clear();
+
+    // WHEN
+    const res = await ingest([kinesisRecord({ data, partitionKey: 'p'.repeat(256) })]);
+
+    // THEN
+    expect(res.batchItemFailures).toEqual([]);
+    const q = (await readTable(emu.client, table)).quarantine[0];
+    expect(q.rawEncoding.S).toBe('base64');
+    expect(q.rawTruncated.BOOL).toBe(true);
+    expect(q.raw.S!.length).toBeLessThanOrEqual(31 * 1024);
+    expect(Buffer.from(q.raw.S!, 'base64')).toEqual(data.subarray(0, (31 * 1024 * 3) / 4));
+    const quarantineWrite = emu.proxy.requests.find((r) => r.operation === 'BatchWriteItem' && JSON.stringify(r.body).includes('QUARANTINE#'))!;
+    expect(quarantineWrite.wru).toBeLessThanOrEqual(33);
   });
 
   test('ids an encoding could merge (a space, a percent sign) are refused by the identifier rule; ids that differ in one character stay distinct', async () => {
@@ -461,6 +481,21 @@ describe('windows and lateness', () => {
     expect(ledger).toHaveLength(1);
     expect(quarantine.map((q) => [q.reason.S, q.tenantId.S, JSON.parse(q.raw.S!).id])).toEqual([['LATE', 't', 'late-1']]);
     expect(quarantine[0].detail.S).toMatch(/window 2026-11-20T08:00:00Z..2026-11-20T09:00:00Z closed at 2026-11-20T10:00:00Z/);
+  });
+
+  test('a record judged late writes no window marker: a record 200 days old (or of 1970) costs the closer nothing', async () => {
+    // GIVEN a record of 200 days ago and one of 1970 (epoch seconds read as milliseconds), and one of this hour
+    const old: Usage = { id: 'old', tenantId: 't', metric: 'm', value: 5, timestamp: T0 - 200 * DAY };
+    const epochSeconds: Usage = { id: 'seconds', tenantId: 't', metric: 'm', value: 5, timestamp: Math.floor(T0 / 1000) };
+    const onTime: Usage = { id: 'ok', tenantId: 't', metric: 'm', value: 3, timestamp: T0 };
+
+    // WHEN
+    await ingest(toRecords([old, epochSeconds, onTime]));
+
+    // THEN both are quarantined LATE, and the only window marker is this hour's (with the count of ledger keys it was written with)
+    const items = await scanAll(emu.client, table);
+    expect(items.filter((i) => i.pk.S === 'WINDOWS').map((i) => i.sk.S)).toEqual(['2026-11-20T10:00:00Z#64']);
+    expect(items.filter((i) => i.pk.S!.startsWith('QUARANTINE#')).map((i) => i.reason.S)).toEqual(['LATE', 'LATE']);
   });
 
   test('lateness is judged when the record is written, not when the batch starts: a batch that starts 2.2 s before closesAt and writes after it quarantines LATE', async () => {

@@ -3,6 +3,7 @@
  * the real AWS SDK, moto behind the recording proxy, and moto's EventBridge
  * routing `usageWindowClosed` events to a queue.
  */
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamRecord } from 'aws-lambda';
 import {
   closedWindows, CLOSING_MARGIN_SECONDS, createUsageTable, Emulator, HOUR, kinesisEvent, kinesisRecord, lambdaContext, readTable,
@@ -94,7 +95,7 @@ describe('closing', () => {
     expect((await readTable(emu.client, process.env.USAGE_TABLE_NAME!)).quarantine.map((q) => q.reason.S)).toEqual(['LATE']);
   });
 
-  test('on an empty ledger the closer reads its state and the window markers once; a warm run with nothing due reads nothing', async () => {
+  test('on an empty ledger the closer takes its lease (reading its state), reads the window markers once and saves its state; a warm run with nothing due reads nothing', async () => {
     // GIVEN an empty ledger (no state, no window marker)
     const empty = await closeAt(CLOSABLE);
     const firstRun = emu.proxy.totals().byOperation;
@@ -105,8 +106,9 @@ describe('closing', () => {
 
     // THEN
     expect(empty).toMatchObject({ windowsClosed: 0, nextWindowStart: '2026-11-20T11:00:00Z' });
-    expect(Object.keys(firstRun).sort()).toEqual(['GetItem', 'PutItem', 'Query']);
+    expect(Object.keys(firstRun).sort()).toEqual(['Query', 'UpdateItem']);
     expect(firstRun.Query.requests).toBe(1);
+    expect(firstRun.UpdateItem.requests).toBe(2);
     expect(idle.windowsClosed).toBe(0);
     expect(emu.proxy.totals().requests).toBe(0);
   });
@@ -170,11 +172,80 @@ describe('closing', () => {
     // WHEN
     await closeAt(CLOSABLE);
 
-    // THEN one query of the window markers, 64 strongly consistent queries of the ledger (each 1 RRU: 200 items of ~80 bytes), one page, the index, the state
+    // THEN one query of the window markers, 64 strongly consistent queries of the ledger (each 1 RRU: 200 items of ~80 bytes), one page, the index,
+    // and the state item twice: the lease taken (reading the state) and the state saved (the lease given back)
     const t = emu.proxy.totals();
     expect(t.byOperation.Query).toEqual({ requests: 65, wru: 0, rru: 65 });
-    expect(t.byOperation.PutItem.requests).toBe(3);
-    expect(t.wru).toBeLessThanOrEqual(5);
+    expect(t.byOperation.PutItem.requests).toBe(2);
+    expect(t.byOperation.UpdateItem.requests).toBe(2);
+    expect(t.byOperation.GetItem).toBeUndefined();
+    expect(t.wru).toBeLessThanOrEqual(6);
+  });
+});
+
+describe('no overlap, no walk-back', () => {
+  /** The usageWindowClosed entries put so far (through the proxy). */
+  const eventEntries = () => emu.proxy.requests.filter((r) => r.service === 'events').flatMap((r) => r.body.Entries as Array<{ Detail: string }>);
+
+  test('two closer runs at once: the second finds the lease held and does nothing; each window is closed and announced once', async () => {
+    // GIVEN records of three tenants in one window, and a ledger read slowed down so that the runs overlap
+    await ingest([rec('a', 1), rec('b', 2, { tenantId: 'u' }), rec('c', 3, { tenantId: 'v' })]);
+    emu.proxy.clear();
+    let slowed = false;
+    emu.proxy.setHook(async (r) => {
+      if (!slowed && r.operation === 'Query' && String(r.body?.ExpressionAttributeValues?.[':pk']?.S).startsWith('L#')) {
+        slowed = true;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      return undefined;
+    });
+
+    // WHEN two runs start together
+    const [first, second] = await Promise.all([closeAt(CLOSABLE), closeAt(CLOSABLE)]);
+
+    // THEN exactly one of them closed the window start, and each window's event was put once
+    const runs = [first, second].sort((x, y) => Number(x.leaseHeld) - Number(y.leaseHeld));
+    expect(runs.map((r) => [r.leaseHeld, r.windowsClosed])).toEqual([[false, 3], [true, 0]]);
+    expect(eventEntries()).toHaveLength(3);
+    expect(new Set(eventEntries().map((e) => JSON.parse(e.Detail).windowId)).size).toBe(3);
+    expect((await closedWindows()).map((w) => w.sum).sort()).toEqual(['1', '2', '3']);
+  });
+
+  test('a lease left by a run that died lapses after the closer\'s timeout: runs before skip, the first run after closes', async () => {
+    // GIVEN a record, and a lease taken by a run that never gave it back (taken 5 minutes before the window is closable)
+    await ingest([rec('a', 1)]);
+    await emu.client.send(new PutItemCommand({
+      TableName: process.env.USAGE_TABLE_NAME!,
+      Item: { pk: { S: 'STATE' }, sk: { S: 'CLOSER' }, leaseUntil: { N: String(CLOSABLE - 5 * 60_000 + 11 * 60_000) }, leaseId: { S: 'dead-run' } },
+    }));
+
+    // WHEN the closer runs while the lease holds, then after it lapsed
+    const blocked = await closeAt(CLOSABLE + 60_000);
+    const after = await closeAt(CLOSABLE + 7 * 60_000);
+
+    // THEN
+    expect(blocked).toMatchObject({ leaseHeld: true, windowsClosed: 0 });
+    expect(after).toMatchObject({ leaseHeld: false, windowsClosed: 1 });
+  });
+
+  test('the first run starts at a bounded point: a window marker of 200 days ago (written before late records got none) is not walked back to', async () => {
+    // GIVEN a marker of a window 200 days old in the old format, and a record of now
+    await emu.client.send(new PutItemCommand({
+      TableName: process.env.USAGE_TABLE_NAME!,
+      Item: { pk: { S: 'WINDOWS' }, sk: { S: new Date(T0 - 200 * 86_400_000).toISOString().replace('.000Z', 'Z') } },
+    }));
+    await ingest([rec('a', 1)]);
+    emu.proxy.clear();
+
+    // WHEN the closer runs for the first time
+    const summary = await closeAt(CLOSABLE);
+
+    // THEN it starts at the first marker no older than the ledger's retention: one query of the markers, then the window's own close
+    expect(summary).toMatchObject({ windowsClosed: 1, nextWindowStart: '2026-11-20T11:00:00Z' });
+    const markerQueries = emu.proxy.requests.filter((r) => r.operation === 'Query' && r.body.ExpressionAttributeValues[':pk'].S === 'WINDOWS');
+    expect(markerQueries).toHaveLength(2);
+    expect(markerQueries[0].body.ExpressionAttributeValues[':from'].S).toBe('2026-11-13T11:00:00Z');
+    expect(emu.proxy.totals().requests).toBeLessThan(75);
   });
 });
 

@@ -10,12 +10,15 @@
  */
 import * as path from 'path';
 import { AttributeValue, CreateTableCommand, CreateTableCommandInput, DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord, SQSEvent } from 'aws-lambda';
 import { UsageIngestor } from '../../src/ingestor';
+import { FAN_OUT_ITEMS, SEGMENT_ITEMS } from '../../src/ingestor/capacity';
 import type { CloseSummary } from '../../src/ingestor/closer.lambda';
-import { AGGREGATOR_ENV, CLOSER_ENV, USAGE_READER_ENV } from '../../src/ingestor/ingestor-contract';
+import { AGGREGATOR_ENV, CLOSER_ENV, ClosingMessage, USAGE_READER_ENV } from '../../src/ingestor/ingestor-contract';
+import type { ClosingWorkSummary } from '../../src/ingestor/shared.lambda/closing-job';
 import { ClosedWindow, UsageReader } from '../../src/ingestor/shared.lambda/usage-reader';
 import { addDecimals } from '../../src/shared.lambda/decimal';
 import { Moto, startMoto } from '../support/emulators';
@@ -31,7 +34,7 @@ export const CLOSING_MARGIN_SECONDS = 120;
 export type Handler<E, R> = (event: E, context?: Context) => Promise<R>;
 
 /** Loads a bundle from assets/ (after the emulator's endpoint is set). */
-export function bundle<E, R>(name: 'aggregator' | 'closer'): Handler<E, R> {
+export function bundle<E, R>(name: 'aggregator' | 'closer' | 'closing-worker'): Handler<E, R> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(path.join(ROOT, 'assets', 'ingestor', `${name}.lambda`, 'index.js')).handler as Handler<E, R>;
 }
@@ -43,6 +46,9 @@ export interface Emulator {
   readonly client: DynamoDBClient;
   readonly aggregate: Handler<KinesisStreamEvent, KinesisStreamBatchResponse>;
   readonly close: Handler<unknown, CloseSummary>;
+  /** The closing worker: handles one SQS event of closing messages. */
+  readonly work: Handler<SQSEvent, ClosingWorkSummary[]>;
+  readonly sqs: SQSClient;
   stop(): Promise<void>;
 }
 
@@ -57,14 +63,18 @@ export async function startEmulator(): Promise<Emulator> {
     POWERTOOLS_METRICS_NAMESPACE: 'Test',
   });
   const client = new DynamoDBClient({ endpoint: proxy.endpoint });
+  const sqs = new SQSClient({ endpoint: moto.endpoint });
   return {
     moto,
     proxy,
     client,
     aggregate: bundle('aggregator'),
     close: bundle('closer'),
+    work: bundle('closing-worker'),
+    sqs,
     stop: async () => {
       client.destroy();
+      sqs.destroy();
       await proxy.stop();
       await moto.stop();
     },
@@ -102,6 +112,20 @@ export interface Settings {
   readonly granularity?: 'HOUR' | 'DAY';
   readonly allowedLateness?: Duration;
   readonly maxClockSkew?: Duration;
+  /** @default 64 */
+  readonly ledgerKeys?: number;
+  /** Ledger items from which the closer fans a window start out (0: always). @default the construct's */
+  readonly fanOutItems?: number;
+  /** Ledger items per fan-out segment. @default the construct's */
+  readonly segmentItems?: number;
+}
+
+let queueUrl: string | undefined;
+
+/** The closing queue `createUsageTable` made last (what the closer's schedule passes it in its event). */
+export function closingQueueUrl(): string {
+  if (!queueUrl) throw new Error('no closing queue: createUsageTable(client, settings, prefix, sqs) makes one');
+  return queueUrl;
 }
 
 /** Sets the handlers' environment (the names the construct sets) for a table. */
@@ -117,6 +141,10 @@ export function configure(tableName: string, settings: Settings = {}): void {
     [AGGREGATOR_ENV.QUARANTINE_RETENTION_SECONDS]: String(90 * 86400),
     [CLOSER_ENV.CLOSING_MARGIN_SECONDS]: String(CLOSING_MARGIN_SECONDS),
     [CLOSER_ENV.EVENT_BUS_ARN]: 'arn:aws:events:us-east-1:123456789012:event-bus/default',
+    [AGGREGATOR_ENV.LEDGER_KEYS]: String(settings.ledgerKeys ?? 64),
+    [CLOSER_ENV.FAN_OUT_ITEMS]: String(settings.fanOutItems ?? FAN_OUT_ITEMS),
+    [CLOSER_ENV.SEGMENT_ITEMS]: String(settings.segmentItems ?? SEGMENT_ITEMS),
+    [USAGE_READER_ENV.LEDGER_KEYS]: String(settings.ledgerKeys ?? 64),
     [USAGE_READER_ENV.TABLE_NAME]: tableName,
     [USAGE_READER_ENV.WINDOW_GRANULARITY]: settings.granularity ?? 'HOUR',
     [USAGE_READER_ENV.ALLOWED_LATENESS_SECONDS]: lateness,
@@ -124,12 +152,53 @@ export function configure(tableName: string, settings: Settings = {}): void {
   });
 }
 
-/** Creates a fresh usage table in the emulator (through the proxy) and points the handlers at it. */
-export async function createUsageTable(client: DynamoDBClient, settings: Settings = {}, prefix = 'usage'): Promise<string> {
+/** Creates a fresh usage table (through the proxy) and closing queue in the emulator, and points the handlers at them. */
+export async function createUsageTable(client: DynamoDBClient, settings: Settings = {}, prefix = 'usage', sqs?: SQSClient): Promise<string> {
   const name = `${prefix}-${process.pid}-${++tableCounter}`;
   await client.send(new CreateTableCommand({ TableName: name, ...usageTableSpec() }));
+  queueUrl = sqs ? (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-closing` }))).QueueUrl! : undefined;
   configure(name, settings);
   return name;
+}
+
+/** A closing message taken from the closing queue, and the SQS event Lambda would deliver it in. */
+export interface QueuedClosingMessage {
+  readonly message: ClosingMessage;
+  readonly event: SQSEvent;
+  /** Deletes it from the queue (what Lambda does when the worker returns). */
+  readonly done: () => Promise<void>;
+}
+
+/** Takes every message waiting in the closing queue (they stay invisible until `done` or their visibility timeout). */
+export async function receiveClosingMessages(sqs: SQSClient, url = closingQueueUrl()): Promise<QueuedClosingMessage[]> {
+  const out: QueuedClosingMessage[] = [];
+  for (;;) {
+    const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 900 }));
+    if (!r.Messages?.length) return out;
+    for (const m of r.Messages) {
+      out.push({
+        message: JSON.parse(m.Body!) as ClosingMessage,
+        event: {
+          Records: [{
+            messageId: m.MessageId!,
+            receiptHandle: m.ReceiptHandle!,
+            body: m.Body!,
+            attributes: {
+              ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'closer', ApproximateFirstReceiveTimestamp: String(Date.now()),
+            },
+            messageAttributes: {},
+            md5OfBody: m.MD5OfBody!,
+            eventSource: 'aws:sqs',
+            eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:closing',
+            awsRegion: 'us-east-1',
+          }],
+        },
+        done: async () => {
+          await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
+        },
+      });
+    }
+  }
 }
 
 /** A clock the tests set: `Date.now()` of this process (the bundled handlers run in it). */

@@ -1,5 +1,5 @@
 import { Duration, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,6 +9,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { UsageIngestor, UsageIngestorProps, WindowGranularity } from '../../src/ingestor';
+import { FAN_OUT_ITEMS, SEGMENT_ITEMS } from '../../src/ingestor/capacity';
 import { testApp } from '../support/synth';
 
 function stackWith(props?: UsageIngestorProps): { stack: Stack; ingestor: UsageIngestor; template: Template } {
@@ -117,11 +118,11 @@ describe('defaults', () => {
     });
   });
 
-  test('six alarms, exposed as `alarms`: iterator age, DLQ depth, aggregator errors, quarantined records, closer errors, closing lag', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
-    expect(ingestor.alarms).toHaveLength(6);
+  test('seven alarms, exposed as `alarms`: iterator age, DLQ depth, aggregator errors, quarantined records, closer errors, closing lag, closing DLQ depth', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    expect(ingestor.alarms).toHaveLength(7);
     expect(ingestor.alarms.map((a) => a.node.id)).toEqual([
-      'IteratorAgeAlarm', 'DeadLetterQueueAlarm', 'ErrorsAlarm', 'QuarantinedRecordsAlarm', 'CloserErrorsAlarm', 'ClosingLagAlarm',
+      'IteratorAgeAlarm', 'DeadLetterQueueAlarm', 'ErrorsAlarm', 'QuarantinedRecordsAlarm', 'CloserErrorsAlarm', 'ClosingLagAlarm', 'ClosingDeadLetterQueueAlarm',
     ]);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'IteratorAge', Namespace: 'AWS/Lambda', Statistic: 'Maximum', Threshold: 300000, ComparisonOperator: 'GreaterThanThreshold',
@@ -138,7 +139,7 @@ describe('defaults', () => {
     template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: Match.anyValue() }, 0);
   });
 
-  test('the aggregator may only write and read ledger items by key; the closer may also query and put; neither may scan or delete', () => {
+  test('the aggregator may only write and read ledger items by key; the closer and the closing workers may also query, put and update; none may scan or delete', () => {
     const table = { 'Fn::GetAtt': [Match.stringLikeRegexp('IngestorAggregateTable'), 'Arn'] };
     expect(statementsOf(template, 'IngestorAggregatorRole').filter((s) => JSON.stringify(s.Action).includes('dynamodb'))).toEqual([
       { Effect: 'Allow', Action: ['dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem'], Resource: [expect.objectContaining({ 'Fn::GetAtt': expect.any(Array) })] },
@@ -147,16 +148,77 @@ describe('defaults', () => {
       Roles: [{ Ref: Match.stringLikeRegexp('^IngestorCloserRole') }],
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'], Resource: Match.arrayWith([table]) }),
+          Match.objectLike({
+            Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], Resource: Match.arrayWith([table]),
+          }),
           Match.objectLike({ Action: 'events:PutEvents' }),
         ]),
       },
     });
-    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/dynamodb:(Scan|DeleteItem|UpdateItem|\*)/);
+    for (const role of ['IngestorCloserRole', 'IngestorClosingWorkerRole']) {
+      expect(statementsOf(template, role)).toContainEqual(expect.objectContaining({
+        Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
+      }));
+      expect(statementsOf(template, role)).toContainEqual(expect.objectContaining({
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^IngestorClosingQueue/), 'Arn'] },
+      }));
+    }
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/dynamodb:(Scan|DeleteItem|\*)/);
   });
 
   test('the functions have their own roles without managed policies', () => {
     template.resourcePropertiesCountIs('AWS::IAM::Role', { ManagedPolicyArns: Match.anyValue() }, 0);
+  });
+
+  test('the closing fan-out: a queue redelivering after a worker\'s longest run and sending a message to its dead-letter queue after 5 tries, '
+    + 'workers of a whole vCPU taking one message at a time, and the closer\'s thresholds', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 960,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^IngestorClosingDeadLetterQueue'), 'Arn'] }, maxReceiveCount: 5 },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^cdk-saas-billing usage ingestor: folds, merges and announces'),
+      MemorySize: 1769,
+      Timeout: 900,
+      Runtime: 'nodejs24.x',
+      Environment: { Variables: Match.objectLike({ WINDOW_GRANULARITY: 'HOUR', EVENT_BUS_ARN: Match.anyValue() }) },
+    });
+    // the closer learns the closing queue from its schedule's event (its environment names no queue: tools that run it outside AWS resolve it as before)
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({
+        Input: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('closingQueueUrl'), { Ref: Match.stringLikeRegexp('^IngestorClosingQueue') }])] },
+      })],
+    });
+    expect(JSON.stringify(template.findResources('AWS::Lambda::Function'))).not.toMatch(/IngestorClosingQueue/);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^IngestorClosingQueue'), 'Arn'] },
+      FunctionName: { Ref: Match.stringLikeRegexp('^IngestorClosingWorker') },
+      BatchSize: 1,
+      ScalingConfig: Match.absent(),
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^cdk-saas-billing usage ingestor: closes usage windows'),
+      Environment: {
+        Variables: Match.objectLike({
+          LEDGER_KEYS: '64', LEDGER_RETENTION_SECONDS: String(7 * 86400), CLOSING_FAN_OUT_ITEMS: String(FAN_OUT_ITEMS), CLOSING_SEGMENT_ITEMS: String(SEGMENT_ITEMS),
+        }),
+      },
+    });
+    expect(ingestor.closingQueue).toBeDefined();
+    expect(ingestor.closingWorkerFunction).toBeDefined();
+    expect(ingestor.ledgerKeys).toBe(64);
+    expect(ingestor.metricClosingDeadLetterQueueDepth().metricName).toBe('ApproximateNumberOfMessagesVisible');
+  });
+
+  test('the closing times StripeBilling checks: 15 min lateness + 2 min margin + 5 min interval + the closer\'s 10-minute run', () => {
+    expect(ingestor.closingTimes?.maxClosingDelay.toMinutes()).toBe(32);
+  });
+
+  test('no capacity warning without expectedRecordsPerSecond', () => {
+    expect(Annotations.fromStack(ingestor.node.scope as Stack).findWarning('*', Match.stringLikeRegexp('expectedRecordsPerSecond'))).toEqual([]);
   });
 
   test('the contract members, the event definition and the metrics are exposed', () => {
@@ -204,7 +266,7 @@ describe('options', () => {
     expect(ingestor.windowGranularity).toBe(WindowGranularity.DAY);
     template.resourcePropertiesCountIs('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ WINDOW_GRANULARITY: 'DAY', ALLOWED_LATENESS_SECONDS: '900' }) },
-    }, 2);
+    }, 3);
     template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ MAX_CLOCK_SKEW_SECONDS: '60' }) } });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: { USAGE_READER_WINDOW_GRANULARITY: 'DAY', USAGE_READER_ALLOWED_LATENESS_SECONDS: '900', USAGE_READER_MAX_CLOCK_SKEW_SECONDS: '60', USAGE_READER_TABLE_NAME: Match.anyValue() } },
@@ -247,9 +309,9 @@ describe('options', () => {
     });
     // THEN
     const template = Template.fromStack(stack);
-    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: Match.stringLikeRegexp('^Alarms') }] }, 6);
+    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: Match.stringLikeRegexp('^Alarms') }] }, 7);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'IteratorAge', Threshold: 30000 });
-    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 2);
+    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 3);
     // the alarms are concrete: an action can be added in every language
     const extra: cloudwatch.IAlarmAction = { bind: () => ({ alarmActionArn: 'arn:aws:sns:us-east-1:123456789012:extra' }) };
     ingestor.alarms[0].addAlarmAction(extra);
@@ -271,8 +333,8 @@ describe('options', () => {
     expect(ingestor.encryptionKey).toBe(key);
     template.hasResourceProperties('AWS::Kinesis::Stream', { StreamEncryption: { EncryptionType: 'KMS', KeyId: keyArn } });
     template.hasResourceProperties('AWS::DynamoDB::Table', { SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn } });
-    template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: keyArn });
-    for (const role of ['IngestorAggregatorRole', 'IngestorCloserRole']) {
+    template.resourcePropertiesCountIs('AWS::SQS::Queue', { KmsMasterKeyId: keyArn }, 3);
+    for (const role of ['IngestorAggregatorRole', 'IngestorCloserRole', 'IngestorClosingWorkerRole']) {
       expect(statementsOf(template, role)).toContainEqual(expect.objectContaining({ Action: expect.arrayContaining(['kms:Decrypt', 'kms:Encrypt']), Resource: expect.anything() }));
     }
     expect(statementsOf(template, 'Reader')).toContainEqual(expect.objectContaining({ Action: 'kms:Decrypt' }));
@@ -287,8 +349,71 @@ describe('options', () => {
     const { template } = stackWith({ removalPolicy: RemovalPolicy.DESTROY });
     template.hasResource('AWS::Kinesis::Stream', { DeletionPolicy: 'Delete' });
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
-    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', {}, 2);
-    expect(Object.values(template.findResources('AWS::Logs::LogGroup')).map((r: any) => r.DeletionPolicy)).toEqual(['Delete', 'Delete']);
+    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', {}, 3);
+    expect(Object.values(template.findResources('AWS::Logs::LogGroup')).map((r: any) => r.DeletionPolicy)).toEqual(['Delete', 'Delete', 'Delete']);
+  });
+});
+
+describe('ledger keys and capacity', () => {
+  test('ledgerKeys reaches the aggregator, the closer and the reader\'s environment', () => {
+    // GIVEN
+    const { stack, ingestor } = unsynthesized({ ledgerKeys: 512 });
+    const consumer = new lambda.Function(stack, 'Consumer', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: inlineCode() });
+    // WHEN
+    const binding = ingestor.bindUsageReader(consumer);
+    // THEN
+    const template = Template.fromStack(stack);
+    expect(ingestor.ledgerKeys).toBe(512);
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ LEDGER_KEYS: '512' }) } }, 2);
+    expect(binding.environment.USAGE_READER_LEDGER_KEYS).toBe('512');
+  });
+
+  test('with the default 64 keys the reader\'s environment is what it was (the reader assumes 64)', () => {
+    const { stack, ingestor } = unsynthesized();
+    const consumer = new lambda.Function(stack, 'Consumer', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: inlineCode() });
+    expect(ingestor.bindUsageReader(consumer).environment.USAGE_READER_LEDGER_KEYS).toBeUndefined();
+  });
+
+  test('250,000 records/s with the defaults: synth warns about every limit on the way, naming the prop to set', () => {
+    // GIVEN / WHEN
+    const { stack } = stackWith({ expectedRecordsPerSecond: 250_000, windowGranularity: WindowGranularity.DAY });
+    // THEN
+    const warnings = Annotations.fromStack(stack).findWarning('/Stack/Ingestor', Match.anyValue()).map((w) => String(w.entry.data));
+    const about = (id: string) => warnings.find((w) => w.includes(`[ack: cdk-saas-billing:usageIngestorCapacity.${id}]`));
+    expect(about('ledgerKeys')).toMatch(/ledgerKeys 64 carries about 51,200 records\/s .* set ledgerKeys to 313/);
+    expect(about('onDemandStart')).toMatch(/a new on-demand stream takes 4 MB\/s .* shardCount 313/);
+    expect(about('tableQuota')).toMatch(/ask for a table-level write quota of at least 313,000/);
+    expect(about('closingReads')).toMatch(/reads about [\d,]+ read units a second/);
+    expect(about('closingLag')).toMatch(/closing a window start takes about \d+ minutes by the capacity model .* raise ledgerKeys/);
+    expect(about('aggregatorBatch')).toMatch(/reads one shard at about 500 records\/s with batchSize 100 .* set batchSize to 200 or more/);
+    expect(about('shardCount')).toBeUndefined();
+  });
+
+  test('250,000 records/s with hourly windows and props sized for it: only the account quotas no prop can raise are left', () => {
+    // GIVEN / WHEN
+    const { stack, ingestor } = stackWith({
+      expectedRecordsPerSecond: 250_000,
+      ledgerKeys: 512,
+      streamMode: kinesis.StreamMode.PROVISIONED,
+      shardCount: 320,
+      batchSize: 500,
+      closingInterval: Duration.minutes(1),
+    });
+    // THEN
+    const warnings = Annotations.fromStack(stack).findWarning('/Stack/Ingestor', Match.anyValue()).map((w) => String(w.entry.data));
+    expect(warnings.map((w) => /usageIngestorCapacity\.(\w+)/.exec(w)?.[1]).sort()).toEqual(['closingReads', 'tableQuota']);
+    // AND the closing times stay those of one closer run (the model closes a window start in less)
+    expect(ingestor.closingTimes?.maxClosingDelay.toMinutes()).toBe(15 + 2 + 1 + 10);
+  });
+
+  test('a provisioned stream too small for the declared rate is named; closing times grow when the model closes slower than one closer run', () => {
+    // GIVEN / WHEN
+    const { stack, ingestor } = stackWith({
+      expectedRecordsPerSecond: 50_000, streamMode: kinesis.StreamMode.PROVISIONED, shardCount: 10, windowGranularity: WindowGranularity.DAY,
+    });
+    // THEN
+    Annotations.fromStack(stack).hasWarning('/Stack/Ingestor', Match.stringLikeRegexp('shardCount 10 takes 10,000 records/s \\(1,000 per shard\\), not 50,000'));
+    expect(ingestor.closingTimes!.maxClosingDelay.toMinutes()).toBeGreaterThan(32);
   });
 });
 
@@ -352,6 +477,10 @@ describe('validation', () => {
     ['maxClockSkew is over a day', { maxClockSkew: Duration.days(2) }, /maxClockSkew \(Python: max_clock_skew\) must be a whole number of seconds between 0 seconds and 1 day \(given 2 days\)/],
     ['closingInterval is under a minute', { closingInterval: Duration.seconds(30) }, /closingInterval \(Python: closing_interval\) must be a whole number of minutes between 1 minute and 1 hour \(given 30 seconds\)/],
     ['iteratorAgeAlarmThreshold is 0', { iteratorAgeAlarmThreshold: Duration.seconds(0) }, /iteratorAgeAlarmThreshold \(Python: iterator_age_alarm_threshold\) must be between 1 second and 7 days \(given 0 seconds\)/],
+    ['ledgerKeys is under 64', { ledgerKeys: 63 }, /ledgerKeys \(Python: ledger_keys\) must be an integer between 64 and 1024 \(given number 63\): give about expectedRecordsPerSecond \/ 800 keys/],
+    ['ledgerKeys is over 1,024', { ledgerKeys: 1025 }, /ledgerKeys \(Python: ledger_keys\) must be an integer between 64 and 1024 \(given number 1025\)/],
+    ['ledgerKeys is not an integer', { ledgerKeys: 100.5 }, /ledgerKeys \(Python: ledger_keys\) must be an integer between 64 and 1024 \(given number 100.5\)/],
+    ['expectedRecordsPerSecond is 0', { expectedRecordsPerSecond: 0 }, /expectedRecordsPerSecond \(Python: expected_records_per_second\) must be an integer between 1 and 10000000 \(given number 0\)/],
   ];
   test.each(cases)('fails if %s', (_name, props, message) => {
     const stack = new Stack(testApp('ingestor'), 'Stack');

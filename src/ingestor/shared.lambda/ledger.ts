@@ -25,6 +25,14 @@ function unitsOf(value: string): bigint {
 
 /** The exact SUM and COUNT of a window's records. */
 export class WindowTotal {
+  /** A total of `units` (10^-9) and `count` records. */
+  public static fromUnits(units: bigint, count: number): WindowTotal {
+    const t = new WindowTotal();
+    t.units = units;
+    t.n = count;
+    return t;
+  }
+
   private units = BigInt(0);
   private n = 0;
 
@@ -42,9 +50,17 @@ export class WindowTotal {
 
   /** The sum, an exact normalized decimal string. */
   public get sum(): string {
-    const whole = this.units / SCALE;
-    const fraction = (this.units % SCALE).toString().padStart(RECORD_LIMITS.MAX_FRACTION_DIGITS, '0');
-    return parseDecimal(`${whole}.${fraction}`);
+    const negative = this.units < BigInt(0);
+    const abs = negative ? -this.units : this.units;
+    const whole = abs / SCALE;
+    const fraction = (abs % SCALE).toString().padStart(RECORD_LIMITS.MAX_FRACTION_DIGITS, '0');
+    const text = parseDecimal(`${whole}.${fraction}`);
+    return negative && text !== '0' ? `-${text}` : text;
+  }
+
+  /** The sum in units of 10^-9 (exact). */
+  public get exactUnits(): bigint {
+    return this.units;
   }
 
   /** The number of records counted. */
@@ -82,6 +98,8 @@ export class LedgerFold {
   public readonly unmatchedVoids: UnmatchedVoid[] = [];
   public voidsApplied = 0;
   public itemsRead = 0;
+  /** Ledger items read per window start. */
+  public readonly itemsByWindowStart = new Map<string, number>();
   /** The last record read of each shard. */
   private readonly last = new Map<string, { sk: string; total: WindowTotal; value: string }>();
 
@@ -91,6 +109,7 @@ export class LedgerFold {
     const pk = item[TABLE_KEYS.partitionKey].S!;
     const sk = item[TABLE_KEYS.sortKey].S!;
     const key = parseLedgerSk(sk);
+    this.itemsByWindowStart.set(key.windowStart, (this.itemsByWindowStart.get(key.windowStart) ?? 0) + 1);
     const last = this.last.get(pk);
     this.last.delete(pk);
     if (key.isVoid) {

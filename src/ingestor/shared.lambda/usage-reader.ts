@@ -21,7 +21,7 @@
 import { AttributeValue, DynamoDBClient, GetItemCommand, QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { Granularity, USAGE_READER_ENV, WINDOW_LENGTH_MS } from '../ingestor-contract';
 import {
-  CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedPageSk, closedPagesPk, CLOSER_STATE_KEY, isoSeconds, LEDGER_SHARDS, ledgerPk,
+  CLOSED_ATTRIBUTES, CLOSED_INDEX_PK, closedPageSk, closedPagesPk, CLOSER_STATE_KEY, DEFAULT_LEDGER_KEYS, isoSeconds, ledgerPk,
   ledgerTenantPrefix, NEXT_WINDOW_START, TABLE_KEYS, tenantGroupOf,
 } from '../layout';
 import { forEachConcurrently, LedgerFold, PageEntry, queryItems, windowIdOf } from './ledger';
@@ -73,6 +73,8 @@ export interface UsageReaderOptions {
   readonly allowedLatenessSeconds: number;
   /** @default 300 */
   readonly maxClockSkewSeconds?: number;
+  /** The ingestor's number of ledger keys (`ledgerKeys`). @default 64 */
+  readonly ledgerKeys?: number;
   /** @default the shared DynamoDB client */
   readonly client?: DynamoDBClient;
 }
@@ -217,6 +219,7 @@ export class UsageReader {
       granularity,
       allowedLatenessSeconds: Number(read(USAGE_READER_ENV.ALLOWED_LATENESS_SECONDS)),
       maxClockSkewSeconds: Number(env[USAGE_READER_ENV.MAX_CLOCK_SKEW_SECONDS] ?? 300),
+      ledgerKeys: Number(env[USAGE_READER_ENV.LEDGER_KEYS] ?? DEFAULT_LEDGER_KEYS),
     });
   }
 
@@ -385,7 +388,7 @@ export class UsageReader {
     return found;
   }
 
-  /** A tenant's running totals of the windows not closed yet, from the ledger (one query per ledger shard and window start). */
+  /** A tenant's running totals of the windows not closed yet, from the ledger (one query per ledger key and window start). */
   public async readOpenTotals(tenantId: string): Promise<OpenWindowTotal[]> {
     const now = Date.now();
     const state = await this.client.send(new GetItemCommand({
@@ -401,7 +404,7 @@ export class UsageReader {
     const fold = new LedgerFold();
     const queries: Array<[number, number]> = [];
     for (let start = from; start <= last; start += this.lengthMs) {
-      for (let shard = 0; shard < LEDGER_SHARDS; shard++) queries.push([start, shard]);
+      for (let shard = 0; shard < (this.options.ledgerKeys ?? DEFAULT_LEDGER_KEYS); shard++) queries.push([start, shard]);
     }
     await forEachConcurrently(queries, 16, async ([start, shard]) => {
       for await (const item of queryItems(this.client, {
