@@ -149,6 +149,8 @@ export interface BillingPlansProps extends LibraryFunctionOptions {
  * Tenants' plans: which plan each tenant is on, since when, and the plans
  * themselves, for the providers (prices, Stripe prices) and the entitlements (limits).
  *
+ * How plans are kept:
+ *
  * - A tenant's plan is taken from its onboarding event (`planField`, SBT's `tier`
  *   by default; `defaultPlan` when it names none or an unknown one).
  * - A plan change request (`controlPlaneEvents.planChangeRequest`) changes it: the

@@ -158,8 +158,9 @@ export interface PlanMetric {
  */
 export interface BillingPlan {
   /**
-   * The plan's name, as the onboarding and plan change events name it (SBT's
-   * `tier`): 1 to 64 characters of letters, digits and `_ - . : @ + =`.
+   * The plan's name, as the onboarding and plan change events name it (SBT's `tier`).
+   *
+   * 1 to 64 characters of letters, digits and `_ - . : @ + =`.
    */
   readonly name: string;
 

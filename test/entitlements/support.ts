@@ -25,7 +25,9 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { BillingPlan, BillingPlans, Entitlements, UsageIngestor } from '../../src';
 import { ENTITLEMENT_READER_ENV, ENTITLEMENTS_ENV } from '../../src/entitlements/contract';
+import { FAN_OUT_ITEMS, SEGMENT_ITEMS } from '../../src/ingestor/capacity';
 import { AGGREGATOR_ENV, CLOSER_ENV, USAGE_READER_ENV } from '../../src/ingestor/ingestor-contract';
+import { DEFAULT_LEDGER_KEYS } from '../../src/ingestor/layout';
 import { PLAN_READER_ENV, PLANS_ENV } from '../../src/plans/contract';
 import { scratchDir } from '../support/synth';
 
@@ -112,6 +114,9 @@ export async function createWorld(client: DynamoDBClient, s: Synthesized, settin
     [AGGREGATOR_ENV.QUARANTINE_RETENTION_SECONDS]: String(90 * 86400),
     [CLOSER_ENV.CLOSING_MARGIN_SECONDS]: '120',
     [CLOSER_ENV.EVENT_BUS_ARN]: 'default',
+    [AGGREGATOR_ENV.LEDGER_KEYS]: String(DEFAULT_LEDGER_KEYS),
+    [CLOSER_ENV.FAN_OUT_ITEMS]: String(FAN_OUT_ITEMS),
+    [CLOSER_ENV.SEGMENT_ITEMS]: String(SEGMENT_ITEMS),
     [USAGE_READER_ENV.TABLE_NAME]: world.usageTable,
     [USAGE_READER_ENV.WINDOW_GRANULARITY]: 'HOUR',
     [USAGE_READER_ENV.ALLOWED_LATENESS_SECONDS]: lateness,

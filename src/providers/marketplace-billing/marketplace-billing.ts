@@ -223,6 +223,8 @@ const DELIVERY_MARGIN = Duration.minutes(30);
  * Sells through AWS Marketplace: a third ready `IBilling` beside `DynamoDbBilling` and
  * `StripeBilling`, for SaaS products whose buyers pay on their AWS bill.
  *
+ * What each function does:
+ *
  * - `webhookFunction` is the product's fulfillment URL, `POST /billing/<registrationPath>`:
  *   the buyer's browser posts `x-amzn-marketplace-token`; the token is resolved
  *   (ResolveCustomer), redeemed once and stored with its customer as a registration, and

@@ -145,9 +145,10 @@ export interface StripeBillingProps extends LibraryFunctionOptions {
   readonly prices?: string[];
 
   /**
-   * The tenants' plans: a tenant is subscribed to its plan's `stripePriceIds`
-   * (the plan its onboarding event names; `prices` for a plan without any), and a
-   * plan change swaps its subscription's items to the new plan's prices on the
+   * The tenants' plans, each with its Stripe prices.
+   *
+   * A tenant is subscribed to its plan's `stripePriceIds` (the plan its onboarding
+   * event names, or `prices` for a plan without any), and a plan change swaps its subscription's items to the new plan's prices on the
    * same customer and subscription (`changePlanFunction`, on the plans'
    * `planChanged` event). See docs/plans-and-limits.md.
    * @default - no plans: every tenant is subscribed to `prices`
