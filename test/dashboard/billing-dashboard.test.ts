@@ -51,7 +51,7 @@ describe('BillingDashboard of the Stripe example (ingestor, StripeBilling, Billi
 
   test('shows every alarm of every construct once, in its construct\'s section', () => {
     const alarmWidgets = body.widgets.filter((w) => w.type === 'alarm');
-    expect(alarmWidgets.map((w) => w.properties.title)).toEqual(['Usage ingestor alarms (6)', 'StripeBilling alarms (15)', 'BillingProvider alarms (3)']);
+    expect(alarmWidgets.map((w) => w.properties.title)).toEqual(['Usage ingestor alarms (7)', 'StripeBilling alarms (16)', 'BillingProvider alarms (3)']);
     expect(alarmWidgets.map(widgetAlarmIds)).toEqual([
       logicalIds(stack, stack.ingestor.alarms), logicalIds(stack, stack.billing.alarms), logicalIds(stack, stack.provider.alarms),
     ]);
