@@ -119,6 +119,8 @@ export class BillingDashboard extends Construct {
         + 'Red lines mark the thresholds of the alarms that watch a graph\'s metrics.',
       width: FULL_WIDTH,
       height: 2,
+      // Explicit: aws-cdk-lib's default background changed between versions (the Python and Java registries lag npm's).
+      background: cloudwatch.TextWidgetBackground.TRANSPARENT,
     }));
     if (props.ingestor) this.addIngestor(props.ingestor);
     if (props.stripeBilling) this.addStripeBilling(props.stripeBilling);
@@ -225,7 +227,7 @@ export class BillingDashboard extends Construct {
             billing.metricWindowsCarriedOver({ label: 'carried over', period: Duration.hours(1) }),
           ],
           leftLabel: 'windows',
-          right: [billing.metricUnitsOverCounted({ label: 'units over-counted' })],
+          right: [billing.metricUnitsOverCounted({ label: 'units over-counted' }), billing.metricUnitsNotInvoiced({ label: 'units not invoiced' })],
           rightLabel: 'units',
         },
       );

@@ -564,7 +564,7 @@ export class UsageIngestor extends Construct implements IDataIngestorAggregator 
    * The ledger's change feed (`Entitlements` binds to it). The usage table's
    * DynamoDB stream (new and old images) is turned on when the first consumer binds.
    */
-  public get ledgerChanges(): ILedgerChangeFeed {
+  public get ledgerChanges(): ILedgerChangeFeed | undefined {
     this.changeFeed ??= new LedgerChangeFeed(this.table, this.encryptionKey);
     return this.changeFeed;
   }

@@ -80,9 +80,9 @@ describe('BillingDashboard of the Stripe example (ingestor, StripeBilling, Billi
     const drift = graph(body, 'Reconciliation drift per hour');
     expect(widgetMetrics(drift).map((m) => [m.metricName, m.period, m.yAxis])).toEqual([
       ['WindowsNotCounted', 3600, 'left'], ['WindowsResent', 3600, 'left'], ['WindowsDropped', 3600, 'left'],
-      ['WindowsCarriedOver', 3600, 'left'], ['UnitsOverCounted', 3600, 'right'],
+      ['WindowsCarriedOver', 3600, 'left'], ['UnitsOverCounted', 3600, 'right'], ['UnitsNotInvoiced', 3600, 'right'],
     ]);
-    expect(widgetAnnotations(drift).map((a) => [a.label, a.yAxis])).toEqual([['WindowsNotCountedAlarm, WindowsDroppedAlarm >= 1', 'left'], ['UnitsOverCountedAlarm >= 1', 'right']]);
+    expect(widgetAnnotations(drift).map((a) => [a.label, a.yAxis])).toEqual([['WindowsNotCountedAlarm, WindowsDroppedAlarm >= 1', 'left'], ['UnitsNotInvoicedAlarm, UnitsOverCountedAlarm >= 1', 'right']]);
     // The carried-over alarm watches 5-minute sums: its line is on the push outcomes, not on the hourly drift.
     expect(widgetAnnotations(graph(body, 'Push outcomes, windows per 5 min')).map((a) => a.label)).toEqual(['WindowsCarriedOverAlarm >= 1']);
     expect(widgetMetrics(graph(body, 'Function errors per 5 min')).map((m) => m.label)).toEqual(

@@ -196,6 +196,24 @@ describe('dispositions', () => {
   });
 });
 
+describe('zero-usage hours (reportZeroUsageHours)', () => {
+  test('hours without usage of a confirmed license are metered as 0 once, never in place of a real record', async () => {
+    world.overrides[MARKETPLACE_ENV.REPORT_ZERO_HOURS] = 'true';
+    world.overrides[MARKETPLACE_ENV.ZERO_HOUR_DELAY_SECONDS] = '0';
+    const t = await world.seedTenant({ onboardedAt: hourStart(4) });
+    reader.windows = [closedWindow(t.tenantId, 'apiCalls', hourStart(2), '3000')];
+    const first = await push();
+    const records = world.emulator.recordsOf(t.subscriber);
+    // Hours 4..1 ago (the hours whose windows are closed), both dimensions: 8 records, one of them real.
+    expect(records).toHaveLength(8);
+    expect(records.filter((r) => r.quantity > 0)).toEqual([expect.objectContaining({ dimension: 'api_calls', quantity: 3, timestamp: Date.parse(hourStart(2)) })]);
+    // (every active tenant of the shared registrations table gets its zero hours: this one has 7)
+    expect(first.zeroHoursSent).toBeGreaterThanOrEqual(7);
+    expect(await push()).toMatchObject({ zeroHoursSent: 0 });
+    expect(world.emulator.recordsOf(t.subscriber)).toHaveLength(8);
+  }, 300_000); // (zero hours go to every active tenant of the file's shared registrations table)
+});
+
 describe('exactly once across crashes and reruns', () => {
   test('a crash at each request of the push, then a rerun: 0 hours metered twice, 0 dropped', async () => {
     // GIVEN 3 tenants with 5 hours of 2 metrics each: 30 records, 2 requests; count the push's requests
@@ -254,22 +272,4 @@ describe('exactly once across crashes and reruns', () => {
     expect(failures).toEqual([]);
     expect(world.emulator.calls.slice(callsBefore).filter((c) => c.outcome !== 'ok')).toEqual([]);
   }, 900_000);
-});
-
-describe('zero-usage hours (reportZeroUsageHours)', () => {
-  test('hours without usage of a confirmed license are metered as 0 once, never in place of a real record', async () => {
-    world.overrides[MARKETPLACE_ENV.REPORT_ZERO_HOURS] = 'true';
-    world.overrides[MARKETPLACE_ENV.ZERO_HOUR_DELAY_SECONDS] = '0';
-    const t = await world.seedTenant({ onboardedAt: hourStart(4) });
-    reader.windows = [closedWindow(t.tenantId, 'apiCalls', hourStart(2), '3000')];
-    const first = await push();
-    const records = world.emulator.recordsOf(t.subscriber);
-    // Hours 4..1 ago (the hours whose windows are closed), both dimensions: 8 records, one of them real.
-    expect(records).toHaveLength(8);
-    expect(records.filter((r) => r.quantity > 0)).toEqual([expect.objectContaining({ dimension: 'api_calls', quantity: 3, timestamp: Date.parse(hourStart(2)) })]);
-    // (every active tenant of the shared registrations table gets its zero hours: this one has 7)
-    expect(first.zeroHoursSent).toBeGreaterThanOrEqual(7);
-    expect(await push()).toMatchObject({ zeroHoursSent: 0 });
-    expect(world.emulator.recordsOf(t.subscriber)).toHaveLength(8);
-  });
 });

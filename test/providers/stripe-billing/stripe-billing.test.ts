@@ -165,11 +165,11 @@ describe('StripeBilling', () => {
     const { billing, template } = build(stack, { alarmActions: [new cloudwatchActions.SnsAction(topic)] });
     expect(billing.alarms.map((a) => a.node.id).sort()).toEqual([
       'OffboardingScheduleDeadLetterAlarm', 'PendingWindowsAlarm', 'PutUsageErrorsAlarm', 'ReconcileErrorsAlarm', 'StripeSetupErrorsAlarm',
-      'UnitsOverCountedAlarm', 'WebhookErrorsAlarm', 'WebhookRefusedAlarm', 'WindowsCarriedOverAlarm', 'WindowsDroppedAlarm',
+      'UnitsNotInvoicedAlarm', 'UnitsOverCountedAlarm', 'WebhookErrorsAlarm', 'WebhookRefusedAlarm', 'WindowsCarriedOverAlarm', 'WindowsDroppedAlarm',
       'WindowsNoSubscriptionAlarm', 'WindowsNotCountedAlarm', 'WindowsRejectedAlarm', 'WindowsTooOldAlarm', 'WindowsUncertainAlarm',
     ]);
     const alarms = Object.entries(template().findResources('AWS::CloudWatch::Alarm')).filter(([id]) => id.startsWith('Stripe'));
-    expect(alarms).toHaveLength(15);
+    expect(alarms).toHaveLength(16);
     for (const [, a] of alarms) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^Ops/) }]);
       expect(a.Properties.TreatMissingData).toBe('notBreaching');
