@@ -24,6 +24,15 @@ func AddExampleStacks(app awscdk.App) []awscdk.Stack {
 		NewStripeBillingStack(app, "StripeBillingExample", &awscdk.StackProps{
 			Description: jsii.String("cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider"),
 		}).Stack,
+		NewMarketplaceBillingStack(app, "MarketplaceBillingExample", &awscdk.StackProps{
+			Description: jsii.String("cdk-saas-billing example: selling through AWS Marketplace (UsageIngestor, MarketplaceBilling) wired by BillingProvider"),
+		}).Stack,
+		NewUsageApiStack(app, "UsageApiExample", &awscdk.StackProps{
+			Description: jsii.String("cdk-saas-billing example: usage readable over HTTP (UsageApi), tenants with their tokens, operators with IAM"),
+		}).Stack,
+		NewRestApiBillingStack(app, "RestApiBillingExample", &awscdk.StackProps{
+			Description: jsii.String("cdk-saas-billing example: a control plane on an API Gateway REST API (StripeBilling's webhook and a UsageApi on it)"),
+		}).Stack,
 	}
 }
 

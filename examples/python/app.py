@@ -12,7 +12,9 @@ from aws_cdk import App
 from custom_billing_stack import CustomBillingStack
 from dynamodb_billing_stack import DynamoDbBillingStack
 from marketplace_billing_stack import MarketplaceBillingStack
+from rest_api_billing_stack import RestApiBillingStack
 from stripe_billing_stack import StripeBillingStack
+from usage_api_stack import UsageApiStack
 
 
 def add_example_stacks(app: App) -> list:
@@ -36,6 +38,16 @@ def add_example_stacks(app: App) -> list:
             app,
             "MarketplaceBillingExample",
             description="cdk-saas-billing example: selling through AWS Marketplace (UsageIngestor, MarketplaceBilling) wired by BillingProvider",
+        ),
+        UsageApiStack(
+            app,
+            "UsageApiExample",
+            description="cdk-saas-billing example: usage readable over HTTP (UsageApi), tenants with their tokens, operators with IAM",
+        ),
+        RestApiBillingStack(
+            app,
+            "RestApiBillingExample",
+            description="cdk-saas-billing example: a control plane on an API Gateway REST API (StripeBilling's webhook and a UsageApi on it)",
         ),
     ]
 

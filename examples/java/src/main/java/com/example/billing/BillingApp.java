@@ -25,6 +25,15 @@ public final class BillingApp {
                         .build()),
                 new StripeBillingStack(app, "StripeBillingExample", StackProps.builder()
                         .description("cdk-saas-billing example: billing through Stripe (UsageIngestor, StripeBilling) wired by BillingProvider")
+                        .build()),
+                new MarketplaceBillingStack(app, "MarketplaceBillingExample", StackProps.builder()
+                        .description("cdk-saas-billing example: selling through AWS Marketplace (UsageIngestor, MarketplaceBilling) wired by BillingProvider")
+                        .build()),
+                new UsageApiStack(app, "UsageApiExample", StackProps.builder()
+                        .description("cdk-saas-billing example: usage readable over HTTP (UsageApi), tenants with their tokens, operators with IAM")
+                        .build()),
+                new RestApiBillingStack(app, "RestApiBillingExample", StackProps.builder()
+                        .description("cdk-saas-billing example: a control plane on an API Gateway REST API (StripeBilling's webhook and a UsageApi on it)")
                         .build()));
     }
 
