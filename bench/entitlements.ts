@@ -18,6 +18,7 @@
  */
 import { generateKeyPairSync, sign } from 'crypto';
 import * as http from 'http';
+import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -73,7 +74,18 @@ function records(): Usage[] {
   return out.slice(0, RECORDS);
 }
 
+/**
+ * Each part starts its own moto (and sets AWS_ENDPOINT_URL to it); the bundled handlers a part
+ * before loaded keep their SDK clients, pointed at the moto it stopped. Forget them: the next
+ * `bundled(...)` call loads them again, with clients for this part's moto.
+ */
+function forgetBundledHandlers(): void {
+  const assets = `${path.sep}assets${path.sep}`;
+  for (const id of Object.keys(require.cache)) if (id.includes(assets)) delete require.cache[id];
+}
+
 async function writeUnits(): Promise<void> {
+  forgetBundledHandlers();
   const moto = await startMoto();
   const proxy = await startRecordingProxy(moto.endpoint);
   const direct = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: moto.endpoint }));
@@ -115,6 +127,7 @@ async function writeUnits(): Promise<void> {
 }
 
 async function latency(): Promise<void> {
+  forgetBundledHandlers();
   const moto = await startMoto();
   const proxy = await startRecordingProxy(moto.endpoint);
   const client = new DynamoDBClient({ endpoint: moto.endpoint });
@@ -167,6 +180,7 @@ async function latency(): Promise<void> {
 }
 
 async function authorizer(): Promise<void> {
+  forgetBundledHandlers();
   const moto = await startMoto();
   const client = new DynamoDBClient({});
   const s = synthesize([{ name: 'small', metrics: [{ metric: 'apiCalls', entitlements: [{ limit: '100', period: EntitlementPeriod.DAY, onLimit: LimitAction.BLOCK }] }] }]);
