@@ -108,8 +108,8 @@ async function writeUnits(): Promise<void> {
         }
         const feed = await LedgerFeed.open(moto.endpoint, new DynamoDBClient({ endpoint: moto.endpoint }), world, s);
         for (let i = 0; i < usage.length; i += 100) {
-          const records = usage.slice(i, i + 100).map((u) => kinesisRecord({ data: usageJson(u), partitionKey: u.tenantId }));
-          await aggregate(kinesisEvent(records), lambdaContext());
+          const batch = usage.slice(i, i + 100).map((u) => kinesisRecord({ data: usageJson(u), partitionKey: u.tenantId }));
+          await aggregate(kinesisEvent(batch), lambdaContext());
         }
         proxy.clear();
         for (const batch of await feed.batches({ batchSize: perBatch })) await consume(batch);

@@ -270,3 +270,18 @@ export function billingAnchorOf(onboardedMs: number, alignmentSeconds: number): 
   if (anchor - onboardedMs < 5_000) anchor += step;
   return anchor;
 }
+
+/**
+ * The plan a control plane event names: its plan field, or the field under
+ * `tenantData` (as some control planes nest it); a number is read as its text
+ * (`tier: 2` is plan `"2"`). Read alike by `BillingPlans` and the providers.
+ */
+export function planNamedIn(detail: unknown, field: string): string | undefined {
+  if (typeof detail !== 'object' || detail === null) return undefined;
+  const d = detail as Record<string, unknown>;
+  const nested = (typeof d.tenantData === 'object' && d.tenantData !== null ? d.tenantData : {}) as Record<string, unknown>;
+  const value = d[field] ?? nested[field];
+  if (typeof value === 'string' && value.trim() !== '') return value.trim();
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}

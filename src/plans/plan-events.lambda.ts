@@ -12,7 +12,7 @@
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient, PutEventsCommand, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { METRICS, PlanDefinition, PLANS_ENV, AnchorKind } from './contract';
+import { METRICS, PlanDefinition, planNamedIn, PLANS_ENV, AnchorKind } from './contract';
 import { Emitted, handlePlanEvent, HandledEvent, PlanEventKind } from './shared.lambda/plan-store';
 import { sdkClient } from '../shared.lambda/aws-clients';
 import { ControlPlaneEvent, lifecycleHandler } from '../shared.lambda/control-plane-event';
@@ -32,16 +32,6 @@ function kindOf(detailType: string): PlanEventKind {
   if (detailType === requiredEnv(PLANS_ENV.OFFBOARDING_DETAIL_TYPE)) return 'OFFBOARDING';
   if (detailType === requiredEnv(PLANS_ENV.PLAN_CHANGE_REQUEST_DETAIL_TYPE)) return 'PLAN_CHANGE';
   throw new Error(`Event of detail-type ${JSON.stringify(detailType)}: not one BillingPlans handles (its rules send only onboarding, offboarding and plan change requests)`);
-}
-
-/** The plan the event names: the plan field of its detail (or of `detail.tenantData`, as some control planes nest it). */
-function requestedPlanOf(event: ControlPlaneEvent, field: string): string | undefined {
-  const detail = (event.detail ?? {}) as Record<string, unknown>;
-  const nested = (typeof detail.tenantData === 'object' && detail.tenantData !== null ? detail.tenantData : {}) as Record<string, unknown>;
-  const value = detail[field] ?? nested[field];
-  if (typeof value === 'string' && value.trim() !== '') return value.trim();
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return undefined;
 }
 
 function eventTimeOf(event: ControlPlaneEvent): string {
@@ -89,7 +79,7 @@ export const handler = lifecycleHandler(async ({ event, tenantId }): Promise<Pla
     eventId: event.id,
     detailType: event['detail-type'],
     eventTime: eventTimeOf(event),
-    requestedPlan: kind === 'OFFBOARDING' ? undefined : requestedPlanOf(event, requiredEnv(PLANS_ENV.PLAN_FIELD)),
+    requestedPlan: kind === 'OFFBOARDING' ? undefined : planNamedIn(event.detail, requiredEnv(PLANS_ENV.PLAN_FIELD)),
   });
   // Emitted after the transaction: a crash before this line re-emits the same events on the retry.
   await emit(result.emitted);

@@ -24,8 +24,10 @@ test('no code outside src/ingestor imports the ingestor\'s layout or handlers: o
   const imports = outside.flatMap((f) => [...fs.readFileSync(f, 'utf8').matchAll(/from '([^']*ingestor[^']*)'/g)]
     .map((m) => `${path.relative(SRC, f)} -> ${m[1].replace(/^(\.\.\/)+/, '')}`));
 
-  // THEN only the read contract's modules appear
-  expect(imports.filter((i) => !/-> (\.\/)?ingestor(\/ingestor|\/shared\.lambda\/usage-reader)?$/.test(i))).toEqual([]);
+  // THEN only the contracts' modules appear: the construct types, the contract module (names, granularities), the
+  // usage read contract and the ledger change feed's contract (src/ingestor/ledger-changes.ts, its decoder in shared.lambda)
+  const contract = /-> (\.\/)?ingestor(\/ingestor|\/usage-ingestor|\/ingestor-contract|\/ledger-changes|\/shared\.lambda\/(usage-reader|ledger-changes))?$/;
+  expect(imports.filter((i) => !contract.test(i))).toEqual([]);
 });
 
 test('no string literal shared between the ingestor construct and its handlers: environment names come from the contract module', () => {

@@ -7,6 +7,8 @@
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { BillingPlans, StripeProrationBehavior } from '../../src';
+import { planNamedIn } from '../../src/plans/contract';
+import { prorationDate } from '../../src/providers/stripe-billing/shared.lambda/plan-change';
 import { bundle, lifecycleEvent, startWorld, StripeWorld, synthesizeStripeBilling } from '../providers/stripe-billing/support';
 import { scratchDir } from '../support/synth';
 
@@ -68,7 +70,9 @@ test('onboarding subscribes to the plan\'s prices; a plan change swaps the items
   const keptItem = (before.items as { data: Array<{ id: string; price: { id: string } }> }).data.find((i) => i.price.id === 'price_api_calls')!.id;
 
   world.useFunction('ChangePlan');
-  const effectiveAt = new Date(Date.now() - 5_000).toISOString();
+  // The change took effect within the subscription's current period (one before it is prorated from the period's start: below).
+  const periodStart = (before.items as { data: Array<{ current_period_start?: number }> }).data[0].current_period_start ?? 0;
+  const effectiveAt = new Date(Math.max(Date.now() - 5_000, (periodStart + 1) * 1000)).toISOString();
   const result = await changePlan(planChanged(tenantId, 'premium', 2, effectiveAt));
   expect(result.outcome).toBe('SWAPPED');
   const after = subscriptionOf(tenantId)!;
@@ -112,4 +116,23 @@ test('a crash at each request of the swap, then a rerun: the subscription holds 
 test('a tenant being onboarded waits (retried); an offboarded or unknown one is left alone', async () => {
   world.useFunction('ChangePlan');
   expect((await changePlan(planChanged('nobody', 'premium', 2))).outcome).toBe('IGNORED');
+});
+
+test('a plan change delivered after the period rolled over is prorated from the current period\'s start (Stripe refuses a date before it)', () => {
+  const periodStart = Date.parse('2026-03-01T00:00:00Z') / 1000;
+  // in the period: the change's own instant
+  expect(prorationDate('2026-03-14T10:30:00.000Z', periodStart)).toBe(Date.parse('2026-03-14T10:30:00Z') / 1000);
+  // before it (a late delivery): the period's start
+  expect(prorationDate('2026-02-28T23:59:00.000Z', periodStart)).toBe(periodStart);
+  // no period known: the change's instant
+  expect(prorationDate('2026-02-28T23:59:00.000Z', undefined)).toBe(Date.parse('2026-02-28T23:59:00Z') / 1000);
+});
+
+test('the plan an onboarding event names is read alike by BillingPlans and the providers: text, a number as its text, under tenantData', () => {
+  expect(planNamedIn({ tier: ' premium ' }, 'tier')).toBe('premium');
+  expect(planNamedIn({ tier: 2 }, 'tier')).toBe('2');
+  expect(planNamedIn({ tenantData: { tier: 'basic' } }, 'tier')).toBe('basic');
+  expect(planNamedIn({ tier: '' }, 'tier')).toBeUndefined();
+  expect(planNamedIn({ tier: Number.NaN }, 'tier')).toBeUndefined();
+  expect(planNamedIn(undefined, 'tier')).toBeUndefined();
 });

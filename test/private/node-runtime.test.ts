@@ -96,8 +96,14 @@ const RUNTIME_PLANS: BillingPlan[] = [{ name: 'basic', metrics: [{ metric: 'apiC
 
 /** How many functions each creates (with the props above). */
 const FUNCTIONS: Record<string, number> = {
-  UsageIngestor: 3, DynamoDbBilling: 6, StripeBilling: 6, MarketplaceBilling: 6, UsageApi: 1,
-  BillingPlans: 1, Entitlements: 2, EntitlementAuthorizer: 1,
+  UsageIngestor: 3,
+  DynamoDbBilling: 6,
+  StripeBilling: 6,
+  MarketplaceBilling: 6,
+  UsageApi: 1,
+  BillingPlans: 1,
+  Entitlements: 2,
+  EntitlementAuthorizer: 1,
 };
 
 /** The runtime of every function whose logical ID starts with `prefix` (the construct's id). */

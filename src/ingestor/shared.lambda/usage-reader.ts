@@ -25,6 +25,9 @@ import {
   ledgerTenantPrefix, NEXT_WINDOW_START, TABLE_KEYS, tenantGroupOf,
 } from '../layout';
 import { forEachConcurrently, LedgerFold, PageEntry, queryItems, windowIdOf } from './ledger';
+
+/** The `windowId` of a window (its `usageWindowClosed` event's and `ClosedWindow`'s), also for a window without records. */
+export { windowIdOf };
 import { granularityOf } from './settings';
 import { sdkClient } from '../../shared.lambda/sdk-client';
 

@@ -1,15 +1,13 @@
 import { STRIPE_ENV } from './contract';
 import { publishMetrics } from './shared.lambda/metrics';
 import { onboardTenant, OnboardingResult } from './shared.lambda/onboarding';
+import { planNamedIn } from '../../plans/contract';
 import { lifecycleHandler, optionalField } from '../../shared.lambda/control-plane-event';
 
-/** With plans: the plan the onboarding event names (its plan field, also under `tenantData`), as `BillingPlans` reads it. */
-function planOf(detail: Record<string, unknown> | undefined): string | undefined {
+/** With plans: the plan the onboarding event names, read as `BillingPlans` reads it. */
+function planOf(detail: unknown): string | undefined {
   const field = process.env[STRIPE_ENV.PLAN_FIELD];
-  if (!field || !detail) return undefined;
-  const nested = (typeof detail.tenantData === 'object' && detail.tenantData !== null ? detail.tenantData : {}) as Record<string, unknown>;
-  const value = detail[field] ?? nested[field];
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+  return field ? planNamedIn(detail, field) : undefined;
 }
 
 /**
@@ -24,7 +22,7 @@ export const handler = lifecycleHandler(async ({ event, tenantId }): Promise<Onb
       // Billing contact: sent to Stripe, never logged.
       name: optionalField(event, 'tenantName', 'name', 'companyName'),
       email: optionalField(event, 'email', 'tenantEmail', 'billingEmail'),
-    }, planOf(event.detail as Record<string, unknown>));
+    }, planOf(event.detail));
   } finally {
     publishMetrics();
   }

@@ -29,8 +29,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { BatchGetCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { windowIdOf } from '../../../ingestor/shared.lambda/ledger';
-import type { ClosedWindow, UsageReader } from '../../../ingestor/shared.lambda/usage-reader';
+import { windowIdOf, type ClosedWindow, type UsageReader } from '../../../ingestor/shared.lambda/usage-reader';
 import { documentClient } from '../../../shared.lambda/aws-clients';
 import { addDecimals, DecimalError, multiplyDecimals, parseDecimal, roundDecimal, subtractDecimals, compareDecimals } from '../../../shared.lambda/decimal';
 import { cancellationCodes, isConditionalCheckFailed } from '../../../shared.lambda/dynamodb';

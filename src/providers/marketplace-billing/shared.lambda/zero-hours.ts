@@ -7,8 +7,7 @@
  * finds the hour metered and is counted as `UsageAfterFinalMetering`.
  */
 import { paginateScan, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { windowIdOf } from '../../../ingestor/shared.lambda/ledger';
-import type { ClosedWindow } from '../../../ingestor/shared.lambda/usage-reader';
+import { windowIdOf, type ClosedWindow } from '../../../ingestor/shared.lambda/usage-reader';
 import { documentClient } from '../../../shared.lambda/aws-clients';
 import { numberEnv } from '../../../shared.lambda/env';
 import { MARKETPLACE_ENV, METERING_TABLE_LAYOUT as L, REGISTRATIONS_TABLE_LAYOUT as R } from '../contract';

@@ -75,8 +75,7 @@ export async function changePlan(input: PlanChangedInput): Promise<PlanChangeRes
     await stripeCall((s) => s.subscriptions.update(subscriptionId, {
       items: [...remove.map((i) => ({ id: i.id, deleted: true })), ...add.map((price) => ({ price }))],
       proration_behavior: proration,
-      // Prorations as of the instant the change took effect (never before the subscription's current period: Stripe refuses that).
-      proration_date: Math.floor(Date.parse(input.effectiveAt) / 1000),
+      proration_date: prorationDate(input.effectiveAt, sub.items?.data?.[0]?.current_period_start),
       metadata: { planVersion: String(input.version) },
     }, { idempotencyKey: planChangeKey(requiredEnv(STRIPE_ENV.IDENTIFIER_PREFIX), tenantId, tenant.generation, input.version) }));
     outcome = 'SWAPPED';
@@ -84,4 +83,16 @@ export async function changePlan(input: PlanChangedInput): Promise<PlanChangeRes
   await updateTenant(tenantId, { generation: tenant.generation }, { plan: input.plan, planVersion: input.version });
   logger.info('Plan change applied to the subscription', { outcome, subscriptionId, plan: input.plan, removed: remove.length, added: add.length });
   return { tenantId, outcome, subscriptionId, prices: target };
+}
+
+/**
+ * Prorations as of the instant the change took effect, but never before the subscription's current
+ * period: a change delivered late (after the period rolled over; EventBridge retries for up to 24
+ * hours) is prorated from the period's start. Stripe refuses a `proration_date` outside the current
+ * period ("Cannot specify proration date outside of current subscription period"; the parameter:
+ * https://docs.stripe.com/api/subscriptions/update#update_subscription-proration_date).
+ */
+export function prorationDate(effectiveAt: string, currentPeriodStart: number | undefined): number {
+  const at = Math.floor(Date.parse(effectiveAt) / 1000);
+  return currentPeriodStart !== undefined && at < currentPeriodStart ? currentPeriodStart : at;
 }
