@@ -45,8 +45,8 @@ export interface IDataIngestorAggregator extends IConstruct {
   /**
    * The ledger's change feed: each record, changed resend and void as it is
    * written, for consumers that keep running totals (`Entitlements`). A
-   * consumer binds with `ledgerChanges.bindConsumer(fn, { metrics })` and decodes
-   * the changes with the runtime's `ledgerChangeOf`, never by knowing the ledger.
+   * consumer binds with `ledgerChanges.bindConsumer(fn, { metrics })`; its records
+   * are the ledger's stream records, filtered to those metrics.
    *
    * @default - no change feed: `Entitlements` refuses this ingestor
    */

@@ -6,6 +6,8 @@
  *
  * - `UsageReader`: the usage read contract of a `UsageIngestor`, for a function bound with
  *   `ingestor.bindUsageReader(fn)` (`UsageReader.fromEnvironment()`).
+ * - `EntitlementReader`: a tenant's access and balances, for a function bound with
+ *   `entitlements.bindEntitlementReader(fn)` (`EntitlementReader.fromEnvironment()`).
  *
  * It requires `@aws-sdk/client-dynamodb` (AWS SDK for JavaScript v3) at run time, which it does not
  * bundle: the Lambda Node.js runtime provides it; a bundler that bundles your handler must be
@@ -16,3 +18,4 @@ export type {
   ClosedWindow, ClosedWindowPage, OpenWindowTotal, ReadClosedWindowsOptions, ReadTenantClosedWindowsOptions, UsageReaderOptions,
 } from '../ingestor/shared.lambda/usage-reader';
 export type { Granularity } from '../ingestor/ingestor-contract';
+export { EntitlementReader } from '../entitlements/shared.lambda/entitlement-reader';

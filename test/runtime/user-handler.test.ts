@@ -162,6 +162,24 @@ export async function handler(): Promise<number> {
   ]);
 });
 
+test('the entry point offers EntitlementReader: a handler asking whether a tenant may use a metric compiles; a wrong use of its answer does not', () => {
+  // GIVEN a handler that reads a tenant's access, and one that takes the access for a boolean
+  const good = userProject(`import { EntitlementReader } from 'cdk-saas-billing/runtime';
+export async function handler(event: { tenantId: string }): Promise<boolean> {
+  const access = await EntitlementReader.fromEnvironment().access(event.tenantId, 'apiCalls');
+  return access === 'ALLOWED';
+}
+`);
+  const bad = userProject(`import { EntitlementReader } from 'cdk-saas-billing/runtime';
+export async function handler(event: { tenantId: string }): Promise<boolean> {
+  return EntitlementReader.fromEnvironment().access(event.tenantId, 'apiCalls');
+}
+`);
+  // WHEN compiled  THEN the first compiles, the second is refused
+  expect(compile(good)).toEqual([]);
+  expect(compile(bad)).toEqual([expect.stringMatching(/^src\/handler\.ts: TS2322 Type '[^']+' is not assignable to type 'boolean'/)]);
+});
+
 test('without the environment bindUsageReader sets, the reader says what to do', async () => {
   const dir = userProject(HANDLER);
   expect(compile(dir)).toEqual([]);
