@@ -60,8 +60,9 @@ export interface EntitlementAuthorizerProps extends LibraryFunctionOptions {
 
   /**
    * How long an answer is kept: by API Gateway per token and route, and by the
-   * function per tenant. A tenant blocked (or unblocked) is refused (or let
-   * through) at most this long after. Between 0 and 1 hour.
+   * function per tenant. The two caches follow one another, so a tenant blocked
+   * (or unblocked) is refused (or let through) at most twice this long after.
+   * Between 0 and 1 hour.
    * @default Duration.seconds(30)
    */
   readonly resultsCacheTtl?: Duration;
