@@ -432,14 +432,18 @@ export class LocalMarketplaceBilling {
     this.refs[id] = value;
   }
 
+  private logLevel?: string;
+
   /** Sets this process's environment to what the construct gives function `<constructId><fn>`. */
   public use(fn: MarketplaceFunction, overrides: Record<string, string> = {}): void {
     const prefix = `${this.constructId}${fn}`;
     const entry = Object.entries(this.functions).find(([id]) => id.startsWith(prefix) && !id.includes('Logs') && !id.includes('Role'));
     if (!entry) throw new Error(`no function ${prefix}* in the template`);
     for (const key of Object.values(MARKETPLACE_ENV)) delete process.env[key];
+    // The caller's log level, else WARN (the function's own INFO would print every run's summary here).
+    this.logLevel ??= process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN';
     Object.assign(process.env, resolveEnvironment(entry[1].Properties?.Environment?.Variables ?? {}, this.refs),
-      { POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN' }, overrides);
+      { POWERTOOLS_LOG_LEVEL: this.logLevel }, overrides);
   }
 }
 

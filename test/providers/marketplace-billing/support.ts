@@ -154,6 +154,8 @@ export async function startWorld(
   extra: Partial<ConstructorParameters<typeof MarketplaceBilling>[2]> = {}, opts: { serialize?: boolean } = {},
 ): Promise<MarketplaceWorld> {
   useMarketplaceSdk();
+  // Before any handler module loads (its logger reads the level once): no run summaries in the test output.
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
   const moto = await startMoto();
   const emulator = new MarketplaceEmulator(moto.endpoint, PRODUCT_CODE, { dimensions: DIMENSIONS.map((d) => d.dimension) });
   const proxy = new AwsFaultProxy(await emulator.start(), { serialize: opts.serialize ?? true });
