@@ -407,6 +407,9 @@ export class LocalMarketplaceBilling {
   private readonly functions: Record<string, { Properties: { Environment?: { Variables?: Record<string, unknown> } } }>;
   private readonly refs: Record<string, string> = {};
 
+  /** The handlers' log level, fixed at the first `use`. */
+  private logLevel?: string;
+
   constructor(private readonly stack: Stack, suffix: string, private readonly constructId = 'Marketplace') {
     this.names = { registrations: `mp-registrations-${suffix}`, metering: `mp-metering-${suffix}` };
     this.functions = Template.fromStack(stack).findResources('AWS::Lambda::Function') as typeof this.functions;
@@ -431,8 +434,6 @@ export class LocalMarketplaceBilling {
     if (!id) throw new Error(`no resource ${logicalIdPrefix}* in the template`);
     this.refs[id] = value;
   }
-
-  private logLevel?: string;
 
   /** Sets this process's environment to what the construct gives function `<constructId><fn>`. */
   public use(fn: MarketplaceFunction, overrides: Record<string, string> = {}): void {
