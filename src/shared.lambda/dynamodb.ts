@@ -1,8 +1,9 @@
 /**
- * DynamoDB helpers shared by the handlers: error tests and a BatchWriteItem
- * that writes every item or throws.
+ * DynamoDB helpers shared by the handlers: error tests, a BatchWriteItem
+ * that writes every item or throws, and a lease (one run at a time).
  */
 import { BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { withRetry } from './retry';
 
 /** DynamoDB's limit of items in one BatchWriteItem. */
@@ -58,4 +59,52 @@ export async function batchWriteAll(
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, chunks.length) }, worker));
+}
+
+/** Where a lease item lives and who takes it. */
+export interface LeaseRequest {
+  readonly client: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /** The lease item's full key. */
+  readonly key: Record<string, string>;
+  /** The table's partition key attribute (the item is new when it is missing). */
+  readonly partitionKeyName: string;
+  /** Who takes it: the same owner takes it again (a retried run). */
+  readonly owner: string;
+  readonly holdMs: number;
+  readonly nowMs: number;
+}
+
+/**
+ * Takes a lease: a conditional put that succeeds when no one holds it, its
+ * holder's time ran out (a dead run's lease lapses), or the owner holds it
+ * already. Returns a release function (a delete conditioned on the owner),
+ * or undefined when another run holds it.
+ */
+export async function acquireLease(req: LeaseRequest): Promise<(() => Promise<void>) | undefined> {
+  try {
+    await req.client.send(new PutCommand({
+      TableName: req.tableName,
+      Item: { ...req.key, owner: req.owner, expiresAt: Math.ceil((req.nowMs + req.holdMs) / 1000), takenAt: new Date(req.nowMs).toISOString() },
+      ConditionExpression: 'attribute_not_exists(#pk) OR expiresAt < :now OR #owner = :owner',
+      ExpressionAttributeNames: { '#pk': req.partitionKeyName, '#owner': 'owner' },
+      ExpressionAttributeValues: { ':now': Math.floor(req.nowMs / 1000), ':owner': req.owner },
+    }));
+  } catch (error) {
+    if (isConditionalCheckFailed(error)) return undefined;
+    throw error;
+  }
+  return async () => {
+    try {
+      await req.client.send(new DeleteCommand({
+        TableName: req.tableName,
+        Key: req.key,
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': req.owner },
+      }));
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+    }
+  };
 }

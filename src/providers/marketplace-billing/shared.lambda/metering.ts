@@ -32,7 +32,7 @@ import { BatchGetCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, 
 import { windowIdOf, type ClosedWindow, type UsageReader } from '../../../ingestor/shared.lambda/usage-reader';
 import { documentClient } from '../../../shared.lambda/aws-clients';
 import { addDecimals, DecimalError, multiplyDecimals, parseDecimal, roundDecimal, subtractDecimals, compareDecimals } from '../../../shared.lambda/decimal';
-import { cancellationCodes, isConditionalCheckFailed } from '../../../shared.lambda/dynamodb';
+import { acquireLease as takeLease, cancellationCodes, isConditionalCheckFailed } from '../../../shared.lambda/dynamodb';
 import { logger } from '../../../shared.lambda/logger';
 import { sleep, withRetry } from '../../../shared.lambda/retry';
 import { DimensionMapping, MARKETPLACE_METRICS as M, METERING_TABLE_LAYOUT as L } from '../contract';
@@ -745,30 +745,7 @@ const leaseKey = { [L.partitionKey]: L.statePartition, [L.sortKey]: L.leaseSortK
 
 /** Takes the push lease (one scheduled run at a time). Returns a release function, or undefined when another run holds it. */
 export async function acquireLease(run: MeterRun, owner: string, holdMs: number): Promise<(() => Promise<void>) | undefined> {
-  const now = run.nowMs();
-  try {
-    await doc().send(new PutCommand({
-      TableName: run.config.meteringTable,
-      Item: { ...leaseKey, owner, expiresAt: Math.ceil((now + holdMs) / 1000), takenAt: iso(now) },
-      ConditionExpression: 'attribute_not_exists(#pk) OR expiresAt < :now OR #owner = :owner',
-      ExpressionAttributeNames: { '#pk': L.partitionKey, '#owner': 'owner' },
-      ExpressionAttributeValues: { ':now': Math.floor(now / 1000), ':owner': owner },
-    }));
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return undefined;
-    throw error;
-  }
-  return async () => {
-    try {
-      await doc().send(new DeleteCommand({
-        TableName: run.config.meteringTable,
-        Key: leaseKey,
-        ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':owner': owner },
-      }));
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
-    }
-  };
+  return takeLease({
+    client: doc(), tableName: run.config.meteringTable, key: leaseKey, partitionKeyName: L.partitionKey, owner, holdMs, nowMs: run.nowMs(),
+  });
 }

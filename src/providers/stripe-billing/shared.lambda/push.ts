@@ -36,7 +36,7 @@ import { BatchGetCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, 
 import type { ClosedWindow, UsageReader } from '../../../ingestor/shared.lambda/usage-reader';
 import { documentClient } from '../../../shared.lambda/aws-clients';
 import { addDecimals, DecimalError, multiplyDecimals, parseDecimal, roundDecimal, subtractDecimals } from '../../../shared.lambda/decimal';
-import { cancellationCodes, isConditionalCheckFailed } from '../../../shared.lambda/dynamodb';
+import { acquireLease as takeLease, cancellationCodes, isConditionalCheckFailed } from '../../../shared.lambda/dynamodb';
 import { jsonEnv, numberEnv, requiredEnv } from '../../../shared.lambda/env';
 import { logger } from '../../../shared.lambda/logger';
 import { withRetry } from '../../../shared.lambda/retry';
@@ -913,33 +913,9 @@ const leaseKeyOf = (sortKey: string) => ({ [L.partitionKey]: L.statePartition, [
 export async function acquireLease(
   run: PushRun, owner: string, holdMs: number, sortKey: string = L.leaseSortKey,
 ): Promise<(() => Promise<void>) | undefined> {
-  const leaseKey = leaseKeyOf(sortKey);
-  const now = run.nowMs();
-  try {
-    await doc().send(new PutCommand({
-      TableName: run.config.table,
-      Item: { ...leaseKey, owner, expiresAt: Math.ceil((now + holdMs) / 1000), takenAt: new Date(now).toISOString() },
-      ConditionExpression: 'attribute_not_exists(#pk) OR expiresAt < :now OR #owner = :owner',
-      ExpressionAttributeNames: { '#pk': L.partitionKey, '#owner': 'owner' },
-      ExpressionAttributeValues: { ':now': Math.floor(now / 1000), ':owner': owner },
-    }));
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return undefined;
-    throw error;
-  }
-  return async () => {
-    try {
-      await doc().send(new DeleteCommand({
-        TableName: run.config.table,
-        Key: leaseKey,
-        ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':owner': owner },
-      }));
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
-    }
-  };
+  return takeLease({
+    client: doc(), tableName: run.config.table, key: leaseKeyOf(sortKey), partitionKeyName: L.partitionKey, owner, holdMs, nowMs: run.nowMs(),
+  });
 }
 
 /** The metric of the oldest deferred window. */
